@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.talnet-installed
+
+.PHONY: setup browser test demo lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# The HTML viewer's tests drive a real headless Chromium from Debian's packages.
+browser:
+	bash scripts/install_browser.sh
+
+lint: setup
+	$(VENV)/bin/ruff check talnet tests benchmarks
+
+test: setup browser lint
+	$(VENV)/bin/pytest -q -n 2
+
+demo: setup
+	$(VENV)/bin/talnet demo --out runs/demo
+
+bench: setup
+	$(VENV)/bin/talnet bench
+
+clean:
+	rm -rf $(VENV) runs

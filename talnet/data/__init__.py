@@ -1,0 +1,1 @@
+"""Datasets: the synthetic THUMOS-like benchmark and feature/annotation loading for training."""

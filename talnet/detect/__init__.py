@@ -1,0 +1,1 @@
+"""Inference: features to scored, NMS-filtered detections in seconds."""

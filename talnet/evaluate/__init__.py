@@ -1,0 +1,1 @@
+"""Detection mAP and proposal AR@AN, matching ActivityNet's reference evaluation."""

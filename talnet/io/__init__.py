@@ -1,0 +1,1 @@
+"""Formats: annotations, features, detections; reading, validating, writing atomically."""

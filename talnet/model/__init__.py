@@ -1,0 +1,1 @@
+"""TAL-Net: anchors, proposal towers, SoI pooling, classifier, fusion, losses, matching."""

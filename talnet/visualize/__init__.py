@@ -1,0 +1,1 @@
+"""Pictures of results: annotated video, offline HTML report, plots."""
