@@ -11,7 +11,7 @@ from talnet import __version__
 from talnet.errors import TalnetError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bench",)
 
 
 def build_parser() -> argparse.ArgumentParser:

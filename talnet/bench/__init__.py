@@ -1,0 +1,1 @@
+"""Speed measurements printed as ratios against a baseline timed in the same run."""

@@ -1,0 +1,52 @@
+"""Shared timing helpers: a matrix-multiply GFLOP/s probe and a best-of-N timer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """fp32 matrix-multiply throughput (GFLOP/s) of torch on this machine, right now.
+
+    Printed beside every timing because this machine's speed drifts by about ±30%.
+    """
+    import torch
+
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2.0 * n**3 / best / 1e9
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Best wall time in seconds of `fn()` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    return min(_timed(fn) for _ in range(repeats))
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time in seconds of `fn()`."""
+    for _ in range(warmup):
+        fn()
+    return float(np.median([_timed(fn) for _ in range(repeats)]))
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def probe_line() -> str:
+    """One line describing the machine's current speed and thread count."""
+    import torch
+
+    return (
+        f"matmul probe: {matmul_gflops():.0f} GFLOP/s fp32, "
+        f"torch threads: {torch.get_num_threads()}"
+    )
