@@ -75,3 +75,203 @@ def save_array(
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, np.ascontiguousarray(array, dtype=np.float32))
     return path
+
+
+_LAYOUTS = ("concat", "folders")
+
+
+def read_meta(feat_dir: str | Path) -> FeatureMeta:
+    """FEAT_DIR's FeatureMeta: meta.json where given, layout and dims inferred from the files.
+
+    Without meta.json the defaults hold (30 fps, stride 4, window 16, rgb+flow); a concat array
+    is split evenly between the streams unless `dims` says otherwise.
+    """
+    feat_dir = Path(feat_dir)
+    if not feat_dir.is_dir():
+        raise TalnetError("feature folder not found", feat_dir)
+    meta = read_meta_file(feat_dir) or FeatureMeta()
+    given = _meta_keys(feat_dir)
+    if "layout" not in given:
+        meta.layout = _infer_layout(feat_dir, meta, streams_given="streams" in given)
+    _check_meta(meta, feat_dir / META_FILE)
+    if meta.dims is None:
+        meta.dims = _infer_dims(feat_dir, meta)
+    return meta
+
+
+def list_feature_videos(feat_dir: str | Path, meta: FeatureMeta) -> list[str]:
+    """Sorted ids of the videos with a feature file (in any stream folder, for "folders")."""
+    feat_dir = Path(feat_dir)
+    folders = [feat_dir] if meta.layout == "concat" else [feat_dir / s for s in meta.streams]
+    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.npy")})
+
+
+def feature_path(feat_dir: str | Path, video_id: str, meta: FeatureMeta, stream: str) -> Path:
+    """Where one video's features live (the stream is ignored for the "concat" layout)."""
+    folder = Path(feat_dir) if meta.layout == "concat" else safe_child(feat_dir, stream)
+    return safe_child(folder, video_id, ".npy")
+
+
+def feature_length(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> int:
+    """Number of feature steps T of one video, read from the .npy header without loading it."""
+    path = feature_path(feat_dir, video_id, meta, meta.streams[0])
+    return int(_open_array(path, video_id, mmap=True).shape[0])
+
+
+def steps_duration(num_steps: int, meta: FeatureMeta) -> float:
+    """Seconds of video covered by `num_steps` feature windows: ((T-1)*stride + window) / fps."""
+    return ((num_steps - 1) * meta.stride + meta.window) / meta.fps
+
+
+def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dict[str, np.ndarray]:
+    """One video's features as {stream: (T, C) float32}, validated (shape, lengths, finiteness)."""
+    if meta.layout == "concat":
+        path = feature_path(feat_dir, video_id, meta, meta.streams[0])
+        whole = _checked_2d(_open_array(path, video_id), path, video_id)
+        dims = meta.dims or _even_split(whole.shape[1], meta, path, video_id)
+        if sum(dims) != whole.shape[1]:
+            parts = " + ".join(f"{s} {d}" for s, d in zip(meta.streams, dims, strict=True))
+            raise TalnetError(
+                f"video {video_id!r}: wrong dimensionality: {whole.shape[1]} channels, "
+                f"expected {sum(dims)} ({parts})",
+                path,
+            )
+        bounds = np.cumsum([0, *dims])
+        out = {s: whole[:, bounds[i] : bounds[i + 1]] for i, s in enumerate(meta.streams)}
+    else:
+        out, lengths = {}, {}
+        for i, stream in enumerate(meta.streams):
+            path = feature_path(feat_dir, video_id, meta, stream)
+            arr = _checked_2d(_open_array(path, video_id), path, video_id)
+            if meta.dims is not None and arr.shape[1] != meta.dims[i]:
+                raise TalnetError(
+                    f"video {video_id!r}: wrong dimensionality: stream {stream!r} has "
+                    f"{arr.shape[1]} channels, expected {meta.dims[i]}",
+                    path,
+                )
+            out[stream], lengths[stream] = arr, arr.shape[0]
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{s} {n}" for s, n in lengths.items())
+            raise TalnetError(
+                f"video {video_id!r}: feature streams have different lengths ({detail} steps)",
+                Path(feat_dir),
+            )
+    return {s: np.ascontiguousarray(a, dtype=np.float32) for s, a in out.items()}
+
+
+def _open_array(path: Path, video_id: str, mmap: bool = False) -> np.ndarray:
+    if not path.is_file():
+        raise TalnetError(f"video {video_id!r}: feature file missing", path)
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise TalnetError(f"video {video_id!r}: cannot read feature file: {exc}", path) from exc
+
+
+def _checked_2d(arr: np.ndarray, path: Path, video_id: str) -> np.ndarray:
+    where = f"video {video_id!r}"
+    if arr.ndim != 2:
+        raise TalnetError(
+            f"{where}: wrong dimensionality: array of shape {arr.shape}, expected (T, C)", path
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise TalnetError(f"{where}: empty feature array of shape {arr.shape}", path)
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TalnetError(f"{where}: features must be real numbers, got dtype {arr.dtype}", path)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        steps = np.flatnonzero(bad.any(axis=1))
+        raise TalnetError(
+            f"{where}: {int(bad.sum())} NaN/inf value(s) in {len(steps)} step(s), "
+            f"first at step {int(steps[0])}",
+            path,
+        )
+    return arr
+
+
+def _even_split(channels: int, meta: FeatureMeta, path: Path, video_id: str) -> list[int]:
+    n = len(meta.streams)
+    if channels % n:
+        raise TalnetError(
+            f"video {video_id!r}: wrong dimensionality: {channels} channels cannot be split "
+            f"evenly into streams {meta.streams}; give 'dims' in {META_FILE}",
+            path,
+        )
+    return [channels // n] * n
+
+
+def _meta_keys(feat_dir: Path) -> set[str]:
+    path = feat_dir / META_FILE
+    if not path.exists():
+        return set()
+    raw = json.loads(path.read_text())  # already validated by read_meta_file
+    return set(raw) if isinstance(raw, dict) else set()
+
+
+def _infer_layout(feat_dir: Path, meta: FeatureMeta, streams_given: bool) -> str:
+    stream_dirs = [feat_dir / s for s in meta.streams if (feat_dir / s).is_dir()]
+    if stream_dirs and any(any(d.glob("*.npy")) for d in stream_dirs):
+        return "folders"
+    if any(feat_dir.glob("*.npy")):
+        return "concat"
+    if not streams_given:
+        # Stream folders under other names (e.g. rgb_i3d/): take them all, in name order.
+        subdirs = sorted(d.name for d in feat_dir.iterdir() if d.is_dir() and any(d.glob("*.npy")))
+        if subdirs:
+            meta.streams = subdirs
+            return "folders"
+    raise TalnetError(
+        f"no .npy feature files (neither VIDEO_ID.npy nor {meta.streams[0]}/…)", feat_dir
+    )
+
+
+def _infer_dims(feat_dir: Path, meta: FeatureMeta) -> list[int] | None:
+    videos = list_feature_videos(feat_dir, meta)
+    if not videos:
+        return None
+    if meta.layout == "concat":
+        path = feature_path(feat_dir, videos[0], meta, meta.streams[0])
+        arr = _open_array(path, videos[0], mmap=True)
+        if arr.ndim != 2 or arr.shape[1] % len(meta.streams):
+            return None  # load_features reports the problem with the video's name
+        return [arr.shape[1] // len(meta.streams)] * len(meta.streams)
+    dims = []
+    for stream in meta.streams:
+        found = sorted((Path(feat_dir) / stream).glob("*.npy"))
+        if not found:
+            return None
+        arr = _open_array(found[0], found[0].stem, mmap=True)
+        if arr.ndim != 2:
+            return None
+        dims.append(int(arr.shape[1]))
+    return dims
+
+
+def _check_meta(meta: FeatureMeta, path: Path) -> None:
+    """Refuse a meta.json whose values cannot describe a feature grid."""
+    for name in ("fps", "stride", "window"):
+        value = getattr(meta, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise TalnetError(f"'{name}' must be a positive number, got {value!r}", path)
+        if name != "fps" and value != int(value):
+            raise TalnetError(f"'{name}' must be a whole number of frames, got {value!r}", path)
+    meta.stride, meta.window = int(meta.stride), int(meta.window)
+    if (
+        not isinstance(meta.streams, list)
+        or not meta.streams
+        or not all(isinstance(s, str) and s for s in meta.streams)
+        or len(set(meta.streams)) != len(meta.streams)
+    ):
+        raise TalnetError(f"'streams' must be a list of distinct names, got {meta.streams!r}", path)
+    if meta.layout not in _LAYOUTS:
+        raise TalnetError(f"'layout' must be one of {_LAYOUTS}, got {meta.layout!r}", path)
+    if meta.dims is not None and (
+        not isinstance(meta.dims, list)
+        or len(meta.dims) != len(meta.streams)
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in meta.dims)
+    ):
+        raise TalnetError(
+            f"'dims' must list one positive channel count per stream {meta.streams}, "
+            f"got {meta.dims!r}",
+            path,
+        )
