@@ -11,7 +11,10 @@ from talnet import __version__
 from talnet.errors import TalnetError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ("bench",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "bench",
+    "synth",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

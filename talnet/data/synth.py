@@ -1,0 +1,417 @@
+"""A synthetic THUMOS'14-like benchmark: two-stream I3D-style features with known ground truth.
+
+Generative model (per video, features on the 30 fps / stride 4 / window 16 grid; step i is at
+(4 i + 8) / 30 s). Each element exists so that one of TAL-Net's ideas earns an honest gain:
+
+- Layout: videos of 1.5-4 min, 3-15 instances whose lengths are log-normal (median ~4 s, clipped
+  to 0.5-90 s), so a few last over a minute; some instances nearly touch, a rare one overlaps
+  another class. The extreme spread of lengths is what multi-scale anchors are for.
+- Phases: a class's appearance is three prototypes (onset, middle, offset) blended by hat functions
+  of the relative position inside the instance, so identity and extent are spread over the whole
+  instance; a receptive field sized for one scale sees only one phase of a long instance, or the
+  background around a short one (multi-tower receptive fields).
+- Context: each class has an "approach" pattern over the l/2 before its instance and a "recovery"
+  pattern over the l/2 after it. Context pairs of classes share the in-instance appearance and
+  differ only by that context, and "partial" distractors (the middle phase without context)
+  mimic actions in the background (context for proposals and classifier).
+- Two streams: flow carries class identity clearly; RGB weakly (lower signal-to-noise, larger
+  confusion groups sharing appearance, per-scene offsets that jump at camera cuts). Flow has its
+  own confusion pairs that RGB resolves, and each stream has its own distractors (a scene that
+  looks like an action in RGB only, camera motion that looks like one in flow only), so a
+  decision that needs both streams to agree (late fusion) beats either stream alone.
+- Nuisances: temporally correlated Gaussian noise (neighbouring I3D windows share frames), slow
+  low-rank drifts, smooth onsets (sigmoid ramps ~1-2 steps), per-instance amplitude variation.
+Trivial detectors fail: thresholding the feature norm finds action-plus-context stretches (about
+twice too long) and distractors; a per-step classifier confuses context pairs and fragments
+long instances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from talnet.errors import TalnetError
+from talnet.io.annotations import save_ground_truth
+from talnet.io.features import FeatureMeta, save_array, write_meta
+from talnet.io.types import Annotation, GroundTruth, VideoInfo
+
+TRAIN_SUBSET = "validation"  # THUMOS'14 trains on its validation videos
+TEST_SUBSET = "test"
+
+
+@dataclass
+class SynthConfig:
+    """Every knob of the generative model; raise noise or lower amplitudes to make it harder."""
+
+    fps: float = 30.0
+    stride: int = 4
+    window: int = 16
+    duration_s: tuple[float, float] = (90.0, 240.0)
+    instances: tuple[int, int] = (3, 15)
+    # log-normal action length (seconds): median, sigma of ln, clip range
+    length_median_s: float = 4.0
+    length_sigma: float = 1.1
+    length_clip_s: tuple[float, float] = (0.5, 90.0)
+    adjacent_prob: float = 0.15  # gap to the previous instance under 0.5 s
+    overlap_prob: float = 0.03  # instance overlaps the previous one (a different class)
+    ramp_s: float = 0.12  # sigmoid ramp time constant at instance boundaries
+    context_frac: float = 0.5  # approach / recovery cover this fraction of l on each side
+    context_amp: float = 0.8  # context strength relative to the in-instance signal
+    context_pair_frac: float = 0.5  # fraction of classes in pairs told apart only by context
+    instance_amp: tuple[float, float] = (0.7, 1.3)  # per-instance amplitude factor
+    distractors_per_min: float = 3.0
+    # per stream: signal amplitude (per-dim rms), noise std, drift std, scene offset std,
+    # confusion group size and the fraction of appearance shared within a group
+    rgb_signal: float = 0.35
+    rgb_noise: float = 1.0
+    rgb_drift: float = 0.4
+    rgb_scene: float = 0.6
+    rgb_cuts_per_min: float = 2.0
+    rgb_group: int = 3
+    rgb_shared: float = 0.75
+    flow_signal: float = 0.45
+    flow_noise: float = 0.6
+    flow_drift: float = 0.15
+    flow_scene: float = 0.1
+    flow_group: int = 2
+    flow_shared: float = 0.6
+    noise_corr_steps: int = 4  # window / stride: consecutive windows share frames
+
+
+@dataclass
+class Segment:
+    """One rendered pattern: an instance or a distractor, times in seconds."""
+
+    kind: str  # "action", "partial", "context", "rgb_only", "flow_only"
+    cls: int
+    start: float
+    end: float
+    amp: float
+
+
+@dataclass
+class VideoLayout:
+    """What happens in one video: ground-truth instances, distractors, RGB camera cuts."""
+
+    video_id: str
+    subset: str
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+    cuts: list[float] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[Segment]:
+        return [s for s in self.segments if s.kind == "action"]
+
+
+def class_names(classes: int) -> list[str]:
+    """Label names of the synthetic classes."""
+    return [f"action_{c:02d}" for c in range(classes)]
+
+
+def video_id(subset: str, index: int) -> str:
+    return f"synth_{subset}_{index:04d}"
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    # One independent stream per (seed, purpose, subset, video): the annotation-only path and the
+    # full generation draw the same layouts, and videos do not depend on each other.
+    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
+
+
+def sample_layout(
+    rng: np.random.Generator, vid: str, subset: str, classes: int, cfg: SynthConfig
+) -> VideoLayout:
+    """Draw one video's duration, instances (non-overlapping but rare), distractors and cuts."""
+    duration = round(float(rng.uniform(*cfg.duration_s)), 3)
+    n = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
+    lengths = np.exp(rng.normal(math.log(cfg.length_median_s), cfg.length_sigma, n))
+    lengths = np.clip(lengths, *cfg.length_clip_s)
+    lengths = lengths[np.argsort(rng.random(n))]
+    # Long actions must fit with their context: keep dropping the longest until they do.
+    budget = 0.8 * duration
+    while lengths.size > 1 and lengths.sum() * (1 + cfg.context_frac) > budget:
+        lengths = np.delete(lengths, np.argmax(lengths))
+    lengths = np.minimum(lengths, budget / (1 + 2 * cfg.context_frac))
+    n = lengths.size
+    free = duration - lengths.sum()
+    gaps = rng.dirichlet(np.full(n + 1, 1.0)) * free
+    near = rng.random(n + 1) < cfg.adjacent_prob
+    near[0] = False
+    gaps[near] = rng.uniform(0.0, 0.5, near.sum())
+    labels = rng.integers(0, classes, n)
+    layout = VideoLayout(vid, subset, duration)
+    t = 0.0
+    prev: Segment | None = None
+    for i in range(n):
+        start = t + gaps[i]
+        end = start + lengths[i]
+        if prev is not None and rng.random() < cfg.overlap_prob:
+            start = prev.end - rng.uniform(0.1, 0.5) * min(lengths[i], prev.end - prev.start)
+            end = start + lengths[i]
+            labels[i] = (prev.cls + 1 + rng.integers(0, classes - 1)) % classes
+        start, end = max(0.0, start), min(duration, end)
+        seg = Segment("action", int(labels[i]), round(start, 3), round(end, 3), 0.0)
+        seg.amp = float(rng.uniform(*cfg.instance_amp))
+        layout.segments.append(seg)
+        prev, t = seg, max(t, end)
+    _add_distractors(rng, layout, classes, cfg)
+    n_cuts = rng.poisson(cfg.rgb_cuts_per_min * duration / 60.0)
+    layout.cuts = sorted(float(x) for x in rng.uniform(0, duration, n_cuts))
+    return layout
+
+
+def _add_distractors(
+    rng: np.random.Generator, layout: VideoLayout, classes: int, cfg: SynthConfig
+) -> None:
+    """Place background-like distractors where no instance or its context lies."""
+    busy = [
+        (
+            a.start - cfg.context_frac * (a.end - a.start),
+            a.end + cfg.context_frac * (a.end - a.start),
+        )
+        for a in layout.actions
+    ]
+    kinds = ("partial", "context", "rgb_only", "flow_only")
+    count = rng.poisson(cfg.distractors_per_min * layout.duration / 60.0)
+    for _ in range(count):
+        length = float(np.clip(np.exp(rng.normal(math.log(cfg.length_median_s), 0.9)), 0.5, 30))
+        start = float(rng.uniform(0, max(0.0, layout.duration - length)))
+        end = start + length
+        if any(start < b1 and end > b0 for b0, b1 in busy):
+            continue
+        busy.append((start, end))
+        kind = kinds[int(rng.integers(0, len(kinds)))]
+        amp = float(rng.uniform(0.6, 1.0))
+        layout.segments.append(
+            Segment(kind, int(rng.integers(0, classes)), round(start, 3), round(end, 3), amp)
+        )
+
+
+@dataclass
+class Prototypes:
+    """Per stream: in-instance phases (C, 3, D), approach (C, D) and recovery (C, D) patterns."""
+
+    phases: dict[str, np.ndarray]
+    approach: dict[str, np.ndarray]
+    recovery: dict[str, np.ndarray]
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
+
+
+def make_prototypes(seed: int, classes: int, dim: int, cfg: SynthConfig) -> Prototypes:
+    """Class patterns: context pairs share appearance; each stream has its own confusion groups."""
+    rng = _rng(seed, 0)
+    pairs = int(round(classes * cfg.context_pair_frac / 2))
+    # appearance id: pair members (2k, 2k+1) look the same inside the instance
+    appearance = np.array([c // 2 if c < 2 * pairs else c - pairs for c in range(classes)])
+    n_app = int(appearance.max()) + 1
+    out = Prototypes({}, {}, {})
+    for stream, group, shared in (
+        ("rgb", cfg.rgb_group, cfg.rgb_shared),
+        ("flow", cfg.flow_group, cfg.flow_shared),
+    ):
+        groups = np.empty(n_app, dtype=int)
+        groups[rng.permutation(n_app)] = np.arange(n_app) // max(1, group)
+        common = rng.standard_normal((n_app, 3, dim))
+        own = rng.standard_normal((n_app, 3, dim))
+        app = _unit_rms(shared * common[groups] + math.sqrt(1 - shared**2) * own)
+        out.phases[stream] = app[appearance].astype(np.float32)
+        out.approach[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+        out.recovery[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _correlated_noise(rng: np.random.Generator, t: int, dim: int, width: int) -> np.ndarray:
+    """White noise averaged over `width` steps, rescaled to unit variance: (t, dim)."""
+    white = rng.standard_normal((t + width - 1, dim))
+    csum = np.cumsum(np.vstack([np.zeros((1, dim)), white]), axis=0)
+    return (csum[width:] - csum[:-width]) / math.sqrt(width)
+
+
+def _drift(rng: np.random.Generator, t: int, dim: int, rank: int = 3) -> np.ndarray:
+    """Slow low-rank drift: smoothed random walks mixed into `dim` channels, unit rms: (t, dim)."""
+    walk = np.cumsum(rng.standard_normal((t, rank)), axis=0)
+    walk -= walk.mean(axis=0)
+    walk /= walk.std(axis=0) + 1e-8
+    return walk @ (rng.standard_normal((rank, dim)) / math.sqrt(rank))
+
+
+def num_steps(duration: float, meta: FeatureMeta) -> int:
+    """Number of full feature windows in a video of `duration` seconds."""
+    frames = int(math.floor(duration * meta.fps))
+    return max(1, (frames - meta.window) // meta.stride + 1)
+
+
+def render_features(
+    rng: np.random.Generator,
+    layout: VideoLayout,
+    protos: Prototypes,
+    cfg: SynthConfig,
+    meta: FeatureMeta,
+) -> np.ndarray:
+    """Features of one video: (T, 2*D) float32 = [rgb | flow]."""
+    t_count = num_steps(layout.duration, meta)
+    times = np.asarray(meta.step_to_seconds(np.arange(t_count)), dtype=np.float64)
+    dim = protos.phases["rgb"].shape[-1]
+    streams = []
+    for stream in ("rgb", "flow"):
+        signal, noise = getattr(cfg, f"{stream}_signal"), getattr(cfg, f"{stream}_noise")
+        x = noise * _correlated_noise(rng, t_count, dim, cfg.noise_corr_steps)
+        x += getattr(cfg, f"{stream}_drift") * _drift(rng, t_count, dim)
+        # scene offsets: one per shot in RGB (camera cuts), a faint one in flow
+        bounds = np.searchsorted(times, layout.cuts) if stream == "rgb" else np.array([], int)
+        scenes = rng.standard_normal((len(bounds) + 1, dim)) * getattr(cfg, f"{stream}_scene")
+        x += scenes[np.searchsorted(bounds, np.arange(t_count), side="right")]
+        for seg in layout.segments:
+            if seg.kind == "rgb_only" and stream != "rgb":
+                continue
+            if seg.kind == "flow_only" and stream != "flow":
+                continue
+            _add_segment(x, times, seg, protos, stream, signal, cfg)
+        streams.append(x)
+    return np.concatenate(streams, axis=1).astype(np.float32)
+
+
+def _add_segment(
+    x: np.ndarray,
+    times: np.ndarray,
+    seg: Segment,
+    protos: Prototypes,
+    stream: str,
+    signal: float,
+    cfg: SynthConfig,
+) -> None:
+    """Add one segment's pattern to the stream features `x` (T, D) in place."""
+    length = max(seg.end - seg.start, 1e-3)
+    ctx = cfg.context_frac * length
+    lo, hi = np.searchsorted(
+        times, [seg.start - ctx - 4 * cfg.ramp_s, seg.end + ctx + 4 * cfg.ramp_s]
+    )
+    if hi <= lo:
+        return
+    t = times[lo:hi]
+    amp = signal * seg.amp
+    inside = _sigmoid((t - seg.start) / cfg.ramp_s) * _sigmoid((seg.end - t) / cfg.ramp_s)
+    u = np.clip((t - seg.start) / length, 0.0, 1.0)
+    # hat functions centred at 0, 1/2, 1: onset -> middle -> offset, a partition of unity
+    hats = np.clip(1.0 - np.abs(u[:, None] - np.array([0.0, 0.5, 1.0])) / 0.5, 0.0, 1.0)
+    phases = protos.phases[stream][seg.cls]  # (3, D)
+    if seg.kind in ("action", "rgb_only", "flow_only"):
+        x[lo:hi] += amp * inside[:, None] * (hats @ phases)
+    elif seg.kind == "partial":
+        x[lo:hi] += amp * inside[:, None] * phases[1][None, :]
+    c_amp = amp * cfg.context_amp
+    if seg.kind == "context":  # an approach that is not followed by the action
+        x[lo:hi] += c_amp * inside[:, None] * protos.approach[stream][seg.cls][None, :]
+    if seg.kind == "action":
+        # approach before, recovery after: full strength for the first third, fading out by l/2
+        before = np.clip(1.5 * (1.0 - (seg.start - t) / ctx), 0.0, 1.0) * _sigmoid(
+            (seg.start - t) / cfg.ramp_s
+        )
+        after = np.clip(1.5 * (1.0 - (t - seg.end) / ctx), 0.0, 1.0) * _sigmoid(
+            (t - seg.end) / cfg.ramp_s
+        )
+        x[lo:hi] += c_amp * before[:, None] * protos.approach[stream][seg.cls][None, :]
+        x[lo:hi] += c_amp * after[:, None] * protos.recovery[stream][seg.cls][None, :]
+
+
+def sample_layouts(
+    seed: int = 0,
+    videos_train: int = 200,
+    videos_test: int = 213,
+    classes: int = 20,
+    config: SynthConfig | None = None,
+) -> list[VideoLayout]:
+    """All videos' layouts (cheap: no features), in the order make_synthetic writes them."""
+    cfg = config or SynthConfig()
+    layouts = []
+    for s_idx, (subset, count) in enumerate(
+        ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
+    ):
+        for i in range(count):
+            rng = _rng(seed, 1, s_idx, i)
+            layouts.append(sample_layout(rng, video_id(subset, i), subset, classes, cfg))
+    return layouts
+
+
+def layouts_to_ground_truth(layouts: list[VideoLayout], classes: int, fps: float) -> GroundTruth:
+    """The ground truth of the layouts (actions only; distractors are background)."""
+    names = class_names(classes)
+    return {
+        lay.video_id: VideoInfo(
+            lay.video_id,
+            lay.subset,
+            lay.duration,
+            fps,
+            [Annotation(names[a.cls], a.start, a.end) for a in lay.actions],
+        )
+        for lay in layouts
+    }
+
+
+def synth_ground_truth(
+    seed: int = 0,
+    videos_train: int = 200,
+    videos_test: int = 213,
+    classes: int = 20,
+    config: SynthConfig | None = None,
+) -> GroundTruth:
+    """The ground truth make_synthetic would write, without rendering features."""
+    cfg = config or SynthConfig()
+    layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg)
+    return layouts_to_ground_truth(layouts, classes, cfg.fps)
+
+
+def make_synthetic(
+    out_dir: str | Path,
+    seed: int = 0,
+    videos_train: int = 200,
+    videos_test: int = 213,
+    classes: int = 20,
+    dim: int = 64,
+    config: SynthConfig | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write OUT/annotations.json, OUT/features/VIDEO_ID.npy (T, 2*dim), meta.json; return OUT."""
+    cfg = config or SynthConfig()
+    if classes < 2:
+        raise TalnetError(f"need at least 2 classes, got {classes}")
+    if dim < 1 or videos_train < 0 or videos_test < 0 or videos_train + videos_test < 1:
+        raise TalnetError(
+            f"bad sizes: dim={dim}, videos_train={videos_train}, videos_test={videos_test}"
+        )
+    out = Path(out_dir)
+    feat_dir = out / "features"
+    meta = FeatureMeta(
+        fps=cfg.fps,
+        stride=cfg.stride,
+        window=cfg.window,
+        streams=["rgb", "flow"],
+        layout="concat",
+        dims=[dim, dim],
+        extra={"synthetic": {"seed": seed, "classes": classes, "config": asdict(cfg)}},
+    )
+    protos = make_prototypes(seed, classes, dim, cfg)
+    layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg)
+    iterator = layouts
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(layouts, desc="synth videos", unit="video", disable=len(layouts) < 20)
+    for idx, lay in enumerate(iterator):
+        rng = _rng(seed, 2, idx)
+        save_array(feat_dir, lay.video_id, render_features(rng, lay, protos, cfg, meta))
+    write_meta(feat_dir, meta)
+    save_ground_truth(out / "annotations.json", layouts_to_ground_truth(layouts, classes, cfg.fps))
+    return out
