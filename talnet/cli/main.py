@@ -14,6 +14,7 @@ from talnet.errors import TalnetError
 COMMAND_MODULES: tuple[str, ...] = (
     "bench",
     "synth",
+    "convert_thumos",
 )
 
 

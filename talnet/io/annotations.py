@@ -45,7 +45,7 @@ def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTrut
     if subset is not None:
         gt = select_subset(gt, subset, path)
     for info in gt.values():
-        _warn_oddities(info, path)
+        warn_oddities(info, path)
     return gt
 
 
@@ -140,8 +140,8 @@ def _positive_or_none(value: Any, where: str, path: Path) -> float | None:
     return number
 
 
-def _warn_oddities(info: VideoInfo, path: Path) -> None:
-    """Warn (once per video and kind) about real-data messiness that is kept as it is."""
+def warn_oddities(info: VideoInfo, path: str | Path) -> None:
+    """Warn (once per video and kind) about real-data messiness, which is kept as it is."""
     where = f"{path}: video {info.video_id!r}"
     anns = info.annotations
     if info.duration is not None:
