@@ -39,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        gt = convert_thumos(args.annot_dir, args.durations, args.features)
-    for warning in caught:
-        print(f"talnet: warning: {warning.message}", file=sys.stderr)
+        try:
+            gt = convert_thumos(args.annot_dir, args.durations, args.features)
+        finally:
+            for warning in caught:
+                print(f"talnet: warning: {warning.message}", file=sys.stderr)
     save_ground_truth(args.out, gt)
     subsets = Counter(info.subset for info in gt.values())
     labels = Counter(a.label for info in gt.values() for a in info.annotations)

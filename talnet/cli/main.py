@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bench",
     "synth",
     "convert_thumos",
+    "check",
 )
 
 
