@@ -210,6 +210,12 @@ def feats_folders(root, rgb, flow):
     return root
 
 
+def save_float64(root, video_id, arr):
+    root.mkdir(parents=True)
+    np.save(root / f"{video_id}.npy", arr.astype(np.float64))
+    return root
+
+
 def nan_at(step):
     arr = np.zeros((10, 4), dtype=np.float32)
     arr[step, 1] = np.nan
@@ -276,6 +282,12 @@ FEATURE_CASES = {
         "video 'v': wrong dimensionality: 5 channels cannot be split evenly into streams "
         "['rgb', 'flow']; give 'dims' in meta.json",
     ),
+    "too_large_for_float32": lambda r: (
+        save_float64(r, "v", np.full((10, 4), 1e300)),
+        "v",
+        r / "v.npy",
+        "video 'v': 40 NaN/inf value(s) in 10 step(s), first at step 0",
+    ),
     "empty_array": lambda r: (
         feats_concat(r, {"v": np.ones((0, 4))}),
         "v",
@@ -313,6 +325,10 @@ def test_corrupt_npy(tmp_path, capsys):
         ({"streams": []}, "'streams' must be a list of distinct names, got []"),
         ({"layout": "stacked"}, "'layout' must be one of ('concat', 'folders'), got 'stacked'"),
         ({"dims": [4]}, "'dims' must list one positive channel count per stream"),
+        ([30, 4, 16], "bad feature meta: expected a JSON object"),
+        ({"extra": 3}, "bad feature meta: expected a JSON object (with 'extra' an object)"),
+        ({"streams": "rgb"}, "'streams' must be a list of distinct names, got 'rgb'"),
+        ({"streams": ["rgb", "rgb"]}, "'streams' must be a list of distinct names"),
     ],
 )
 def test_bad_meta_json(tmp_path, capsys, meta, problem):
@@ -331,6 +347,16 @@ def test_malformed_meta_json(tmp_path, capsys):
         read_meta(root)
     assert str(err.value).startswith(f"{root / 'meta.json'}: cannot read feature meta: ")
     check_cli(capsys, ["--features", str(root)], str(err.value))
+
+
+def test_unsafe_stream_name_refused(tmp_path, capsys):
+    root = feats_concat(tmp_path / "feats", {"v": ONES})
+    (root / "meta.json").write_text(json.dumps({"streams": ["rgb", "../flow"]}))
+    message = f"{root}: refusing unsafe file name '../flow' (video id or label)"
+    with pytest.raises(TalnetError) as err:
+        read_meta(root)
+    assert str(err.value) == message
+    check_cli(capsys, ["--features", str(root)], message)
 
 
 def test_missing_feature_folder(tmp_path, capsys):

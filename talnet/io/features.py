@@ -57,6 +57,8 @@ def read_meta_file(feat_dir: str | Path) -> FeatureMeta | None:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise TalnetError(f"cannot read feature meta: {exc}", path) from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("extra", {}), dict):
+        raise TalnetError("bad feature meta: expected a JSON object (with 'extra' an object)", path)
     known = {k: raw.pop(k) for k in list(raw) if k in FeatureMeta.__dataclass_fields__}
     try:
         meta = FeatureMeta(**known)
@@ -156,7 +158,7 @@ def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dic
                 f"video {video_id!r}: feature streams have different lengths ({detail} steps)",
                 Path(feat_dir),
             )
-    return {s: np.ascontiguousarray(a, dtype=np.float32) for s, a in out.items()}
+    return {s: np.ascontiguousarray(a) for s, a in out.items()}
 
 
 def _open_array(path: Path, video_id: str, mmap: bool = False) -> np.ndarray:
@@ -178,6 +180,9 @@ def _checked_2d(arr: np.ndarray, path: Path, video_id: str) -> np.ndarray:
         raise TalnetError(f"{where}: empty feature array of shape {arr.shape}", path)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise TalnetError(f"{where}: features must be real numbers, got dtype {arr.dtype}", path)
+    # Checked after the cast to float32, where huge float64 values become inf.
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
     bad = ~np.isfinite(arr)
     if bad.any():
         steps = np.flatnonzero(bad.any(axis=1))
@@ -263,6 +268,8 @@ def _check_meta(meta: FeatureMeta, path: Path) -> None:
         or len(set(meta.streams)) != len(meta.streams)
     ):
         raise TalnetError(f"'streams' must be a list of distinct names, got {meta.streams!r}", path)
+    for stream in meta.streams:
+        safe_child(path.parent, stream)  # stream names become folder names
     if meta.layout not in _LAYOUTS:
         raise TalnetError(f"'layout' must be one of {_LAYOUTS}, got {meta.layout!r}", path)
     if meta.dims is not None and (
