@@ -132,3 +132,49 @@ def test_clean_file_gives_no_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_ground_truth(path)
+
+
+def test_actionformer_thumos14_json_loads_as_is(tmp_path):
+    # The layout of ActionFormer's data/thumos/annotations/thumos14.json.
+    raw = {
+        "version": "Thumos14-30fps",
+        "database": {
+            "video_validation_0000051": {
+                "subset": "Validation",
+                "duration": 169.79,
+                "fps": 30.0,
+                "annotations": [
+                    {
+                        "label": "BaseballPitch",
+                        "segment": [67.5, 75.9],
+                        "segment(frames)": [2025.0, 2277.0],
+                        "label_id": 0,
+                    }
+                ],
+            },
+            "video_test_0000004": {
+                "subset": "Test",
+                "duration": 33.47,
+                "fps": 30.0,
+                "annotations": [
+                    {
+                        "label": "CricketBowling",
+                        "segment": [0.2, 1.1],
+                        "segment(frames)": [6.0, 33.0],
+                        "label_id": 5,
+                    }
+                ],
+            },
+        },
+    }
+    path = write(tmp_path / "thumos14.json", raw)
+    gt = load_ground_truth(path)
+    assert gt["video_validation_0000051"] == VideoInfo(
+        "video_validation_0000051",
+        "validation",
+        169.79,
+        30.0,
+        [Annotation("BaseballPitch", 67.5, 75.9)],
+    )
+    assert list(load_ground_truth(path, "test")) == ["video_test_0000004"]
+    assert labels_of(gt) == ["BaseballPitch", "CricketBowling"]
