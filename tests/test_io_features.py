@@ -19,6 +19,7 @@ def test_concat_layout_defaults_inferred(tmp_path):
     save_array(tmp_path, "v0", arr[:3])
     meta = read_meta(tmp_path)
     assert (meta.layout, meta.dims, meta.streams) == ("concat", [3, 3], ["rgb", "flow"])
+    (tmp_path / ".v2.npy.tmp123.npy").write_bytes(b"partial")  # left by a killed writer
     assert list_feature_videos(tmp_path, meta) == ["v0", "v1"]
     feats = load_features(tmp_path, "v1", meta)
     assert feats["rgb"].dtype == np.float32 and feats["rgb"].shape == (5, 3)

@@ -25,6 +25,10 @@ def make_thumos(root):
     (test / "Diving_test.txt").write_text("video_test_0000003 0.5 1.5\n")
     (test / "Ambiguous_test.txt").write_text("video_test_0000004 2.0 6.0\n")
     (root / "readme.txt").write_text("not an annotation file\n")
+    # Archives unpacked on macOS carry binary debris under annotation-like names.
+    (root / "__MACOSX" / "val").mkdir(parents=True)
+    (root / "__MACOSX" / "val" / "._Diving_val.txt").write_bytes(b"\x00\x05\x16\x07\xff")
+    (val / "._Diving_val.txt").write_bytes(b"\x00\x05\x16\x07\xff")
     return root
 
 

@@ -105,7 +105,15 @@ def list_feature_videos(feat_dir: str | Path, meta: FeatureMeta) -> list[str]:
     """Sorted ids of the videos with a feature file (in any stream folder, for "folders")."""
     feat_dir = Path(feat_dir)
     folders = [feat_dir] if meta.layout == "concat" else [feat_dir / s for s in meta.streams]
-    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.npy")})
+    return sorted(
+        {
+            p.stem
+            for folder in folders
+            if folder.is_dir()
+            for p in folder.glob("*.npy")
+            if not p.name.startswith(".")  # an interrupted atomic write's temporary file
+        }
+    )
 
 
 def feature_path(feat_dir: str | Path, video_id: str, meta: FeatureMeta, stream: str) -> Path:
@@ -242,7 +250,7 @@ def _infer_dims(feat_dir: Path, meta: FeatureMeta) -> list[int] | None:
         return [arr.shape[1] // len(meta.streams)] * len(meta.streams)
     dims = []
     for stream in meta.streams:
-        found = sorted((Path(feat_dir) / stream).glob("*.npy"))
+        found = [p for p in sorted((feat_dir / stream).glob("*.npy")) if not p.name.startswith(".")]
         if not found:
             return None
         arr = _open_array(found[0], found[0].stem, mmap=True)

@@ -37,7 +37,11 @@ def convert_thumos(
     annot_dir = Path(annot_dir)
     if not annot_dir.is_dir():
         raise TalnetError("THUMOS annotation folder not found", annot_dir)
-    files = sorted(p for p in annot_dir.rglob("*.txt") if _CLASS_FILE.match(p.name))
+    files = sorted(
+        p
+        for p in annot_dir.rglob("*.txt")
+        if _CLASS_FILE.match(p.name) and not _hidden(p.relative_to(annot_dir))
+    )
     if not files:
         raise TalnetError(
             "no THUMOS annotation files (CLASS_val.txt or CLASS_test.txt) in this folder", annot_dir
@@ -80,6 +84,11 @@ def convert_thumos(
         gt[video_id] = VideoInfo(video_id, subset_of[video_id][0], duration, fps, anns)
         warn_oddities(gt[video_id], subset_of[video_id][1].parent)
     return gt
+
+
+def _hidden(relative: Path) -> bool:
+    """Dot files and macOS archive debris (__MACOSX/._Diving_val.txt) are not annotations."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
 
 
 def _read_class_file(path: Path) -> list[tuple[str, float, float, str]]:
