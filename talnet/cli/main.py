@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "convert_thumos",
     "check",
+    "visualize",
+    "report",
 )
 
 

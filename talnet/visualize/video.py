@@ -145,9 +145,9 @@ def annotate_video(
             print(f"talnet: using the only video in {predictions}: {vid}", file=sys.stderr)
         else:
             sample = ", ".join(sorted(dets)[:5]) or "none"
+            hint = "" if video_id else "; pass --video-id"
             raise TalnetError(
-                f"video id {vid!r} not in predictions (ids include: {sample}); pass --video-id",
-                predictions,
+                f"video id {vid!r} not in predictions (ids include: {sample}){hint}", predictions
             )
     gt_segments = None
     if ground_truth is not None:
