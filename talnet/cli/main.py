@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from talnet import __version__
@@ -43,13 +44,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return int(args.func(args) or 0)
     except TalnetError as exc:
         print(f"talnet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("talnet: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Data warnings (odd-but-real annotations, ignored predictions) as one line each."""
+    print(f"talnet: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
