@@ -11,6 +11,7 @@ from visualize_video_helpers import make_video
 from talnet.cli.main import main
 from talnet.io.types import Annotation, Detection
 from talnet.visualize.timeline import build_lanes, panel_layout
+from talnet.visualize.video import annotate_video
 
 
 @pytest.fixture
@@ -85,3 +86,18 @@ def test_cli_missing_video_names_the_file(inputs, tmp_path, capsys):
     args = ["visualize", "--video", str(tmp_path / "gone.mp4"), "--predictions", str(dets)]
     assert main([*args, "--out", str(tmp_path / "o.mp4")]) == 2
     assert "gone.mp4: video not found" in capsys.readouterr().err
+
+
+def test_stem_fallback_and_unknown_ground_truth_video_warn(inputs, tmp_path):
+    video, _, gt = inputs
+    renamed = video.rename(tmp_path / "renamed.mp4")
+    dets = tmp_path / "one.json"
+    one = {"label": "Diving", "score": 0.5, "segment": [0.2, 0.9]}
+    dets.write_text(json.dumps({"results": {"video_test_1": [one]}}))
+    gt.write_text(json.dumps({"database": {"elsewhere": {"subset": "test", "annotations": []}}}))
+    with pytest.warns(UserWarning) as caught:
+        result = annotate_video(renamed, dets, tmp_path / "o.mp4", gt, progress=False)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "using its only video 'video_test_1'" in messages
+    assert "ground-truth lane left empty" in messages
+    assert result.layout.n_lanes == 2  # an empty ground-truth lane and the one detection

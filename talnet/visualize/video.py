@@ -7,6 +7,7 @@ length; timestamps are copied from the input, so frame count, frame rate and dur
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -142,7 +143,10 @@ def annotate_video(
     if vid not in dets:
         if video_id is None and len(dets) == 1:
             vid = next(iter(dets))
-            print(f"talnet: using the only video in {predictions}: {vid}", file=sys.stderr)
+            warnings.warn(
+                f"{predictions}: no video {video.stem!r}; using its only video {vid!r}",
+                stacklevel=2,
+            )
         else:
             sample = ", ".join(sorted(dets)[:5]) or "none"
             hint = "" if video_id else "; pass --video-id"
@@ -155,9 +159,8 @@ def annotate_video(
         if vid in gt:
             gt_segments = gt[vid].annotations
         else:
-            print(
-                f"talnet: warning: {ground_truth}: no video {vid!r}; ground-truth lane left empty",
-                file=sys.stderr,
+            warnings.warn(
+                f"{ground_truth}: no video {vid!r}; ground-truth lane left empty", stacklevel=2
             )
             gt_segments = []
     return render_video(
