@@ -1,0 +1,71 @@
+"""`talnet report`: write the offline HTML report (metrics, figures, a timeline page per video)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write an offline HTML report: mAP tables and curves, a timeline viewer per video",
+        description="Evaluate predictions against ground truth and write a static site that "
+        "opens from file:// with no server or network: REPORT_DIR/index.html (mAP per tIoU, "
+        "mAP-vs-tIoU curve, per-class AP and precision-recall at tIoU 0.5, videos sorted by AP) "
+        "and one page per video with the video player, ground-truth and prediction lanes, a "
+        "score slider and a class filter. With --run, training curves from RUN_DIR/log.jsonl are "
+        "added and the run's predictions/ground truth are used unless given.",
+        epilog="examples:\n"
+        "  talnet report --ground-truth gt.json --predictions det.json --videos videos/ "
+        "--subset test --out report/\n"
+        "  talnet report --run runs/demo --out runs/demo/report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--ground-truth", metavar="GT.json", help="ActivityNet-style ground truth")
+    parser.add_argument("--predictions", metavar="DET.json", help="ActivityNet results JSON")
+    parser.add_argument(
+        "--run", metavar="RUN_DIR", help="training run folder (log.jsonl, maybe detections.json)"
+    )
+    parser.add_argument(
+        "--videos",
+        metavar="VIDEO_DIR",
+        help="folder of video files named VIDEO_ID.mp4/.webm/... (linked, not copied)",
+    )
+    parser.add_argument(
+        "--copy-videos",
+        action="store_true",
+        help="copy the videos into REPORT_DIR/media so the report can be moved",
+    )
+    parser.add_argument("--subset", help="evaluate and show only this subset (e.g. test)")
+    parser.add_argument(
+        "--tious",
+        choices=("thumos", "activitynet"),
+        default="thumos",
+        help="tIoU thresholds of the mAP table: THUMOS'14 0.1-0.7 (default) or ActivityNet "
+        "0.5:0.05:0.95",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="REPORT_DIR",
+        help="output folder (replaced if it holds an earlier report)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from talnet.evaluate.detection import ACTIVITYNET_TIOUS, THUMOS_TIOUS
+    from talnet.visualize.report import report_from_files
+
+    index = report_from_files(
+        args.out,
+        ground_truth=args.ground_truth,
+        predictions=args.predictions,
+        run_dir=args.run,
+        video_dir=args.videos,
+        subset=args.subset,
+        tious=ACTIVITYNET_TIOUS if args.tious == "activitynet" else THUMOS_TIOUS,
+        copy_videos=args.copy_videos,
+    )
+    print(f"report written: {index}")
+    return 0

@@ -1,0 +1,265 @@
+"""`talnet report` without a browser: files written, numbers, escaping, paths, errors."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import warnings
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from visualize_report_data import GROUND_TRUTH, PREDICTIONS, UNSAFE_ID, XSS, write_inputs
+
+from talnet.cli.main import main
+from talnet.errors import TalnetError
+from talnet.evaluate.detection import evaluate_detection, video_ap
+from talnet.io.annotations import load_ground_truth
+from talnet.io.atomic import safe_child
+from talnet.io.results import load_detections
+from talnet.visualize.report import (
+    MARKER,
+    find_videos,
+    page_names,
+    read_training_log,
+    report_from_files,
+    script_json,
+)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def report(inputs, tmp_path_factory):
+    gt, det, videos = inputs
+    out = tmp_path_factory.mktemp("site") / "report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # predictions for a video without ground truth
+        rc = main(
+            ["report", "--ground-truth", str(gt), "--predictions", str(det), "--videos",
+             str(videos), "--subset", "test", "--out", str(out)]
+        )  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def page_data(page: Path) -> dict:
+    """The JSON a video page embeds for its timeline script."""
+    text = page.read_text()
+    match = re.search(
+        r'<script type="application/json" id="talnet-data">(.*?)</script>', text, re.S
+    )
+    assert match, page
+    return json.loads(match.group(1))
+
+
+def test_script_json_cannot_close_the_script_and_round_trips():
+    obj = {"label": "</script><!-- x --> & <b>", "n": [1.5, 2], "line": "a\u2028b"}
+    text = script_json(obj)
+    assert "</" not in text and "<!--" not in text and "<" not in text and "\u2028" not in text
+    assert json.loads(text) == obj
+
+
+def test_page_names_are_safe_unique_and_keep_plain_ids():
+    ids = ["video_test_0000004", "Video_Test_0000004", "../etc/passwd", "a/b", XSS, "a" * 300, ""]
+    names = page_names(ids)
+    assert names["video_test_0000004"] == "video_test_0000004.html"
+    assert len({n.lower() for n in names.values()}) == len(ids)
+    for name in names.values():
+        assert name.endswith(".html")
+        safe_child("folder", name[: -len(".html")], ".html")  # raises if the name could escape
+        assert len(name) <= 120
+
+
+def test_index_numbers_equal_the_evaluator(report, inputs):
+    gt_path, det_path, _ = inputs
+    gt = load_ground_truth(gt_path)
+    dets = load_detections(det_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = evaluate_detection(gt, dets, subset="test")
+    index = (report / "index.html").read_text()
+    table = re.search(r'<table id="map-table">(.*?)</table>', index, re.S).group(1)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells == [f"{100 * m:.1f}" for m in expected.mAP] + [f"{100 * expected.average:.1f}"]
+    for name in ("map_vs_tiou", "class_ap", "precision_recall"):
+        assert (report / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+        assert f'src="figures/{name}.svg"' in index
+
+
+def test_videos_listed_by_their_own_ap_with_a_page_each(report, inputs):
+    gt_path, det_path, _ = inputs
+    test_gt = load_ground_truth(gt_path, subset="test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aps = video_ap(test_gt, load_detections(det_path))
+    index = (report / "index.html").read_text()
+    table = re.search(r'<table id="video-table">(.*?)</table>', index, re.S).group(1)
+    links = re.findall(r'<a href="video/([^"]+)">([^<]*)</a>', table)
+    shown = [html.unescape(text) for _, text in links]
+    # Only the test subset, lowest AP first, then the video that has no ground truth.
+    assert shown == sorted(test_gt, key=lambda v: (aps[v], v)) + ["no_gt_video"]
+    assert "train_only" not in index
+    pages = sorted(p.name for p in (report / "video").iterdir())
+    assert sorted(unquote(href) for href, _ in links) == pages
+    assert (report / "video" / "vid_a.html").is_file()
+
+
+def test_unsafe_id_gets_a_page_inside_the_report(report):
+    name = page_names([UNSAFE_ID])[UNSAFE_ID]
+    page = report / "video" / name
+    assert page.resolve().parent == (report / "video").resolve()
+    assert page_data(page)["video_id"] == UNSAFE_ID
+
+
+def test_every_string_is_escaped(report):
+    for page in [report / "index.html", *(report / "video").iterdir()]:
+        text = page.read_text()
+        assert XSS not in text and "<img src=x" not in text, page
+    assert html.escape(XSS) in (report / "index.html").read_text()
+    data = page_data(report / "video" / "vid_a.html")
+    assert XSS in {seg["label"] for seg in data["gt"]}
+
+
+def test_pages_embed_every_segment_of_the_files(report):
+    for video_id in ("vid_a", "vid_b"):
+        data = page_data(report / "video" / f"{video_id}.html")
+        assert len(data["gt"]) == len(GROUND_TRUTH["database"][video_id]["annotations"])
+        assert len(data["pred"]) == len(PREDICTIONS["results"][video_id])
+        scores = [p["score"] for p in data["pred"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_site_is_offline(report):
+    for path in report.rglob("*"):
+        if path.suffix in (".html", ".js", ".css"):
+            text = path.read_text()
+            assert "http://" not in text and "https://" not in text, path
+            assert "fetch(" not in text and "XMLHttpRequest" not in text, path
+
+
+def test_video_linked_by_relative_path_or_copied(report, inputs, tmp_path):
+    _, _, videos = inputs
+    src = re.search(
+        r'<video id="player"[^>]* src="([^"]+)"', (report / "video/vid_a.html").read_text()
+    )
+    assert (report / "video" / src.group(1)).resolve() == (videos / "vid_a.webm").resolve()
+    assert '<video id="player"' not in (report / "video/vid_b.html").read_text()
+
+    gt, det, _ = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report_from_files(
+            tmp_path / "copied", ground_truth=gt, predictions=det, video_dir=videos,
+            subset="test", copy_videos=True,
+        )  # fmt: skip
+    page = (tmp_path / "copied/video/vid_a.html").read_text()
+    assert 'src="../media/vid_a.webm"' in page
+    copied = tmp_path / "copied/media/vid_a.webm"
+    assert copied.read_bytes() == (videos / "vid_a.webm").read_bytes()
+
+
+def test_find_videos_prefers_playable_files_and_activitynet_names(tmp_path):
+    for name in ("a.avi", "a.mp4", "v_XYZ.webm", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    found = find_videos(tmp_path)
+    assert found["a"].name == "a.mp4"
+    assert found["XYZ"].name == "v_XYZ.webm" and found["v_XYZ"].name == "v_XYZ.webm"
+    assert "notes" not in found
+    with pytest.raises(TalnetError, match="video folder not found"):
+        find_videos(tmp_path / "missing")
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(inputs, tmp_path):
+    gt, det, _ = inputs
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(TalnetError, match="refusing to replace"):
+        report_from_files(out, ground_truth=gt, predictions=det)
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_rerun_replaces_an_earlier_report_and_leaves_no_temporaries(inputs, tmp_path):
+    gt, det, _ = inputs
+    out = tmp_path / "site"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report_from_files(out, ground_truth=gt, predictions=det)
+        (out / "video" / "stale.html").write_text("from an older run")
+        report_from_files(out, ground_truth=gt, predictions=det, subset="test")
+    assert (out / MARKER).is_file()
+    assert not (out / "video" / "stale.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_bad_input_leaves_no_output(inputs, tmp_path, capsys):
+    gt, _, _ = inputs
+    bad = tmp_path / "det.json"
+    bad.write_text('{"results": {"vid_a": [{"label": "LongJump", "score": "high"}]}}')
+    out = tmp_path / "report"
+    rc = main(["report", "--ground-truth", str(gt), "--predictions", str(bad), "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("talnet: error: ") and str(bad) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.json"]
+
+
+def test_cli_needs_both_files_or_a_run(inputs, tmp_path, capsys):
+    gt, _, _ = inputs
+    assert main(["report", "--ground-truth", str(gt), "--out", str(tmp_path / "r")]) == 2
+    assert "--predictions" in capsys.readouterr().err
+    assert main(["report", "--out", str(tmp_path / "r")]) == 2
+    assert "nothing to report" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def write_log(run: Path) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps({"epoch": 1, "loss_spn": 1.2, "loss_cls": 2.0, "lr": 1e-4, "note": "x"}),
+        "",
+        json.dumps({"epoch": 2, "loss_spn": 0.8, "loss_cls": 1.1, "val_mAP@0.5": 0.21}),
+        '{"epoch": 3, "loss_sp',  # the run was killed mid-line
+    ]
+    (run / "log.jsonl").write_text("\n".join(lines))
+
+
+def test_training_log_reads_numbers_and_tolerates_a_cut_last_line(tmp_path):
+    write_log(tmp_path)
+    rows = read_training_log(tmp_path / "log.jsonl")
+    assert rows == [
+        {"epoch": 1.0, "loss_spn": 1.2, "loss_cls": 2.0, "lr": 1e-4},
+        {"epoch": 2.0, "loss_spn": 0.8, "loss_cls": 1.1, "val_mAP@0.5": 0.21},
+    ]
+    (tmp_path / "bad.jsonl").write_text('{"epoch": 1}\n{oops\n{"epoch": 3}\n')
+    with pytest.raises(TalnetError, match="line 2: malformed JSON"):
+        read_training_log(tmp_path / "bad.jsonl")
+
+
+def test_run_report_adds_training_curves(inputs, tmp_path):
+    gt, det, _ = inputs
+    run = tmp_path / "run"
+    write_log(run)
+    (run / "detections.json").write_bytes(Path(det).read_bytes())
+    out = tmp_path / "report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["report", "--run", str(run), "--ground-truth", str(gt), "--out", str(out)])
+    assert rc == 0
+    index = (out / "index.html").read_text()
+    assert 'src="figures/training_loss.svg"' in index and 'src="figures/training_map.svg"' in index
+    loss_svg = (out / "figures/training_loss.svg").read_text()
+    assert "loss_spn" in loss_svg and "loss_cls" in loss_svg  # legend entries
+    assert 'id="map-table"' in index  # predictions came from the run folder
+
+    only_log = tmp_path / "report2"
+    assert main(["report", "--run", str(run), "--out", str(only_log)]) == 2  # GT missing
+    (run / "detections.json").unlink()
+    assert main(["report", "--run", str(run), "--out", str(only_log)]) == 0
+    index = (only_log / "index.html").read_text()
+    assert "training_loss.svg" in index and 'id="map-table"' not in index
