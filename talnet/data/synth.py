@@ -66,13 +66,13 @@ class SynthConfig:
     distractors_per_min: float = 3.0
     # per stream: signal amplitude (per-dim rms), noise std, drift std, scene offset std,
     # confusion group size and the fraction of appearance shared within a group
-    rgb_signal: float = 0.35
+    rgb_signal: float = 0.5
     rgb_noise: float = 1.0
     rgb_drift: float = 0.4
     rgb_scene: float = 0.6
     rgb_cuts_per_min: float = 2.0
     rgb_group: int = 3
-    rgb_shared: float = 0.75
+    rgb_shared: float = 0.6
     flow_signal: float = 0.45
     flow_noise: float = 0.6
     flow_drift: float = 0.15
