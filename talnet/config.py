@@ -1,0 +1,190 @@
+"""The one config object of the model stage: dataclasses loaded from YAML (SPEC §2–§3).
+
+Every number of the paper's model and recipe is a key here; `talnet/configs/*.yaml` ship the
+named presets (`thumos14_i3d`: the supplement's recipe; `cpu_fast`: the CPU-budget schedule).
+Feature dimensions, streams, fps, stride and window are NOT config: they come from the features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from talnet.errors import TalnetError
+
+DEFAULT_CONFIG = "thumos14_i3d"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture (SPEC §2). Scales and lengths are in feature steps."""
+
+    # Anchor lengths in feature steps, one proposal tower per scale.
+    anchors: list[float] = field(
+        default_factory=lambda: [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512]
+    )
+    # Which feature streams to use; None = every stream the features have.
+    streams: list[str] | None = None
+    fusion: str = "late"  # "late": one network per stream, logits averaged; "early": concat
+    multi_tower: bool = True  # False: one shared tower (receptive field `shared_rf`) for all K
+    shared_rf: int = 16
+    spn_context: bool = True  # tower receptive field 2s instead of s
+    cls_context: bool = True  # SoI pooling over the proposal extended by l/2 on each side
+    spn_reduce_dim: int = 256  # 1x1 conv before the towers
+    tower_dim: int = 256
+    soi_reduce_dim: int = 128  # 1x1 conv before SoI pooling
+    soi_bins: int = 16
+    soi_mode: str = "interp"  # "interp": linear interpolation; "max": exact range max per bin
+    soi_samples: int = 2  # interpolation samples per bin (averaged)
+    fc_dim: int = 1024
+    dropout: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe (SPEC §3, the supplement) and the schedule around it."""
+
+    epochs: int = 30
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # "constant", "cosine" or "step"
+    warmup_epochs: float = 0.0  # linear warm-up from lr/10, counted in epochs (may be fractional)
+    min_lr_ratio: float = 0.01  # cosine decays to lr * min_lr_ratio
+    step_epochs: list[int] = field(default_factory=list)
+    step_gamma: float = 0.1
+    windows_per_video: int = 1  # sampled crops of each training video per epoch
+    max_steps: int = 2048  # longer videos are randomly cropped to this many steps
+    spn_batch: int = 256
+    spn_positive_fraction: float = 0.5
+    spn_positive_iou: float = 0.7
+    spn_negative_iou: float = 0.3
+    cls_batch: int = 64
+    cls_foreground_fraction: float = 0.25
+    cls_foreground_iou: float = 0.5
+    reg_weight: float = 1.0  # lambda of the supplement's Eq. (1), both stages
+    proposals_pre_nms: int = 2000
+    proposals_post_nms: int = 300
+    proposal_nms: float = 0.7
+    add_gt_proposals: bool = True  # ground truth joins the classifier's proposal pool
+    grad_clip: float = 0.0  # 0 = off
+    eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
+    seed: int = 0
+
+
+@dataclass
+class DetectConfig:
+    """Inference: proposals into the classifier, per-class NMS, output size."""
+
+    proposals_pre_nms: int = 1000
+    proposal_nms: float = 0.7
+    max_proposals: int = 100
+    score_threshold: float = 0.001
+    class_nms: float = 0.4
+    soft_nms: bool = False
+    soft_nms_sigma: float = 0.5
+    max_detections: int = 200
+    # Longer videos run the proposal towers in overlapping windows of this many steps.
+    window_steps: int = 4096
+
+
+@dataclass
+class Config:
+    """Everything the model stage needs, passed down as one object."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of primitives (safe for YAML and for torch.load(weights_only=True))."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str | Path | None = None) -> Config:
+        """Build from a (possibly partial) dict; unknown keys are errors naming `source`."""
+        if not isinstance(raw, dict):
+            raise TalnetError("config must be a mapping of sections", source)
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise TalnetError(f"unknown config section(s): {sorted(unknown)}", source)
+        built = {}
+        for name, fld in sections.items():
+            section_cls = fld.default_factory().__class__  # type: ignore[misc]
+            built[name] = _build_section(section_cls, raw.get(name) or {}, name, source)
+        config = cls(**built)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str | Path | None = None) -> None:
+        """Reject values the model cannot run with, naming the key."""
+        m, t, d = self.model, self.train, self.detect
+        checks = [
+            (len(m.anchors) > 0 and all(a > 0 for a in m.anchors), "model.anchors: positive"),
+            (m.fusion in ("late", "early"), "model.fusion: 'late' or 'early'"),
+            (m.soi_mode in ("interp", "max"), "model.soi_mode: 'interp' or 'max'"),
+            (m.streams is None or len(m.streams) > 0, "model.streams: non-empty or null"),
+            (t.schedule in ("constant", "cosine", "step"), "train.schedule"),
+            (0 < t.spn_positive_fraction <= 1, "train.spn_positive_fraction in (0, 1]"),
+            (0 < t.cls_foreground_fraction <= 1, "train.cls_foreground_fraction in (0, 1]"),
+            (t.spn_negative_iou <= t.spn_positive_iou, "train.spn_negative_iou <= positive"),
+            (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
+            (t.max_steps >= 2 * max(m.anchors), "train.max_steps >= 2 * largest anchor"),
+            (d.max_proposals > 0 and d.max_detections > 0, "detect.max_*: positive"),
+            (d.window_steps >= 4 * max(m.anchors), "detect.window_steps >= 4 * largest anchor"),
+        ]
+        for ok, what in checks:
+            if not ok:
+                raise TalnetError(f"bad config value: {what}", source)
+
+
+def _build_section(section_cls: type, raw: Any, name: str, source: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise TalnetError(f"config section {name!r} must be a mapping", source)
+    known = {f.name for f in dataclasses.fields(section_cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise TalnetError(f"unknown key(s) in {name}: {sorted(unknown)}", source)
+    try:
+        return section_cls(**raw)
+    except TypeError as exc:
+        raise TalnetError(f"bad config section {name!r}: {exc}", source) from exc
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped inside the package."""
+    folder = resources.files("talnet") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(path_or_name: str | Path | None = None) -> Config:
+    """Load a YAML config file, or a shipped preset by name (default: thumos14_i3d)."""
+    target = path_or_name or DEFAULT_CONFIG
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise TalnetError("config file not found", path)
+        text, source = path.read_text(), path
+    else:
+        if str(target) not in preset_names():
+            raise TalnetError(f"no such config preset {target!r}; presets: {preset_names()}")
+        ref = resources.files("talnet") / "configs" / f"{target}.yaml"
+        text, source = ref.read_text(), f"talnet/configs/{target}.yaml"
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise TalnetError(f"cannot parse YAML: {exc}", source) from exc
+    return Config.from_dict(raw, source)
+
+
+def save_config(path: str | Path, config: Config) -> None:
+    """Write the config as YAML atomically (saved beside every checkpoint)."""
+    from talnet.io.atomic import atomic_open
+
+    with atomic_open(path) as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)

@@ -1,0 +1,28 @@
+"""Multi-scale anchors over the 1D feature map (SPEC §2), in feature-step coordinates.
+
+Step i is the point i (its window's centre); an anchor of scale s at step i is the segment
+[i - s/2, i + s/2]. Anchors are laid out scale-major, (K, T) -> K*T rows, matching the towers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def make_anchors(scales: torch.Tensor, length: int) -> torch.Tensor:
+    """(K,) scales, T steps -> (K*T, 2) anchors [start, end], scale-major."""
+    centers = torch.arange(length, dtype=scales.dtype, device=scales.device)  # (T,)
+    half = scales[:, None] / 2  # (K, 1)
+    return torch.stack([centers - half, centers + half], dim=-1).reshape(-1, 2)
+
+
+def geometric_scales(smallest: float, largest: float, per_octave: int = 2) -> list[float]:
+    """Rounded geometric series of anchor scales from `smallest` to `largest` (inclusive)."""
+    scales: list[float] = []
+    s = float(smallest)
+    while s <= largest * 1.0001:
+        r = float(round(s))
+        if not scales or r > scales[-1]:
+            scales.append(r)
+        s *= 2 ** (1 / per_octave)
+    return scales

@@ -1,0 +1,56 @@
+"""Action classifier: SoI pooling over (context-extended) proposals, then FC layers -> C+1."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from talnet.model.soi import extend_segments, soi_pool
+
+
+class ActionClassifier(nn.Module):
+    """One stream's classifier: 1x1 reduction of the feature map, SoI pooling, two FC layers,
+    C+1 logits (0 = background) and class-specific offsets (C+1, 2)."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int,
+        reduce_dim: int = 128,
+        bins: int = 16,
+        fc_dim: int = 1024,
+        dropout: float = 0.5,
+        context: bool = True,
+        mode: str = "interp",
+        samples: int = 2,
+    ):
+        super().__init__()
+        self.num_classes = num_classes
+        self.bins, self.mode, self.samples, self.context = bins, mode, samples, context
+        self.reduce = nn.Conv1d(in_dim, reduce_dim, 1)
+        self.fc = nn.Sequential(
+            nn.Linear(reduce_dim * bins, fc_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(fc_dim, fc_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
+        self.cls = nn.Linear(fc_dim, num_classes + 1)
+        self.reg = nn.Linear(fc_dim, 2 * (num_classes + 1))
+        nn.init.normal_(self.cls.weight, std=0.01)
+        nn.init.zeros_(self.cls.bias)
+        nn.init.normal_(self.reg.weight, std=0.001)
+        nn.init.zeros_(self.reg.bias)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> reduced map (B, D, T), computed once per video for all proposals."""
+        return torch.relu(self.reduce(x))
+
+    def forward(self, fmap: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """fmap (D, T) of one video, proposals (N, 2) in steps -> logits (N, C+1), offsets
+        (N, C+1, 2)."""
+        regions = extend_segments(proposals) if self.context else proposals
+        pooled = soi_pool(fmap, regions, self.bins, self.mode, self.samples)  # (N, D, bins)
+        hidden = self.fc(pooled.flatten(1))
+        return self.cls(hidden), self.reg(hidden).view(-1, self.num_classes + 1, 2)

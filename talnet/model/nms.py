@@ -1,0 +1,80 @@
+"""1D non-maximum suppression in pure PyTorch (nothing to compile), greedy and Soft-NMS.
+
+Greedy NMS is computed exactly but without a loop over boxes: with segments sorted by score
+and S[j, i] = "earlier j overlaps later i above the threshold", the kept set is the unique
+solution of keep[i] = not any_j(keep[j] and S[j, i]); iterating that map from all-true reaches
+it in at most N rounds (round m fixes the first m entries) and in practice in a few.
+Many groups (classes) are suppressed at once, each only against itself.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def nms(segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Indices of the segments (N, 2) kept by greedy NMS, in decreasing score order."""
+    order = scores.argsort(descending=True)
+    keep = _greedy_sorted(segments[order][None], iou_threshold)[0]
+    return order[keep]
+
+
+def batched_nms(
+    segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group greedy NMS: segments (G, N, 2), scores (G, N) -> keep mask (G, N) and
+    scores with suppressed entries set to 0 (groups are e.g. the classes of one video)."""
+    order = scores.argsort(dim=1, descending=True)
+    sorted_segments = torch.gather(segments, 1, order[..., None].expand(-1, -1, 2))
+    keep_sorted = _greedy_sorted(sorted_segments, iou_threshold)
+    keep = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+    return keep, torch.where(keep, scores, torch.zeros_like(scores))
+
+
+def soft_nms(
+    segments: torch.Tensor, scores: torch.Tensor, sigma: float = 0.5, max_out: int | None = None
+) -> torch.Tensor:
+    """Gaussian Soft-NMS per group: segments (G, N, 2), scores (G, N) -> decayed scores (G, N).
+
+    Each round picks every group's best remaining segment and multiplies the others' scores by
+    exp(-tIoU^2 / sigma); the picked score is final. `max_out` bounds the rounds.
+    """
+    g, n, _ = segments.shape
+    iou = _pairwise_batched(segments)  # (G, N, N)
+    current = scores.clone()
+    final = torch.zeros_like(scores)
+    remaining = torch.ones_like(scores, dtype=torch.bool)
+    rows = torch.arange(g, device=scores.device)
+    for _ in range(min(n, max_out or n)):
+        masked = torch.where(remaining, current, torch.full_like(current, -1.0))
+        best = masked.argmax(dim=1)  # (G,)
+        final[rows, best] = current[rows, best]
+        remaining[rows, best] = False
+        current = current * torch.exp(-(iou[rows, best] ** 2) / sigma)
+    return final
+
+
+def _pairwise_batched(segments: torch.Tensor) -> torch.Tensor:
+    a = segments
+    inter = (
+        torch.minimum(a[:, :, None, 1], a[:, None, :, 1])
+        - torch.maximum(a[:, :, None, 0], a[:, None, :, 0])
+    ).clamp_min(0)
+    length = a[..., 1] - a[..., 0]
+    union = length[:, :, None] + length[:, None, :] - inter
+    return inter / union.clamp_min(1e-9)
+
+
+def _greedy_sorted(segments: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Keep mask (G, N) of greedy NMS for segments (G, N, 2) already sorted by score."""
+    g, n, _ = segments.shape
+    if n == 0:
+        return torch.zeros(g, 0, dtype=torch.bool, device=segments.device)
+    suppresses = (_pairwise_batched(segments) > iou_threshold).triu(diagonal=1)  # (G, j, i)
+    keep = torch.ones(g, n, dtype=torch.bool, device=segments.device)
+    for _ in range(n):
+        new_keep = ~(suppresses & keep[:, :, None]).any(dim=1)
+        if torch.equal(new_keep, keep):
+            break
+        keep = new_keep
+    return keep

@@ -1,0 +1,32 @@
+"""From per-anchor objectness and offsets to a ranked, NMS-filtered list of proposals."""
+
+from __future__ import annotations
+
+import torch
+
+from talnet.model.anchors import make_anchors
+from talnet.model.coder import SegmentCoder
+from talnet.model.nms import nms
+
+
+def generate_proposals(
+    objectness: torch.Tensor,
+    offsets: torch.Tensor,
+    scales: torch.Tensor,
+    coder: SegmentCoder,
+    pre_nms: int,
+    nms_threshold: float,
+    post_nms: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One video's proposals: objectness logits (K, T, 2), offsets (K, T, 2) ->
+    segments (N, 2) in steps, clipped to the video, and their scores (N,), best first."""
+    k, t, _ = objectness.shape
+    scores = torch.softmax(objectness.reshape(-1, 2).float(), dim=-1)[:, 1]  # (K*T,)
+    top = scores.topk(min(pre_nms, scores.numel())).indices
+    anchors = make_anchors(scales, t)[top]
+    segments = coder.decode(anchors, offsets.reshape(-1, 2)[top].float())
+    segments = segments.clamp(-0.5, t - 0.5)
+    valid = (segments[:, 1] - segments[:, 0]) > 0.1  # a tenth of a step
+    segments, scores = segments[valid], scores[top][valid]
+    keep = nms(segments, scores, nms_threshold)[:post_nms]
+    return segments[keep], scores[keep]

@@ -1,0 +1,54 @@
+"""SoI pooling: 1D RoI pooling of a feature map into a fixed number of bins per segment.
+
+Vectorized over segments and bins (one gather, no Python loop over proposals). Positions are
+feature steps: step i is the point i. Segments reaching outside the video see its edge values.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from talnet.model.rangemax import range_max
+
+
+def extend_segments(segments: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    """Extend each [start, end] by ratio * length on both sides (context: l/2 each side)."""
+    length = segments[:, 1] - segments[:, 0]
+    return torch.stack([segments[:, 0] - ratio * length, segments[:, 1] + ratio * length], -1)
+
+
+def soi_pool(
+    features: torch.Tensor,
+    segments: torch.Tensor,
+    bins: int,
+    mode: str = "interp",
+    samples: int = 2,
+) -> torch.Tensor:
+    """Pool features (D, T) over segments (N, 2) -> (N, D, bins).
+
+    "interp": each bin is the mean of `samples` linearly interpolated points evenly placed in
+    it (differentiable in features and in the segment ends). "max": each bin is the exact max
+    over the steps whose unit cells [i - 1/2, i + 1/2) it touches (at least one step).
+    """
+    d, t = features.shape
+    n = segments.shape[0]
+    start = segments[:, :1]  # (N, 1)
+    length = (segments[:, 1:] - segments[:, :1]).clamp_min(1e-6)
+    if mode == "interp":
+        frac = torch.arange(bins * samples, device=features.device, dtype=features.dtype) + 0.5
+        pos = (start + frac[None, :] / (bins * samples) * length).clamp(0, t - 1)  # (N, B*S)
+        low = pos.detach().floor().long().clamp(max=t - 1)
+        high = (low + 1).clamp(max=t - 1)
+        weight = (pos - low.to(pos.dtype)).flatten()
+        lo_vals = features.index_select(1, low.flatten())
+        hi_vals = features.index_select(1, high.flatten())
+        vals = lo_vals * (1 - weight) + hi_vals * weight  # (D, N*B*S)
+        return vals.view(d, n, bins, samples).mean(dim=3).permute(1, 0, 2)
+    if mode == "max":
+        edges = torch.arange(bins + 1, device=features.device, dtype=segments.dtype)
+        bounds = start + edges[None, :] / bins * length  # (N, B+1)
+        lo = torch.floor(bounds[:, :-1] + 0.5).long().clamp(0, t - 1)
+        # the last cell a bin [x0, x1) overlaps is ceil(x1 - 1/2); at least the first one
+        hi = torch.ceil(bounds[:, 1:] - 0.5).long().clamp(0, t - 1).maximum(lo)
+        return range_max(features, lo.flatten(), hi.flatten()).view(d, n, bins).permute(1, 0, 2)
+    raise ValueError(f"unknown SoI pooling mode {mode!r}")

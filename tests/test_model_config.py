@@ -1,0 +1,54 @@
+import dataclasses
+
+import pytest
+
+from talnet.config import Config, load_config, preset_names, save_config
+from talnet.errors import TalnetError
+
+
+def test_paper_preset_equals_the_dataclass_defaults():
+    assert load_config("thumos14_i3d").to_dict() == Config().to_dict()
+    cfg = load_config(None)
+    assert cfg.train.lr == 1e-4 and cfg.train.spn_batch == 256 and cfg.train.cls_batch == 64
+    assert cfg.train.spn_positive_fraction == 0.5 and cfg.train.cls_foreground_fraction == 0.25
+    assert (cfg.train.spn_positive_iou, cfg.train.spn_negative_iou) == (0.7, 0.3)
+
+
+def test_presets_load_and_the_repo_copies_match(tmp_path):
+    assert {"thumos14_i3d", "cpu_fast"} <= set(preset_names())
+    fast = load_config("cpu_fast")
+    assert fast.model.tower_dim <= 256 and fast.model.soi_reduce_dim <= 128
+    assert load_config("configs/cpu_fast.yaml").to_dict() == fast.to_dict()
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = load_config("cpu_fast")
+    cfg.model.fusion = "early"
+    save_config(tmp_path / "c.yaml", cfg)
+    assert load_config(tmp_path / "c.yaml") == cfg
+    assert dataclasses.asdict(cfg) == cfg.to_dict()
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("model: {anchor: [1]}", "unknown key"),
+        ("modle: {}", "unknown config section"),
+        ("model: {fusion: middle}", "model.fusion"),
+        ("model: [1, 2]", "must be a mapping"),
+        ("model: {anchors: [8]\n", "cannot parse YAML"),
+    ],
+)
+def test_bad_configs_name_the_file_and_key(tmp_path, text, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(TalnetError, match=match) as err:
+        load_config(path)
+    assert "bad.yaml" in str(err.value)
+
+
+def test_missing_file_and_unknown_preset(tmp_path):
+    with pytest.raises(TalnetError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(TalnetError, match="no such config preset"):
+        load_config("nope")
