@@ -3,9 +3,10 @@
 Generative model (per video, features on the 30 fps / stride 4 / window 16 grid; step i is at
 (4 i + 8) / 30 s). Each element exists so that one of TAL-Net's ideas earns an honest gain:
 
-- Layout: videos of 1.5-4 min, 3-15 instances whose lengths are log-normal (median ~4 s, clipped
-  to 0.5-90 s), so a few last over a minute; some instances nearly touch, a rare one overlaps
-  another class. The extreme spread of lengths is what multi-scale anchors are for.
+- Layout: videos of 1.5-4 min, 3-15 instances (fewer when long ones do not fit) whose lengths
+  are log-normal (median ~3.5 s, clipped to 0.5-90 s), so a few last over a minute; some
+  instances nearly touch, a rare one overlaps another class. The extreme spread of lengths is
+  what multi-scale anchors are for.
 - Phases: a class's appearance is three prototypes (onset, middle, offset) blended by hat functions
   of the relative position inside the instance, so identity and extent are spread over the whole
   instance; a receptive field sized for one scale sees only one phase of a long instance, or the
@@ -53,8 +54,8 @@ class SynthConfig:
     duration_s: tuple[float, float] = (90.0, 240.0)
     instances: tuple[int, int] = (3, 15)
     # log-normal action length (seconds): median, sigma of ln, clip range
-    length_median_s: float = 4.0
-    length_sigma: float = 1.1
+    length_median_s: float = 3.5
+    length_sigma: float = 1.2
     length_clip_s: tuple[float, float] = (0.5, 90.0)
     adjacent_prob: float = 0.15  # gap to the previous instance under 0.5 s
     overlap_prob: float = 0.03  # instance overlaps the previous one (a different class)
@@ -132,10 +133,12 @@ def sample_layout(
     lengths = np.exp(rng.normal(math.log(cfg.length_median_s), cfg.length_sigma, n))
     lengths = np.clip(lengths, *cfg.length_clip_s)
     lengths = lengths[np.argsort(rng.random(n))]
-    # Long actions must fit with their context: keep dropping the longest until they do.
+    # Instances and their context must fit: drop others than the longest until they do, so
+    # the rare minute-long actions survive (a video with one long action has few others).
     budget = 0.8 * duration
     while lengths.size > 1 and lengths.sum() * (1 + cfg.context_frac) > budget:
-        lengths = np.delete(lengths, np.argmax(lengths))
+        others = np.flatnonzero(np.arange(lengths.size) != np.argmax(lengths))
+        lengths = np.delete(lengths, others[rng.integers(0, others.size)])
     lengths = np.minimum(lengths, budget / (1 + 2 * cfg.context_frac))
     n = lengths.size
     free = duration - lengths.sum()
@@ -180,9 +183,12 @@ def _add_distractors(
     count = rng.poisson(cfg.distractors_per_min * layout.duration / 60.0)
     for _ in range(count):
         length = float(np.clip(np.exp(rng.normal(math.log(cfg.length_median_s), 0.9)), 0.5, 30))
-        start = float(rng.uniform(0, max(0.0, layout.duration - length)))
-        end = start + length
-        if any(start < b1 and end > b0 for b0, b1 in busy):
+        for _try in range(5):  # a few tries to find a free place, else drop it
+            start = float(rng.uniform(0, max(0.0, layout.duration - length)))
+            end = start + length
+            if not any(start < b1 and end > b0 for b0, b1 in busy):
+                break
+        else:
             continue
         busy.append((start, end))
         kind = kinds[int(rng.integers(0, len(kinds)))]
