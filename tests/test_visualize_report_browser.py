@@ -1,0 +1,209 @@
+"""The report's timeline viewer in real headless Chromium, opened from file:// URLs."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from playwright.sync_api import sync_playwright
+from visualize_report_data import PREDICTIONS, UNSAFE_ID, XSS, write_inputs
+
+from talnet.visualize.colors import format_time
+from talnet.visualize.report import page_names, report_from_files
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    gt, det, videos = write_inputs(tmp_path_factory.mktemp("inputs"))
+    out = tmp_path_factory.mktemp("site") / "report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report_from_files(out, ground_truth=gt, predictions=det, video_dir=videos, subset="test")
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+class Opened:
+    """A page plus what it did: dialogs opened, script errors, URLs requested."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        # CSP off: escaping alone must keep injected markup inert (the page's CSP would otherwise
+        # hide an escaping bug), and Playwright's wait_for_function needs eval.
+        self.page = browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        if "/video/" in url:  # the timeline script marks the body when it has drawn everything
+            self.page.wait_for_selector("body[data-ready='1']", state="attached")
+
+
+@pytest.fixture
+def open_page(browser, report):
+    opened: list[Opened] = []
+
+    def _open(relative: str) -> Opened:
+        opened.append(Opened(browser, (report / relative).as_uri()))
+        return opened[-1]
+
+    yield _open
+    for item in opened:
+        assert item.errors == []
+        item.page.close()
+
+
+def count(page, selector: str) -> int:
+    return page.evaluate(f"document.querySelectorAll({selector!r}).length")
+
+
+def visible_scores(page) -> list[float]:
+    return page.evaluate(
+        "[...document.querySelectorAll('.seg.pred')].filter(e => !e.hidden)"
+        ".map(e => Number(e.dataset.score))"
+    )
+
+
+def test_drawn_segments_equal_the_files(open_page):
+    for video_id, gt_count in (("vid_a", 4), ("vid_b", 1), (UNSAFE_ID, 1), ("no_gt_video", 0)):
+        name = page_names([video_id])[video_id]
+        page = open_page(f"video/{name}").page
+        assert count(page, ".seg.gt") == gt_count
+        assert count(page, ".seg.pred") == len(PREDICTIONS["results"][video_id])
+        assert page.evaluate("[...document.querySelectorAll('.seg')].every(e => !e.hidden)")
+
+
+def test_clicking_a_segment_seeks_the_video_to_its_start(open_page):
+    page = open_page("video/vid_a.html").page
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.evaluate("document.getElementById('player').duration") == pytest.approx(12, abs=0.2)
+    for selector, start in ((".seg.pred[data-score='0.3']", 2.0), (".seg.gt >> nth=3", 8.0)):
+        page.click(selector)
+        current = page.evaluate("document.getElementById('player').currentTime")
+        assert current == pytest.approx(start, abs=1e-3)
+    # The cursor follows the video: seeking elsewhere moves it and highlights what is under it.
+    page.evaluate("document.getElementById('player').currentTime = 4.5")
+    page.wait_for_function("document.getElementById('cursor').style.left === '37.5%'")
+    active = page.evaluate(
+        "[...document.querySelectorAll('.seg.active')].map(e => e.dataset.kind + e.dataset.label)"
+    )
+    # At 4.5 s: ground truth HighJump [2.5, 5] and XSS [4, 6]; predictions XSS [4.1, 6.5] and
+    # HighJump [2, 5].
+    assert sorted(active) == sorted(["gtHighJump", f"gt{XSS}", f"pred{XSS}", "predHighJump"])
+    assert page.text_content("#clock") == f"{format_time(4.5)} / {format_time(12.0)}"
+
+
+def test_cursor_moves_while_playing(open_page):
+    page = open_page("video/vid_a.html").page
+    page.evaluate("document.getElementById('player').muted = true")
+    page.evaluate("document.getElementById('player').play()")
+    page.wait_for_function("document.getElementById('player').currentTime > 0.5")
+    page.evaluate("document.getElementById('player').pause()")
+    left = float(page.evaluate("document.getElementById('cursor').style.left").rstrip("%"))
+    now = page.evaluate("document.getElementById('player').currentTime")
+    assert left == pytest.approx(100 * now / 12.0, abs=0.5) and left > 0
+
+
+def test_slider_hides_low_scores_and_class_filter_hides_classes(open_page):
+    page = open_page("video/vid_a.html").page
+    scores = [d["score"] for d in PREDICTIONS["results"]["vid_a"]]
+    page.fill("#score", "0.5")
+    assert sorted(visible_scores(page)) == sorted(s for s in scores if s >= 0.5)
+    assert page.text_content("#score-value") == "0.50"
+    page.fill("#score", "0")
+    assert len(visible_scores(page)) == len(scores)
+
+    page.uncheck("#classes input[data-label='LongJump']")
+    hidden = page.evaluate(
+        "[...document.querySelectorAll('.seg')].filter(e => e.hidden).map(e => e.dataset.label)"
+    )
+    assert set(hidden) == {"LongJump"} and len(hidden) == 4  # 2 ground truth + 2 predictions
+    page.click("#no-classes")
+    assert count(page, ".seg:not([hidden])") == 0
+    page.click("#all-classes")
+    assert count(page, ".seg[hidden]") == 0
+
+
+def test_script_in_labels_and_ids_shows_as_text_and_runs_nothing(open_page):
+    for relative in (
+        "video/vid_a.html",
+        "index.html",
+        f"video/{page_names([UNSAFE_ID])[UNSAFE_ID]}",
+    ):
+        opened = open_page(relative)
+        page = opened.page
+        if relative == "video/vid_a.html":
+            page.click(f".seg.gt[data-label='{XSS}']")
+            assert page.text_content("#info").startswith(f"ground truth: {XSS}, ")
+            labels = page.evaluate(
+                "[...document.querySelectorAll('.seg-label')].map(e => e.textContent)"
+            )
+            assert XSS in labels and f"{XSS} 0.55" in labels
+            assert XSS in page.text_content("#classes")
+        elif relative == "index.html":
+            assert XSS in page.text_content("#class-table")
+            assert UNSAFE_ID in page.text_content("#video-table")
+        else:
+            assert page.text_content("h1") == UNSAFE_ID
+        page.wait_for_timeout(100)
+        assert opened.dialogs == []
+        # Only the report's own scripts exist: the JSON data block and timeline.js.
+        assert page.evaluate("document.querySelectorAll('script:not([type])').length") <= 1
+        assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+
+
+def test_site_loads_only_local_files(open_page):
+    for relative in ("index.html", "video/vid_a.html"):
+        opened = open_page(relative)
+        opened.page.wait_for_timeout(200)
+        assert opened.requests and all(u.startswith("file://") for u in opened.requests)
+
+
+def test_javascript_times_match_format_time(open_page):
+    page = open_page("video/vid_b.html").page
+    values = [0, 0.04, 0.05, 0.25, 59.95, 59.96, 75.25, 3599.99, 5000.5, -1.26, 1e-9]
+    js = page.evaluate(f"{values}.map(window.talnetFormatTime)")
+    assert js == [format_time(v) for v in values]
+
+
+def test_feature_only_page_has_a_working_timeline(open_page):
+    page = open_page("video/vid_b.html").page
+    assert count(page, "video") == 0
+    page.click(".seg.gt")  # HighJump [10, 30] of a 40 s video
+    assert page.evaluate("document.getElementById('cursor').style.left") == "25%"
+    assert page.text_content("#clock").startswith(format_time(10.0))
+
+
+def test_pages_work_under_their_own_content_security_policy(browser, report):
+    # The other tests bypass the CSP; here it is enforced, and must not break the viewer.
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((report / "video" / "vid_a.html").as_uri())
+    page.wait_for_selector("body[data-ready='1']", state="attached")
+    assert count(page, ".seg.pred") == len(PREDICTIONS["results"]["vid_a"])
+    csp = page.get_attribute("meta[http-equiv='Content-Security-Policy']", "content")
+    assert "script-src 'self' file:;" in csp and "unsafe-eval" not in csp
+    assert errors == []
+    page.close()
