@@ -8,6 +8,7 @@ import importlib
 # Each module talnet.bench.<area> defines `run(quick: bool) -> None`, printing its own table.
 BENCH_AREAS: tuple[str, ...] = (
     # one line per area
+    "evaluate",
 )
 
 
