@@ -9,6 +9,7 @@ import importlib
 BENCH_AREAS: tuple[str, ...] = (
     # one line per area
     "evaluate",
+    "visualize",
 )
 
 
