@@ -23,7 +23,7 @@ from talnet.io.types import Annotation, Detection
 from talnet.visualize.timeline import PanelLayout, TimelineRenderer, build_lanes, panel_layout
 
 # Audio codecs an MP4/MOV file can carry as they are; anything else is re-encoded to AAC.
-MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus"})
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")
 
 
