@@ -127,7 +127,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 def sample_layout(
     rng: np.random.Generator, vid: str, subset: str, classes: int, cfg: SynthConfig
 ) -> VideoLayout:
-    """Draw one video's duration, instances (non-overlapping but rare), distractors and cuts."""
+    """Draw one video's duration, instances (rarely overlapping), distractors and RGB cuts."""
     duration = round(float(rng.uniform(*cfg.duration_s)), 3)
     n = int(rng.integers(cfg.instances[0], cfg.instances[1] + 1))
     lengths = np.exp(rng.normal(math.log(cfg.length_median_s), cfg.length_sigma, n))
@@ -158,8 +158,8 @@ def sample_layout(
             end = start + lengths[i]
             labels[i] = (prev.cls + 1 + rng.integers(0, classes - 1)) % classes
         start, end = max(0.0, start), min(duration, end)
-        seg = Segment("action", int(labels[i]), round(start, 3), round(end, 3), 0.0)
-        seg.amp = float(rng.uniform(*cfg.instance_amp))
+        amp = float(rng.uniform(*cfg.instance_amp))
+        seg = Segment("action", int(labels[i]), round(start, 3), round(end, 3), amp)
         layout.segments.append(seg)
         prev, t = seg, max(t, end)
     _add_distractors(rng, layout, classes, cfg)
