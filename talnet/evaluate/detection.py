@@ -164,12 +164,15 @@ def _average_precision(
         gt_key, gt_video, gt_seg, det_key, det_video, det_seg, det_score, n_keys, n_videos, tious
     )
     npos = np.bincount(gt_key, minlength=n_keys)
+    seen = np.arange(1, len(order) + 1, dtype=np.float64)  # tp + fp after each prediction
     ap = np.zeros((len(tious), n_keys))
-    for k in range(n_keys):
-        s, e = bounds[k], bounds[k + 1]
-        if e > s:  # no predictions: AP 0, as the reference returns
-            precision, recall = _precision_recall(tp[:, s:e], int(npos[k]))
-            ap[:, k] = interpolated_ap(precision, recall)
+    for k in np.flatnonzero(np.diff(bounds)):  # no predictions: AP 0, as the reference returns
+        flags = tp[:, bounds[k] : bounds[k + 1]]
+        precision = np.cumsum(flags, axis=1, dtype=np.float64) / seen[: flags.shape[1]]
+        # Interpolated precision: the best at this recall or any higher one. Recall steps by
+        # 1/npos at each true positive, so the area is their interpolated precisions / npos.
+        best = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        ap[:, k] = np.sum(best, axis=1, where=flags) / npos[k]
     return ap
 
 

@@ -91,7 +91,7 @@ def flatten_detections(
         np.array([v for v, _ in kept], dtype=np.int64),
         np.array([len(its) for _, its in kept], dtype=np.int64),
     )
-    names = list(map(attrgetter("label"), items))
+    names = map(attrgetter("label"), items)
     label = np.fromiter(map(label_index.get, names, repeat(-1)), dtype=np.int64, count=n)
     start = np.fromiter(map(attrgetter("start"), items), dtype=np.float64, count=n)
     end = np.fromiter(map(attrgetter("end"), items), dtype=np.float64, count=n)
@@ -99,7 +99,7 @@ def flatten_detections(
     lost_labels: dict[str, int] = {}
     if need_label and (label < 0).any():
         for i in np.flatnonzero(label < 0):
-            lost_labels[names[i]] = lost_labels.get(names[i], 0) + 1
+            lost_labels[items[i].label] = lost_labels.get(items[i].label, 0) + 1
         ok = label >= 0
         video, label, start, end, score = video[ok], label[ok], start[ok], end[ok], score[ok]
     _warn_ignored({vid: n for vid, n in lost_videos.items() if n}, lost_labels)

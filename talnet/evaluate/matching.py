@@ -5,8 +5,8 @@ order `scores.argsort()[::-1]`; for each, scan the ground truths of its video in
 `tiou.argsort()[::-1]`, stop at the first below the threshold, skip those already matched and
 match the first other one. The walk is sequential only inside one lane, a (class, video) pair,
 and only where two predictions want the same ground truth; so it runs here as rounds over all
-lanes and thresholds at once, each accepting, per lane, the predictions in order up to the first
-one whose choice an earlier one of the round took.
+lanes and thresholds at once, each settling every prediction whose outcome no earlier unsettled
+one can change.
 
 Ties (in score or tIoU) fall as in the reference: the same numpy sort is applied to the same
 arrays, in the same order. Numpy's default sort is not stable, so tie order is whatever it gives.
@@ -37,19 +37,13 @@ def greedy_match(
     lane_pos = np.argsort(lane_code, kind="stable")  # lane order -> position in `order`
     lanes, det_lane = np.unique(lane_code[lane_pos], return_inverse=True)
     det_lane = det_lane.reshape(-1)
-    gt_code = gt_key * n_videos + gt_video
-    gt_sorted = np.argsort(gt_code, kind="stable")  # by lane, file order inside a lane
-    pair_det, pair_gt = _lane_pairs(lanes, det_lane, gt_code[gt_sorted])
     det_seg = det_seg[order[lane_pos]]
-    gt_seg = gt_seg[gt_sorted]
-    overlap, pair_tiou = _overlapping_tiou(
-        pair_det, pair_gt, det_seg[:, 0].copy(), det_seg[:, 1].copy(), gt_seg
-    )
+    lane_gt = _LaneGroundTruth(gt_key * n_videos + gt_video, gt_seg, lanes)
+    pair_det, pair_gt, pair_tiou = _overlapping_pairs(lane_gt, det_lane, det_seg)
     u_det, u_gt, u_tiou = _usable_in_scan_order(
-        pair_det, pair_gt, overlap, pair_tiou, det_seg, gt_seg, tious.min()
+        pair_det, pair_gt, pair_tiou, lane_gt, det_lane, det_seg, tious.min()
     )
-    u_gt = gt_sorted[u_gt]
-    tp_lane = _greedy_rounds(u_det, u_gt, u_tiou, det_lane, len(gt_key), tious)
+    tp_lane = _greedy_rounds(u_det, u_gt, u_tiou, len(det_lane), len(gt_key), tious)
     tp = np.empty_like(tp_lane)
     tp[:, lane_pos] = tp_lane
     return order, bounds, tp
@@ -71,111 +65,126 @@ def score_order(
     return order, bounds
 
 
-def _lane_pairs(
-    lanes: np.ndarray, det_lane: np.ndarray, sorted_codes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (detection, ground truth of its lane) pair, grouped by detection (lane order).
+class _LaneGroundTruth:
+    """Ground truth grouped by lane: in file order (as the reference lists a video's
+    instances) and, for finding overlaps, by start time."""
 
-    Ground truth is indexed in `sorted_codes` order (lane codes, sorted stably), so inside a
-    group it is in file order, as the reference lists a video's instances.
+    def __init__(self, gt_code: np.ndarray, gt_seg: np.ndarray, lanes: np.ndarray) -> None:
+        self.seg = gt_seg
+        self.by_file = np.argsort(gt_code, kind="stable")
+        self.file_rank = np.empty_like(self.by_file)
+        self.file_rank[self.by_file] = np.arange(len(gt_code))
+        self.by_start = np.lexsort((gt_seg[:, 0], gt_code))
+        sorted_codes = gt_code[self.by_file]
+        self.first = np.searchsorted(sorted_codes, lanes, side="left")  # per lane, both orders
+        self.block_first = np.searchsorted(sorted_codes, sorted_codes, side="left")
+        self.count = np.searchsorted(sorted_codes, lanes, side="right") - self.first
+
+
+def _overlapping_pairs(
+    gt: _LaneGroundTruth, det_lane: np.ndarray, det_seg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(detection, ground truth, tIoU) for every pair of a lane with tIoU not 0, grouped by
+    detection; the tIoU computed with the reference's arithmetic.
+
+    Overlaps are found by binary search: all times shifted by a per-lane offset so that one
+    sorted array serves every lane. Float rounding is monotone, so the ranges found contain
+    every overlapping pair (a few others too, dropped after the exact test). Non-overlapping
+    pairs have tIoU 0 unless a segment has negative length (or both are empty); then every
+    pair of the lane is kept.
     """
-    first = np.searchsorted(sorted_codes, lanes, side="left")
-    count = np.searchsorted(sorted_codes, lanes, side="right") - first
-    n_cand = count[det_lane]  # ground truths facing each detection
+    first, count = gt.first[det_lane], gt.count[det_lane]
+    gs, ge = gt.seg[gt.by_start, 0], gt.seg[gt.by_start, 1]
+    valid = (gt.seg[:, 1] > gt.seg[:, 0]).all() and (det_seg[:, 1] >= det_seg[:, 0]).all()
+    if valid and len(gs):
+        width = 2.0 * max(np.abs(gt.seg).max(), np.abs(det_seg).max(initial=0.0)) + 1.0
+        # Offset of each ground truth: its lane block's first index (same as `first`) * width.
+        offset = gt.block_first * width
+        start_key = gs + offset
+        end_key = np.maximum.accumulate(ge + offset)  # within a block: latest end so far
+        det_offset = first * width
+        lo = np.searchsorted(end_key, det_seg[:, 0] + det_offset, side="left")
+        hi = np.searchsorted(start_key, det_seg[:, 1] + det_offset, side="right")
+        lo = np.clip(lo, first, first + count)
+        n_cand = np.maximum(np.clip(hi, first, first + count) - lo, 0)
+    else:
+        lo, n_cand = first, count
     pair_start = np.cumsum(n_cand) - n_cand
     pair_det = np.repeat(np.arange(len(det_lane)), n_cand)
-    pair_gt = np.arange(len(pair_det)) + np.repeat(first[det_lane] - pair_start, n_cand)
-    return pair_det, pair_gt
-
-
-def _overlapping_tiou(
-    pair_det: np.ndarray,
-    pair_gt: np.ndarray,
-    det_start: np.ndarray,
-    det_end: np.ndarray,
-    gt_seg: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the pairs whose tIoU is not 0, and those tIoUs (the reference's arithmetic).
-
-    A pair that does not overlap has tIoU 0 when its union is positive, which holds unless a
-    segment has negative length (or both zero); then every pair is kept.
-    """
-    gs = gt_seg[:, 0][pair_gt]
-    ge = gt_seg[:, 1][pair_gt]
-    ds = det_start[pair_det]
-    de = det_end[pair_det]
-    inter = np.minimum(de, ge)
-    inter -= np.maximum(ds, gs)
-    if (gt_seg[:, 1] > gt_seg[:, 0]).all() and (det_end >= det_start).all():
-        overlap = np.flatnonzero(inter > 0)
-        gs, ge, ds, de, inter = gs[overlap], ge[overlap], ds[overlap], de[overlap], inter[overlap]
-    else:
-        overlap = np.arange(len(pair_det))
-        inter = inter.clip(0)
-    union = (ge - gs) + (de - ds) - inter
+    pair_pos = np.arange(len(pair_det)) + np.repeat(lo - pair_start, n_cand)
+    ds, de = det_seg[pair_det, 0], det_seg[pair_det, 1]
+    inter = np.minimum(de, ge[pair_pos]) - np.maximum(ds, gs[pair_pos])
+    if valid:
+        hit = np.flatnonzero(inter > 0)
+        pair_det, pair_pos, ds, de, inter = (x[hit] for x in (pair_det, pair_pos, ds, de, inter))
+    inter = inter.clip(0)
+    union = (ge[pair_pos] - gs[pair_pos]) + (de - ds) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        return overlap, inter / union
+        return pair_det, gt.by_start[pair_pos], inter / union
 
 
 def _usable_in_scan_order(
     pair_det: np.ndarray,
     pair_gt: np.ndarray,
-    overlap: np.ndarray,
-    overlap_tiou: np.ndarray,
+    pair_tiou: np.ndarray,
+    gt: _LaneGroundTruth,
+    det_lane: np.ndarray,
     det_seg: np.ndarray,
-    gt_seg: np.ndarray,
     lowest: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs usable at the lowest threshold, each detection's in the reference's scan order.
 
     Usable means "tIoU not below the threshold", the reference's test (so NaN is usable, as
-    there). The scan order is `tiou.argsort()[::-1]` over the detection's whole row; the usable
-    pairs are its head. Without ties (or NaN) among them that is descending tIoU whatever the
-    sort; where there are, the reference's own sort is redone on the whole row.
+    there). The scan order is `tiou.argsort()[::-1]` over all the ground truth of the lane in
+    file order; the usable pairs are its head. Without ties (or NaN) among them that is
+    descending tIoU whatever the sort; where there are, the reference's own sort is redone on
+    the whole row.
     """
-    ok = ~(overlap_tiou < lowest)
-    keep, u_tiou = overlap[ok], overlap_tiou[ok]
-    u_det = pair_det[keep]
-    # Descending tIoU inside each detection (u_det is already sorted; stable sorts keep that).
-    by_tiou = np.argsort(-u_tiou, kind="stable")
-    scan = by_tiou[np.argsort(u_det[by_tiou], kind="stable")]
-    keep, u_det, u_tiou = keep[scan], u_det[scan], u_tiou[scan]
+    ok = np.flatnonzero(~(pair_tiou < lowest))
+    u_det, u_gt, u_tiou = pair_det[ok], pair_gt[ok], pair_tiou[ok]
+    # Descending tIoU inside each detection; u_det is sorted, and most have a single pair.
+    several = np.flatnonzero(np.bincount(u_det, minlength=len(det_lane))[u_det] > 1)
+    scan = np.arange(len(u_det))
+    scan[several] = several[np.lexsort((-u_tiou[several], u_det[several]))]
+    u_det, u_gt, u_tiou = u_det[scan], u_gt[scan], u_tiou[scan]
     same = (u_det[1:] == u_det[:-1]) & ~(u_tiou[1:] != u_tiou[:-1])  # equal, or a NaN
     tied = np.unique(np.concatenate([u_det[1:][same], u_det[np.isnan(u_tiou)]]))
     if tied.size:
-        row_start = np.searchsorted(pair_det, tied, side="left")
-        row_len = np.searchsorted(pair_det, tied, side="right") - row_start
-        scan_pos = np.zeros(len(pair_det))
-        for size in np.unique(row_len):
-            cols = row_start[row_len == size][:, None] + np.arange(size)  # whole rows
-            row_tiou = tiou_pairs(det_seg[pair_det[cols]], gt_seg[pair_gt[cols]])
-            ranked = np.argsort(row_tiou, axis=1)[:, ::-1]
-            scan_pos[np.take_along_axis(cols, ranked, axis=1)] = np.arange(size)
-        redo = np.isin(u_det, tied)
-        rank = np.arange(len(keep), dtype=np.float64)
-        rank[redo] = scan_pos[keep[redo]]
+        redo = np.flatnonzero(np.isin(u_det, tied))
+        row_of = np.searchsorted(tied, u_det[redo])  # which tied detection
+        local = gt.file_rank[u_gt[redo]] - gt.first[det_lane[u_det[redo]]]  # file position
+        rank = np.arange(len(u_det), dtype=np.int64)
+        size = gt.count[det_lane[tied]]
+        for n in np.unique(size):
+            rows = np.flatnonzero(size == n)
+            cols = gt.first[det_lane[tied[rows]]][:, None] + np.arange(n)  # whole lanes
+            row_tiou = tiou_pairs(det_seg[tied[rows]][:, None, :], gt.seg[gt.by_file[cols]])
+            scan_pos = np.empty((len(rows), n), dtype=np.int64)
+            np.put_along_axis(
+                scan_pos, np.argsort(row_tiou, axis=1)[:, ::-1], np.arange(n)[None, :], axis=1
+            )
+            mine = np.flatnonzero(size[row_of] == n)
+            where_row = np.searchsorted(rows, row_of[mine])
+            rank[redo[mine]] = scan_pos[where_row, local[mine]]
         scan = np.lexsort((rank, u_det))
-        keep, u_det, u_tiou = keep[scan], u_det[scan], u_tiou[scan]
-    return u_det, pair_gt[keep], u_tiou
+        u_det, u_gt, u_tiou = u_det[scan], u_gt[scan], u_tiou[scan]
+    return u_det, u_gt, u_tiou
 
 
 def _greedy_rounds(
-    u_det: np.ndarray,
-    u_gt: np.ndarray,
-    u_tiou: np.ndarray,
-    det_lane: np.ndarray,
-    n_gt: int,
+    u_det: np.ndarray, u_gt: np.ndarray, u_tiou: np.ndarray, n_det: int, n_gt: int,
     tious: np.ndarray,
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """True-positive flags (T, M), detections in lane order, from the usable pairs in scan order.
 
-    An item is a (threshold, detection); a lock is a (threshold, ground truth). Each round,
-    every item's choice is its first pair to an unlocked ground truth. In a lane, items are
-    accepted in order while no earlier item of the round chose the same ground truth: each
-    of them would choose the same in the sequential walk. An item with no free pair left never
-    gets one (locks only accumulate): it is a false positive and leaves.
+    An item is a (threshold, detection); a lock is a (threshold, ground truth), and belongs to
+    one lane. Each round, an item's choice is its first pair to an unlocked ground truth. If
+    the item is the earliest (in the walk's order) of all items still able to take that ground
+    truth, nothing before it can take it, so the walk gives it that one: accept. An item left
+    with no free pair never gets one (locks only accumulate): a false positive, it leaves.
+    Each round accepts at least the first waiting item of every lane.
     """
-    n_thr, n_det = len(tious), len(det_lane)
+    n_thr = len(tious)
     item_parts, lock_parts = [], []
     for t, thr in enumerate(tious):
         ok = ~(u_tiou < thr)  # a head of each detection's scan order
@@ -183,28 +192,17 @@ def _greedy_rounds(
         lock_parts.append(t * n_gt + u_gt[ok])
     p_item = np.concatenate(item_parts)  # sorted: threshold, lane, score, then scan order
     p_lock = np.concatenate(lock_parts)
-    n_lanes = int(det_lane.max()) + 1 if n_det else 0
-    item_lane = (np.arange(n_thr)[:, None] * n_lanes + det_lane[None, :]).reshape(-1)
 
     tp = np.zeros(n_thr * n_det, dtype=bool)
     locked = np.zeros(n_thr * n_gt, dtype=bool)
-    claim = np.zeros(n_thr * n_gt, dtype=np.int64)
+    earliest = np.empty(n_thr * n_gt, dtype=np.int64)
     while p_item.size:
         head = np.ones(p_item.size, dtype=bool)
         np.not_equal(p_item[1:], p_item[:-1], out=head[1:])
         cand_item, cand_lock = p_item[head], p_lock[head]
-        cand_lane = item_lane[cand_item]
-        # The first candidate (in order) to choose each ground truth.
-        pos = np.arange(cand_item.size)
-        claim[cand_lock] = cand_item.size
-        np.minimum.at(claim, cand_lock, pos)
-        conflict = claim[cand_lock] != pos
-        # Accept a lane's candidates up to (not including) its first conflict.
-        lane_head = np.ones(cand_item.size, dtype=bool)
-        np.not_equal(cand_lane[1:], cand_lane[:-1], out=lane_head[1:])
-        seen = np.cumsum(conflict)
-        before_lane = (seen - conflict)[lane_head][np.cumsum(lane_head) - 1]
-        accept = seen == before_lane
+        earliest[p_lock] = np.iinfo(np.int64).max
+        np.minimum.at(earliest, p_lock, p_item)
+        accept = earliest[cand_lock] == cand_item
         tp[cand_item[accept]] = True
         locked[cand_lock[accept]] = True
         keep = ~(locked[p_lock] | tp[p_item])
