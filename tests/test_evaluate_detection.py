@@ -151,14 +151,20 @@ def test_format_table_and_json():
 
 # Property: agreement with the brute-force reference on random inputs with ties (scores and
 # tIoU on a half-second grid), duplicates, Ambiguous ground truth, zero-length predictions,
-# unknown videos and labels, classes without predictions.
+# unknown videos and labels, classes without predictions, reversed segments.
 _segment = st.tuples(st.integers(0, 24), st.integers(0, 10))
 _gt_video = st.lists(
     st.tuples(st.sampled_from(["A", "B", "C", "Ambiguous"]), _segment.filter(lambda s: s[1] > 0)),
     max_size=6,
 )
 _det_video = st.lists(
-    st.tuples(st.sampled_from(["A", "B", "C", "D", "Ambiguous"]), _segment, st.integers(0, 4)),
+    st.tuples(
+        st.sampled_from(["A", "B", "C", "D", "Ambiguous"]),
+        # Lengths from -1: reversed segments only the Python API lets through, with NaN tIoU
+        # (0 / 0) against an instance they mirror, which the reference treats as a match.
+        st.tuples(st.integers(0, 24), st.integers(-1, 10)),
+        st.integers(0, 4),
+    ),
     max_size=12,
 )
 
@@ -231,3 +237,14 @@ def test_agrees_with_brute_force_on_a_crowded_case():
     expected = detection_ap(gt, dets, ACTIVITYNET_TIOUS + THUMOS_TIOUS)
     for label, ap in expected.items():
         np.testing.assert_allclose(report.ap_per_class[label], ap, rtol=0, atol=1e-9)
+
+
+def test_reversed_prediction_with_nan_tiou_matches_like_the_reference():
+    # [2.5, 2.0] against [2.0, 2.5]: intersection 0, union 0, tIoU NaN; the reference's
+    # `tiou < threshold` is false for NaN, so it counts as a match there, and here.
+    gt = make_gt({"v": [("A", 2.0, 2.5), ("A", 0.0, 10.0)]})
+    dets = {"v": [Detection("A", 2.5, 2.0, 0.9), Detection("A", 0.0, 10.0, 0.5)]}
+    report = evaluate_detection(gt, dets, tious=THUMOS_TIOUS)
+    expected = detection_ap(gt, dets, THUMOS_TIOUS)["A"]
+    np.testing.assert_allclose(report.ap_per_class["A"], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(expected, 1.0)

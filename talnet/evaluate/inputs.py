@@ -9,8 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import chain
 
 import numpy as np
 
@@ -84,18 +83,17 @@ def flatten_detections(
     label_index = {name: i for i, name in enumerate(gt.labels)}
     lost_videos = {vid: len(items) for vid, items in dets.items() if vid not in video_index}
     kept = [(video_index[vid], items) for vid, items in dets.items() if vid in video_index]
-    # Attribute reads through C-level iterators: this runs over every detection of a dataset.
+    # Plain generator expressions: the fastest way to read every detection's fields.
     items = list(chain.from_iterable(items for _, items in kept))
     n = len(items)
     video = np.repeat(
         np.array([v for v, _ in kept], dtype=np.int64),
         np.array([len(its) for _, its in kept], dtype=np.int64),
     )
-    names = map(attrgetter("label"), items)
-    label = np.fromiter(map(label_index.get, names, repeat(-1)), dtype=np.int64, count=n)
-    start = np.fromiter(map(attrgetter("start"), items), dtype=np.float64, count=n)
-    end = np.fromiter(map(attrgetter("end"), items), dtype=np.float64, count=n)
-    score = np.fromiter(map(attrgetter("score"), items), dtype=np.float64, count=n)
+    label = np.fromiter((label_index.get(d.label, -1) for d in items), dtype=np.int64, count=n)
+    start = np.fromiter((d.start for d in items), dtype=np.float64, count=n)
+    end = np.fromiter((d.end for d in items), dtype=np.float64, count=n)
+    score = np.fromiter((d.score for d in items), dtype=np.float64, count=n)
     lost_labels: dict[str, int] = {}
     if need_label and (label < 0).any():
         for i in np.flatnonzero(label < 0):
