@@ -248,3 +248,11 @@ def test_reversed_prediction_with_nan_tiou_matches_like_the_reference():
     expected = detection_ap(gt, dets, THUMOS_TIOUS)["A"]
     np.testing.assert_allclose(report.ap_per_class["A"], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(expected, 1.0)
+
+
+def test_non_finite_times_are_errors():
+    gt = make_gt({"a": [("A", 0, 5)]})
+    with pytest.raises(TalnetError, match="finite"):
+        evaluate_detection(gt, {"a": [Detection("A", 0, float("nan"), 0.5)]})
+    with pytest.raises(TalnetError, match="finite"):
+        evaluate_detection(make_gt({"a": [("A", 0, float("inf"))]}), {})

@@ -14,9 +14,10 @@ Where talnet differs, by design:
   ground-truth class, are ignored with one warning (the reference raises KeyError).
 - Predictions for videos that are not in the evaluated ground truth (another subset, or unknown)
   are ignored with one warning (the reference counts them as false positives).
-On what remains, every number equals the reference's. Ties in score, and in tIoU, are ordered
-by numpy's default (unstable) argsort reversed, as in the reference: the same sort is applied
-to the same arrays in the same order, so even the tie order agrees on the same numpy.
+On what remains, every match is the reference's and every AP equals its to float rounding
+(~1e-16; the areas are summed in another order). Ties in score, and in tIoU, are ordered by
+numpy's default (unstable) argsort reversed, as in the reference: the same sort is applied to
+the same arrays in the same order, so even the tie order agrees on the same numpy.
 
 The matching itself, vectorized over classes, videos and thresholds, is in
 talnet.evaluate.matching.
@@ -50,7 +51,7 @@ class DetectionReport:
     def to_json(self) -> dict:
         """Plain JSON-ready dict: {"tious", "mAP", "average", "ap_per_class"}."""
         return {
-            "tious": [float(t) for t in self.tious],
+            "tious": [round(float(t), 12) for t in self.tious],  # 0.9, not 0.8999999999999999
             "mAP": [float(m) for m in self.mAP],
             "average": float(self.average),
             "ap_per_class": {k: [float(x) for x in v] for k, v in self.ap_per_class.items()},
@@ -114,7 +115,7 @@ def precision_recall(
     fdet = flatten_detections(
         {vid: [d for d in items if d.label == label] for vid, items in dets.items()}, fgt
     )
-    order, bounds, tp = greedy_match(
+    _, _, tp = greedy_match(
         np.zeros(int(keep_gt.sum()), np.int64), fgt.video[keep_gt], fgt.segments[keep_gt],
         np.zeros(fdet.label.size, np.int64), fdet.video, fdet.segments, fdet.score,
         1, len(fgt.video_ids), threshold,

@@ -62,6 +62,8 @@ def flatten_ground_truth(gt: GroundTruth, subset: str | None = None) -> FlatGrou
     if not segments:
         where = f" in subset {subset!r}" if subset is not None else ""
         raise TalnetError(f"the ground truth has no action instance to evaluate{where}")
+    if not np.isfinite(segments).all():
+        raise TalnetError("ground-truth segment times must be finite numbers")
     return FlatGroundTruth(
         video_ids=video_ids,
         labels=list(label_index),
@@ -100,6 +102,8 @@ def flatten_detections(
             lost_labels[items[i].label] = lost_labels.get(items[i].label, 0) + 1
         ok = label >= 0
         video, label, start, end, score = video[ok], label[ok], start[ok], end[ok], score[ok]
+    if not (np.isfinite(start).all() and np.isfinite(end).all() and np.isfinite(score).all()):
+        raise TalnetError("prediction segment times and scores must be finite numbers")
     _warn_ignored({vid: n for vid, n in lost_videos.items() if n}, lost_labels)
     return FlatDetections(
         video=video, label=label, segments=np.stack([start, end], axis=1), score=score

@@ -49,7 +49,7 @@ class ProposalReport:
     def to_json(self) -> dict:
         """Plain JSON-ready dict."""
         return {
-            "tious": [float(t) for t in self.tious],
+            "tious": [round(float(t), 12) for t in self.tious],  # 0.9, not 0.8999999999999999
             "an": [int(a) for a in self.an],
             "average_recall": [float(r) for r in self.average_recall],
             "recall": [[float(r) for r in row] for row in self.recall],
