@@ -8,11 +8,11 @@ because the weights were converted from the TensorFlow original and depend on it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from talnet.video.state_dict import fill_num_batches_tracked
 
 Triple = tuple[int, int, int]
 
@@ -161,7 +161,7 @@ class InceptionI3d(nn.Module):
         self.in_channels = in_channels
         self.dropout = nn.Dropout(dropout)
         self.logits = Unit3D(FEATURE_DIM, num_classes, batch_norm=False, relu=False, bias=True)
-        self._register_load_state_dict_pre_hook(_fill_num_batches_tracked)
+        self._register_load_state_dict_pre_hook(fill_num_batches_tracked)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Mixed_5c activations (N, 1024, T/8, H/32, W/32) of clips x (N, C, T, H, W)."""
@@ -178,15 +178,3 @@ class InceptionI3d(nn.Module):
         as in the public model (224x224 inputs)."""
         x = F.avg_pool3d(self.feature_map(x), (2, 7, 7), stride=1)
         return self.logits(self.dropout(x)).squeeze(4).squeeze(3)
-
-
-def _fill_num_batches_tracked(
-    state_dict: Mapping[str, torch.Tensor], prefix: str, *args: object
-) -> None:
-    """The public weight files predate BatchNorm's `num_batches_tracked` counter (unused at
-    inference); add it where missing so `strict=True` checks only the real weights."""
-    if not isinstance(state_dict, dict):
-        return
-    for key in [k for k in state_dict if k.endswith(".bn.running_mean")]:
-        counter = key[: -len("running_mean")] + "num_batches_tracked"
-        state_dict.setdefault(counter, torch.tensor(0, dtype=torch.long))
