@@ -34,9 +34,12 @@ def greedy_match(
     order, bounds = score_order(det_key, det_score, n_keys)
     # Work in lane order (score order kept inside each lane); map back at the end.
     lane_code = det_key[order] * n_videos + det_video[order]
-    lane_pos = np.argsort(lane_code, kind="stable")  # lane order -> position in `order`
-    lanes, det_lane = np.unique(lane_code[lane_pos], return_inverse=True)
-    det_lane = det_lane.reshape(-1)
+    lane_pos = np.argsort(_narrow(lane_code), kind="stable")  # lane order -> position in order
+    sorted_code = lane_code[lane_pos]
+    new_lane = np.ones(len(sorted_code), dtype=bool)
+    np.not_equal(sorted_code[1:], sorted_code[:-1], out=new_lane[1:])
+    lanes = sorted_code[new_lane]
+    det_lane = np.cumsum(new_lane) - 1
     det_seg = det_seg[order[lane_pos]]
     lane_gt = _LaneGroundTruth(gt_key * n_videos + gt_video, gt_seg, lanes)
     pair_det, pair_gt, pair_tiou = _overlapping_pairs(lane_gt, det_lane, det_seg)
@@ -54,7 +57,7 @@ def score_order(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Detection indices grouped by key, each key's by the reference's `argsort()[::-1]` of its
     scores in file order; and the (n_keys + 1,) bounds of each key's run."""
-    by_key = np.argsort(det_key, kind="stable")
+    by_key = np.argsort(_narrow(det_key), kind="stable")
     bounds = np.searchsorted(det_key[by_key], np.arange(n_keys + 1))
     order = np.empty(len(det_key), dtype=np.int64)
     for k in range(n_keys):
@@ -63,6 +66,13 @@ def score_order(
             idx = by_key[s:e]
             order[s:e] = idx[np.argsort(np.ascontiguousarray(det_score[idx]))[::-1]]
     return order, bounds
+
+
+def _narrow(codes: np.ndarray) -> np.ndarray:
+    """Non-negative codes as int16 when they fit: numpy then sorts them stably by radix."""
+    if len(codes) and codes.max() < 2**15:
+        return codes.astype(np.int16)
+    return codes
 
 
 class _LaneGroundTruth:
