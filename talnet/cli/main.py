@@ -51,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TalnetError as exc:
         print(f"talnet: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `talnet evaluate … | head`: the reader left; exit quietly, as Unix tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("talnet: interrupted", file=sys.stderr)
         return 130
