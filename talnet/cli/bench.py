@@ -10,6 +10,7 @@ BENCH_AREAS: tuple[str, ...] = (
     # one line per area
     "evaluate",
     "visualize",
+    "i3d",
 )
 
 

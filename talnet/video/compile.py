@@ -1,0 +1,88 @@
+"""Fast inference for the feature backbones: eval mode, channels-last, and optionally
+torch.compile with inductor freezing (about 2x faster on CPU, ~1 minute to compile once).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]
+
+# Compiled and eager outputs differ only by float reordering; this is far above that and far
+# below any real miscompilation.
+_CHECK_RTOL = 1e-3
+
+
+def cache_dir() -> Path:
+    """Where inductor keeps compiled kernels between runs: $TORCHINDUCTOR_CACHE_DIR if set, else
+    ~/.cache/talnet/inductor (or under $XDG_CACHE_HOME)."""
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "talnet" / "inductor"
+
+
+def make_feature_extractor(
+    model: nn.Module, compile: bool = False, device: str | torch.device = "cpu"
+) -> FeatureFn:
+    """Wrap `model.extract_features` for inference: clips (N, C, ...) -> (N, D) float32 on the CPU.
+
+    Channels-last memory helps oneDNN's 3-D convolutions. With `compile=True` the model is
+    compiled by inductor with freezing (weights become constants, BatchNorm folds into the
+    convolutions); clips then run one at a time so a single compiled shape serves every batch
+    size, and the first clip is checked against eager mode, falling back to eager on mismatch.
+    """
+    device = torch.device(device)
+    model = model.eval().to(device)
+    five_d = _is_video_model(model)
+    fmt = torch.channels_last_3d if five_d else torch.channels_last
+    model = model.to(memory_format=fmt)
+
+    def eager(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = x.to(device, torch.float32).contiguous(memory_format=fmt)
+            return model.extract_features(x).float().cpu()
+
+    if not compile:
+        return eager
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
+    compiled = torch.compile(model.extract_features, dynamic=False, options={"freezing": True})
+    state = {"checked": False, "ok": True}
+
+    def fast(x: torch.Tensor) -> torch.Tensor:
+        if not state["ok"]:
+            return eager(x)
+        outs = []
+        with torch.inference_mode():
+            for clip in x.split(1):
+                clip = clip.to(device, torch.float32).contiguous(memory_format=fmt)
+                outs.append(compiled(clip).float().cpu())
+                if not state["checked"]:
+                    state["checked"] = True
+                    state["ok"] = _close(outs[-1], eager(clip))
+                    if not state["ok"]:
+                        warnings.warn(
+                            "compiled feature extractor disagrees with eager mode; using eager",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
+                        return eager(x)
+        return torch.cat(outs)
+
+    return fast
+
+
+def _is_video_model(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv3d) for m in model.modules())
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    scale = b.abs().max().clamp_min(1e-12)
+    return bool(((a - b).abs().max() / scale) <= _CHECK_RTOL)
