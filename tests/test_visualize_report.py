@@ -263,3 +263,11 @@ def test_run_report_adds_training_curves(inputs, tmp_path):
     assert main(["report", "--run", str(run), "--out", str(only_log)]) == 0
     index = (only_log / "index.html").read_text()
     assert "training_loss.svg" in index and 'id="map-table"' not in index
+
+
+@pytest.mark.filterwarnings("ignore:ignored predictions")
+def test_subset_defaults_to_the_one_the_predictions_cover(inputs, tmp_path):
+    gt, det, _ = inputs
+    with pytest.warns(UserWarning, match="evaluating subset 'test' only"):
+        report_from_files(tmp_path / "r", ground_truth=gt, predictions=det)
+    assert "train_only" not in (tmp_path / "r" / "index.html").read_text()

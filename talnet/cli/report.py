@@ -36,7 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="copy the videos into REPORT_DIR/media so the report can be moved",
     )
-    parser.add_argument("--subset", help="evaluate and show only this subset (e.g. test)")
+    parser.add_argument(
+        "--subset",
+        help="evaluate and show only this subset (e.g. test); by default the one subset the "
+        "predictions cover when the ground truth has several, else all videos",
+    )
     parser.add_argument(
         "--tious",
         choices=("thumos", "activitynet"),

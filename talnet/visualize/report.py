@@ -20,13 +20,14 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from talnet.errors import TalnetError
-from talnet.io.annotations import select_subset
+from talnet.io.annotations import DataWarning, select_subset
 from talnet.io.atomic import safe_child
 from talnet.io.types import Detection, Detections, GroundTruth, VideoInfo
 from talnet.visualize.colors import class_color_hex, format_time
@@ -175,6 +176,7 @@ def report_from_files(
     from talnet.io.annotations import load_ground_truth
     from talnet.io.results import load_detections
 
+    _check_replaceable(Path(out_dir))  # before any slow work
     run_files = find_run_files(run_dir) if run_dir is not None else {}
     ground_truth = ground_truth or run_files.get("ground_truth")
     predictions = predictions or run_files.get("predictions")
@@ -192,6 +194,8 @@ def report_from_files(
     gt = load_ground_truth(ground_truth) if ground_truth is not None else None
     dets = load_detections(predictions) if predictions is not None else None
     log = read_training_log(run_files["log"]) if "log" in run_files else None
+    if subset is None and gt is not None and dets is not None:
+        subset = _subset_of_predictions(gt, dets)
     sources = {
         "ground truth": ground_truth,
         "predictions": predictions,
@@ -209,6 +213,22 @@ def report_from_files(
         training_log=log,
         sources={k: str(v) for k, v in sources.items() if v is not None},
     )
+
+
+def _subset_of_predictions(gt: GroundTruth, dets: Detections) -> str | None:
+    """The one subset the predictions cover when the ground truth has several, else None: test
+    predictions scored against train+test ground truth would count every train video as missed."""
+    covered = {gt[vid].subset for vid in dets if vid in gt}
+    if len(covered) != 1 or len({info.subset for info in gt.values()}) < 2:
+        return None
+    subset = covered.pop()
+    warnings.warn(
+        f"evaluating subset {subset!r} only, the one the predictions cover; "
+        "give --subset to choose another",
+        DataWarning,
+        stacklevel=2,
+    )
+    return subset
 
 
 def write_report(
@@ -421,6 +441,10 @@ def _document(title: str, body: str, up: str = "") -> str:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
 
@@ -467,8 +491,8 @@ def _metrics_html(metrics: dict, pages: list[VideoPage], figures: Mapping[str, s
     row = "".join(f'<td class="num">{_pct(m)}</td>' for m in summary["mAP"])
     parts = [
         "<h2>Detection mAP (%)</h2>",
-        f'<p class="muted">{len(pages)} videos, {n_gt} ground-truth instances, '
-        f"{n_pred} predictions.</p>",
+        f'<p class="muted">{_count(len(pages), "video")}, '
+        f"{_count(n_gt, 'ground-truth instance')}, {_count(n_pred, 'prediction')}.</p>",
         f'<div class="table-wrap"><table id="map-table"><tr><th>tIoU</th>{head}'
         f'<th class="num">average</th></tr><tr><td>mAP</td>{row}'
         f'<td class="num">{_pct(summary["average"])}</td></tr></table></div>',
@@ -554,12 +578,15 @@ def _video_html(
     body = f"""<nav>{" ".join(nav)}</nav>
 <h1>{esc(page.video_id)}</h1>
 <p class="muted">{esc(" · ".join(facts))}</p>
-<div class="player-row">{player}</div>
+<div class="player-row">{player}
+<div class="side">
 <div class="controls">
 <span id="clock">00:00.0</span>
+<span id="shown-count" class="muted"></span>
+</div>
+<div class="controls">
 <label>minimum score <input id="score" type="range" min="0" max="1" step="0.01" value="0">
 <output id="score-value">0.00</output></label>
-<span id="shown-count" class="muted"></span>
 <label>zoom <select id="zoom"><option value="1">1×</option><option value="2">2×</option>
 <option value="4">4×</option><option value="8">8×</option><option value="16">16×</option>
 <option value="32">32×</option></select></label>
@@ -569,6 +596,8 @@ def _video_html(
 <button id="no-classes" type="button">none</button>
 </fieldset>
 <p id="info" class="muted">Click a segment to jump to its start; click the timeline to seek.</p>
+</div>
+</div>
 <div class="timeline"><div id="scroller"><div id="canvas">
 <div id="axis"></div>
 <div class="lane-title"><span>ground truth</span></div>
