@@ -21,6 +21,7 @@ from talnet.io.results import load_detections
 from talnet.visualize.report import (
     MARKER,
     find_videos,
+    is_loss_key,
     page_names,
     read_training_log,
     report_from_files,
@@ -218,27 +219,35 @@ def test_cli_needs_both_files_or_a_run(inputs, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+LOG_ROWS = [  # the keys talnet.train writes, a string it may add, a cut last line
+    {"epoch": 1, "lr": 1e-4, "steps": 50, "spn_cls": 0.69, "spn_reg": 0.4, "cls_cls": 3.0,
+     "cls_reg": 0.5, "loss": 4.6, "time_s": 3.2, "note": "warm-up"},
+    {"epoch": 2, "lr": 1e-4, "steps": 50, "spn_cls": 0.5, "spn_reg": 0.3, "cls_cls": 2.1,
+     "cls_reg": 0.4, "loss": 3.3, "val_mAP@0.5": 0.21, "val_mAP_avg": 0.15, "time_s": 3.1},
+]  # fmt: skip
+
+
 def write_log(run: Path) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    lines = [
-        json.dumps({"epoch": 1, "loss_spn": 1.2, "loss_cls": 2.0, "lr": 1e-4, "note": "x"}),
-        "",
-        json.dumps({"epoch": 2, "loss_spn": 0.8, "loss_cls": 1.1, "val_mAP@0.5": 0.21}),
-        '{"epoch": 3, "loss_sp',  # the run was killed mid-line
-    ]
+    lines = [json.dumps(LOG_ROWS[0]), "", json.dumps(LOG_ROWS[1]), '{"epoch": 3, "loss_sp']
     (run / "log.jsonl").write_text("\n".join(lines))
 
 
 def test_training_log_reads_numbers_and_tolerates_a_cut_last_line(tmp_path):
     write_log(tmp_path)
     rows = read_training_log(tmp_path / "log.jsonl")
-    assert rows == [
-        {"epoch": 1.0, "loss_spn": 1.2, "loss_cls": 2.0, "lr": 1e-4},
-        {"epoch": 2.0, "loss_spn": 0.8, "loss_cls": 1.1, "val_mAP@0.5": 0.21},
-    ]
+    assert rows == [{k: v for k, v in row.items() if k != "note"} for row in LOG_ROWS]
     (tmp_path / "bad.jsonl").write_text('{"epoch": 1}\n{oops\n{"epoch": 3}\n')
     with pytest.raises(TalnetError, match="line 2: malformed JSON"):
         read_training_log(tmp_path / "bad.jsonl")
+
+
+def test_loss_keys_are_losses_not_bookkeeping_or_metrics():
+    keys = [k for row in LOG_ROWS for k in row if k != "note"]
+    assert sorted({k for k in keys if is_loss_key(k)}) == sorted(
+        ["spn_cls", "spn_reg", "cls_cls", "cls_reg", "loss"]
+    )
+    assert is_loss_key("loss_total") and not is_loss_key("AR@100")
 
 
 def test_run_report_adds_training_curves(inputs, tmp_path):
@@ -253,8 +262,12 @@ def test_run_report_adds_training_curves(inputs, tmp_path):
     assert rc == 0
     index = (out / "index.html").read_text()
     assert 'src="figures/training_loss.svg"' in index and 'src="figures/training_map.svg"' in index
+    # matplotlib writes each legend label into the SVG as a comment
     loss_svg = (out / "figures/training_loss.svg").read_text()
-    assert "loss_spn" in loss_svg and "loss_cls" in loss_svg  # legend entries
+    assert "<!-- spn_cls -->" in loss_svg and "<!-- loss -->" in loss_svg
+    assert "<!-- lr -->" not in loss_svg and "<!-- time_s -->" not in loss_svg
+    map_svg = (out / "figures/training_map.svg").read_text()
+    assert "<!-- val_mAP@0.5 -->" in map_svg and "<!-- spn_cls -->" not in map_svg
     assert 'id="map-table"' in index  # predictions came from the run folder
 
     only_log = tmp_path / "report2"

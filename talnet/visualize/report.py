@@ -139,6 +139,20 @@ def read_training_log(path: str | Path) -> list[dict[str, float]]:
     return rows
 
 
+# Numbers a training log carries beside its losses and metrics.
+BOOKKEEPING_KEYS = frozenset(
+    {"epoch", "step", "steps", "iter", "iteration", "lr", "learning_rate", "time", "time_s"}
+)
+
+
+def is_loss_key(key: str) -> bool:
+    """Whether a training-log key is plotted as a loss: "loss*" and any other number that is not
+    bookkeeping (epoch, lr, time, ...) or a metric (mAP, AR), e.g. the trainer's "spn_cls"."""
+    if key.startswith("loss"):
+        return True
+    return key not in BOOKKEEPING_KEYS and "map" not in key.lower() and not key.startswith("AR")
+
+
 def find_run_files(run_dir: str | Path) -> dict[str, Path]:
     """The files of a training run the report uses: "log", "predictions", "ground_truth"."""
     run_dir = Path(run_dir)
@@ -416,8 +430,8 @@ def _write_figures(
             written["precision_recall.svg"] = f"Precision–recall at tIoU {PAGE_TIOU:g}{note}"
     if log:
         keys = sorted({k for row in log for k in row})
-        losses = [k for k in keys if k.startswith("loss")]
-        maps = [k for k in keys if "mAP" in k]
+        maps = [k for k in keys if "map" in k.lower()]
+        losses = [k for k in keys if is_loss_key(k)]
         if losses:
             fig = plots.log_curves(log, losses, "Training losses", "loss")
             plots.save_svg(fig, folder / "training_loss.svg")
