@@ -284,3 +284,19 @@ def test_subset_defaults_to_the_one_the_predictions_cover(inputs, tmp_path):
     with pytest.warns(UserWarning, match="evaluating subset 'test' only"):
         report_from_files(tmp_path / "r", ground_truth=gt, predictions=det)
     assert "train_only" not in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_demo_folder_is_a_run(inputs, tmp_path):
+    # `talnet demo --out D` writes D/run/log.jsonl, D/detections.json, D/data/annotations.json.
+    gt, det, _ = inputs
+    demo = tmp_path / "demo"
+    write_log(demo / "run")
+    (demo / "data").mkdir()
+    (demo / "data" / "annotations.json").write_bytes(Path(gt).read_bytes())
+    (demo / "detections.json").write_bytes(Path(det).read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = report_from_files(demo / "report", run_dir=demo)
+    text = index.read_text()
+    assert 'id="map-table"' in text and "training_loss.svg" in text
+    assert str(demo / "data" / "annotations.json") in text  # the inputs are named on the page

@@ -9,12 +9,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="write an offline HTML report: mAP tables and curves, a timeline viewer per video",
-        description="Evaluate predictions against ground truth and write a static site that "
-        "opens from file:// with no server or network: REPORT_DIR/index.html (mAP per tIoU, "
-        "mAP-vs-tIoU curve, per-class AP and precision-recall at tIoU 0.5, videos sorted by AP) "
-        "and one page per video with the video player, ground-truth and prediction lanes, a "
-        "score slider and a class filter. With --run, training curves from RUN_DIR/log.jsonl are "
-        "added and the run's predictions/ground truth are used unless given.",
+        description="Evaluate predictions against ground truth and write a static site that opens\n"
+        "from file:// with no server or network:\n"
+        "  REPORT_DIR/index.html       mAP per tIoU, mAP-vs-tIoU curve, per-class AP and\n"
+        "                              precision-recall at tIoU 0.5, videos sorted by their AP\n"
+        "  REPORT_DIR/video/ID.html    video player, ground-truth and prediction lanes (click\n"
+        "                              to seek), score slider, class filter, playback cursor\n"
+        "With --run, training curves from the run's log.jsonl are added, and the run's\n"
+        "predictions and ground truth are used unless given.",
         epilog="examples:\n"
         "  talnet report --ground-truth gt.json --predictions det.json --videos videos/ "
         "--subset test --out report/\n"
@@ -24,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ground-truth", metavar="GT.json", help="ActivityNet-style ground truth")
     parser.add_argument("--predictions", metavar="DET.json", help="ActivityNet results JSON")
     parser.add_argument(
-        "--run", metavar="RUN_DIR", help="training run folder (log.jsonl, maybe detections.json)"
+        "--run",
+        metavar="RUN_DIR",
+        help="training run folder (log.jsonl) or `talnet demo` folder (run/log.jsonl, "
+        "detections.json, data/annotations.json)",
     )
     parser.add_argument(
         "--videos",

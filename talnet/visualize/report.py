@@ -154,14 +154,18 @@ def is_loss_key(key: str) -> bool:
 
 
 def find_run_files(run_dir: str | Path) -> dict[str, Path]:
-    """The files of a training run the report uses: "log", "predictions", "ground_truth"."""
+    """The files of a training run the report uses: "log", "predictions", "ground_truth".
+
+    RUN_DIR is a training run (log.jsonl beside checkpoint.pt) or a `talnet demo` folder
+    (run/log.jsonl, detections.json, data/annotations.json); the first name found wins.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TalnetError("run folder not found", run_dir)
     candidates = {
-        "log": ["log.jsonl"],
+        "log": ["log.jsonl", "run/log.jsonl"],
         "predictions": ["detections.json", "predictions.json", "results.json"],
-        "ground_truth": ["ground_truth.json", "annotations.json", "gt.json"],
+        "ground_truth": ["ground_truth.json", "annotations.json", "data/annotations.json"],
     }
     found = {}
     for role, names in candidates.items():
