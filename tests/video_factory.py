@@ -41,6 +41,7 @@ def make_video(
     With `index_gray`, frame i is flat gray of level gray_level(i), so decoded frames can be traced.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
     times = (
         frame_times if frame_times is not None else [i / fps for i in range(round(seconds * fps))]

@@ -1,0 +1,132 @@
+"""`talnet extract`: videos -> I3D two-stream features (FEAT_DIR/VIDEO_ID.npy + meta.json)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+step rule: with n frames, T = max(1, floor((n - window) / stride) + 1) features; step i covers
+frames [i*stride, i*stride + window) and is timed at its centre, (i*stride + window/2) / fps;
+a video shorter than one window gives one step, padded by repeating its last frame.
+
+examples:
+  talnet extract videos/ --out feats --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt
+  talnet extract a.mp4 b.mkv --out feats --flow dis --stride 16 --random-weights
+  talnet extract videos/ --out feats --i3d-rgb rgb.pt --i3d-flow flow.pt --shard 0/4
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from talnet.video.flow import FLOW_METHODS
+
+    parser = subparsers.add_parser(
+        "extract",
+        help="extract I3D RGB + optical-flow features from videos",
+        description="Decode videos (resampled to --fps by timestamp, shorter side resized to "
+        "--resize, centre crop --size), compute optical flow, and run the two I3D streams over "
+        "sliding windows. Writes FEAT_DIR/VIDEO_ID.npy (T, 2048) = [rgb | flow] (or one folder "
+        "per stream) and FEAT_DIR/meta.json. Videos already extracted are skipped, so rerunning a "
+        "killed job resumes it; a video that fails is reported and the others still run.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files, or folders of them"
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="FEAT_DIR")
+    parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
+    parser.add_argument("--i3d-flow", type=Path, metavar="FILE", help="flow I3D state dict (.pt)")
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="use seeded random I3D weights for streams without a file (smoke tests only; "
+        "recorded in meta.json)",
+    )
+    parser.add_argument(
+        "--flow",
+        choices=FLOW_METHODS,
+        default="tvl1",
+        help="optical flow: tvl1 (tuned TV-L1, default), tvl1-default (OpenCV's settings, slow), "
+        "dis (DIS medium preset, fast) or dis-fast",
+    )
+    parser.add_argument("--streams", default="rgb,flow", help="comma list (default rgb,flow)")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate to resample to")
+    parser.add_argument("--stride", type=int, default=4, help="frames between feature steps")
+    parser.add_argument("--window", type=int, default=16, help="frames per I3D clip")
+    parser.add_argument("--size", type=int, default=224, help="square frame size fed to I3D")
+    parser.add_argument(
+        "--resize",
+        type=int,
+        default=256,
+        help="resize the shorter side to this before the centre crop; 0 squashes to --size",
+    )
+    parser.add_argument("--layout", choices=("concat", "folders"), default="concat")
+    parser.add_argument("--device", default="cpu", help="torch device for I3D (cpu, cuda, ...)")
+    parser.add_argument("--batch", type=int, default=4, help="clips per I3D call")
+    parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile I3D (about 2x faster on CPU; the first compile takes ~1 minute)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="do only shard K of N (0 <= K < N); default from RANK/WORLD_SIZE under torchrun",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from talnet.video.extract import ExtractOptions, extract_dataset, parse_shard, shard_from_env
+
+    options = ExtractOptions(
+        fps=args.fps,
+        stride=args.stride,
+        window=args.window,
+        flow=args.flow,
+        streams=tuple(s.strip() for s in args.streams.split(",") if s.strip()),
+        layout=args.layout,
+        size=args.size,
+        short_side=args.resize or None,
+        rgb_weights=args.i3d_rgb,
+        flow_weights=args.i3d_flow,
+        random_weights=args.random_weights,
+        device=args.device,
+        batch=args.batch,
+        compile=args.compile,
+        workers=args.workers,
+    )
+    if args.random_weights:
+        missing = [s for s in options.streams if options.weights(s) is None]
+        if missing:
+            print(
+                f"talnet: WARNING: RANDOM I3D WEIGHTS for {', '.join(missing)}: these features "
+                "are meaningless except as a smoke test (recorded in meta.json)",
+                file=sys.stderr,
+            )
+    shard = parse_shard(args.shard) if args.shard else shard_from_env()
+    report = extract_dataset(
+        args.inputs, args.out, options, shard=shard, progress=not args.no_progress
+    )
+    rate = report.frames / max(report.seconds, 1e-9)
+    line = (
+        f"extracted {len(report.done)} video(s) into {args.out}"
+        f" ({report.frames} frames, {rate:.1f} frames/s,"
+        f" {report.realtime_factor(options.fps):.2f}x real time)"
+    )
+    if shard:
+        line += f", shard {shard[0]}/{shard[1]}"
+    if report.skipped:
+        line += f"; {len(report.skipped)} already done"
+    if report.ignored:
+        line += f"; {len(report.ignored)} non-video file(s) ignored"
+    if report.failed:
+        line += f"; {len(report.failed)} FAILED:"
+    print(line)
+    for path, reason in report.failed:
+        print(f"  failed: {reason}" if reason.startswith(path) else f"  failed: {path}: {reason}")
+    return 1 if report.failed else 0
