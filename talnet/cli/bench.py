@@ -11,6 +11,7 @@ BENCH_AREAS: tuple[str, ...] = (
     "evaluate",
     "visualize",
     "i3d",
+    "video",
 )
 
 

@@ -1,0 +1,161 @@
+"""Speed of raw video to features: optical flow (with accuracy), decoding, and whole extraction.
+
+Flow: ms per frame at 224x224 on one core (the pool runs one per core) and mean end-point error
+on synthetic known motion, for OpenCV's default TV-L1, our tuned TV-L1 and DIS, beside the
+paper's 239 ms per frame. Decoding: output frames per second. Extraction: real-time factor
+(seconds of video per wall second) of the whole pipeline, random I3D weights (same cost).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from talnet.bench.probe import probe_line
+
+PAPER_FLOW_MS = 239.0
+PAPER_I3D_MS = 825.0
+
+
+def flow_table(motions: int = 5) -> list[dict]:
+    """Per method: median CPU and wall ms per 224x224 frame pair, and mean EPE (pixels)."""
+    import cv2
+
+    from talnet.video.flow import (
+        SYNTHETIC_MOTIONS,
+        create_flow,
+        end_point_error,
+        synthetic_pair,
+    )
+
+    cv2.setNumThreads(1)  # as in the worker processes
+    pairs = [synthetic_pair(m, 224, seed) for seed, m in enumerate(SYNTHETIC_MOTIONS[:motions])]
+    rows = []
+    for method in ("tvl1-default", "tvl1", "dis", "dis-fast"):
+        flow_fn = create_flow(method)
+        flow_fn(pairs[0][0], pairs[0][1])  # warm up allocations
+        cpu, wall, errors = [], [], []
+        for a, b, truth in pairs:
+            c0, w0 = time.process_time(), time.perf_counter()
+            flow = flow_fn(a, b)
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+            errors.append(end_point_error(flow, truth))
+        rows.append(
+            {
+                "method": method,
+                "cpu_ms": 1000 * float(np.median(cpu)),
+                "wall_ms": 1000 * float(np.median(wall)),
+                "epe": float(np.mean(errors)),
+                "epe_each": [round(e, 3) for e in errors],
+            }
+        )
+    return rows
+
+
+def make_test_video(path: Path, seconds: float, size: tuple[int, int] = (640, 360)) -> Path:
+    """An H.264 video of moving textured content at 30 fps (what a phone or YouTube gives)."""
+    import av
+
+    from talnet.video.flow import textured_image
+
+    width, height = size
+    base = textured_image(max(width, height) + 64, seed=3)
+    base = np.stack([base, np.roll(base, 7, 0), np.roll(base, 13, 1)], axis=-1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for i in range(round(seconds * 30)):
+            dx, dy = int(20 * np.sin(i / 15)), int(i % 40)
+            frame = np.ascontiguousarray(base[dy : dy + height, dx + 20 : dx + 20 + width])
+            av_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            av_frame.pts = i
+            container.mux(stream.encode(av_frame))
+        container.mux(stream.encode())
+    return path
+
+
+def decode_fps(path: Path) -> float:
+    """Output frames per second of decoding + resizing + cropping to 224x224 at 30 fps."""
+    from talnet.video.decode import VideoReader
+
+    start = time.perf_counter()
+    with VideoReader(path) as reader:
+        frames = sum(len(chunk) for chunk in reader.chunks())
+    return frames / (time.perf_counter() - start)
+
+
+def extraction_rtf(path: Path, flow: str, stride: int, seconds: float) -> dict:
+    """Real-time factor of extracting one video (startup timed separately)."""
+    from talnet.video.extract import ExtractOptions, Extractor
+
+    options = ExtractOptions(flow=flow, stride=stride, random_weights=True)
+    start = time.perf_counter()
+    with Extractor(options) as extractor:
+        ready = time.perf_counter()
+        steps = {}
+
+        def on_video(i, p, feats, error, frames):
+            if feats is None:
+                raise RuntimeError(error)
+            steps["T"] = len(feats["rgb"])
+
+        extractor.run([path], on_video)
+        wall = time.perf_counter() - ready
+    return {
+        "flow": flow,
+        "stride": stride,
+        "steps": steps["T"],
+        "startup_s": ready - start,
+        "wall_s": wall,
+        "rtf": seconds / wall,
+        "clip_ms": 1000 * wall / (2 * steps["T"]),  # wall per clip per stream, all included
+    }
+
+
+def run(quick: bool = False) -> None:
+    """Print the video benchmark tables (noisy: other processes share this machine)."""
+    print(probe_line())
+    rows = flow_table()  # all motions even when quick: fewer would misstate accuracy
+    default = rows[0]
+    print(f"\noptical flow at 224x224, one core per pair (paper: {PAPER_FLOW_MS:.0f} ms per frame)")
+    print(f"{'method':<14}{'cpu ms':>9}{'wall ms':>9}{'x default':>11}{'EPE px':>9}  EPE each")
+    for r in rows:
+        print(
+            f"{r['method']:<14}{r['cpu_ms']:>9.1f}{r['wall_ms']:>9.1f}"
+            f"{default['cpu_ms'] / r['cpu_ms']:>10.1f}x{r['epe']:>9.3f}  {r['epe_each']}"
+        )
+    tuned = rows[1]
+    print(
+        f"tuned TV-L1: EPE {tuned['epe'] / default['epe']:.2f}x the defaults' "
+        f"({tuned['epe']:.3f} vs {default['epe']:.3f} px), {tuned['cpu_ms']:.0f} ms vs the "
+        f"paper's {PAPER_FLOW_MS:.0f} ms"
+    )
+    print(probe_line())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = 4.0 if quick else 8.0
+        video = make_test_video(Path(tmp) / "bench.mp4", seconds)
+        print(f"\ndecode 640x360 H.264 -> 224x224 at 30 fps: {decode_fps(video):.0f} frames/s")
+        cases = [("dis", 16)] if quick else [("dis", 16), ("dis", 4), ("tvl1", 16), ("tvl1", 4)]
+        print(
+            f"\nextraction of a {seconds:.0f} s 640x360 video, rgb + flow I3D, eager fp32, "
+            f"random weights (paper: {PAPER_I3D_MS:.0f} ms per clip, {PAPER_FLOW_MS:.0f} ms "
+            "flow per frame)"
+        )
+        print(
+            f"{'flow':<6}{'stride':>7}{'steps':>7}{'startup s':>11}{'wall s':>9}"
+            f"{'ms/clip/stream':>16}{'x real time':>13}"
+        )
+        for flow, stride in cases:
+            r = extraction_rtf(video, flow, stride, seconds)
+            print(
+                f"{r['flow']:<6}{r['stride']:>7}{r['steps']:>7}{r['startup_s']:>11.1f}"
+                f"{r['wall_s']:>9.1f}{r['clip_ms']:>16.0f}{r['rtf']:>13.2f}"
+            )
+            print(f"  {probe_line()}")
