@@ -18,6 +18,7 @@ from talnet.evaluate.detection import evaluate_detection, video_ap
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import safe_child
 from talnet.io.results import load_detections
+from talnet.visualize.plots import pr_panel_classes
 from talnet.visualize.report import (
     MARKER,
     find_videos,
@@ -300,3 +301,12 @@ def test_demo_folder_is_a_run(inputs, tmp_path):
     text = index.read_text()
     assert 'id="map-table"' in text and "training_loss.svg" in text
     assert str(demo / "data" / "annotations.json") in text  # the inputs are named on the page
+
+
+def test_precision_recall_panels_are_the_best_and_worst_classes():
+    ap = {f"c{i:02d}": i / 100 for i in range(30)}
+    chosen = pr_panel_classes(ap)
+    assert chosen == [f"c{i:02d}" for i in range(29, 17, -1)] + [
+        f"c{i:02d}" for i in range(11, -1, -1)
+    ]
+    assert pr_panel_classes({"b": 0.5, "a": 0.5}) == ["a", "b"]

@@ -22,8 +22,8 @@ from talnet.visualize.colors import class_color_hex
 MAX_PR_PANELS = 24
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -34,6 +34,7 @@ def save_svg(fig: Figure, path: str | Path) -> Path:
 
     with matplotlib.rc_context({"svg.hashsalt": "talnet"}), atomic_path(path) as tmp:
         fig.savefig(tmp, format="svg", metadata={"Date": None})
+        tmp.chmod(0o644)  # readable like any web page, not the temporary file's 0600
     return Path(path)
 
 
@@ -71,21 +72,33 @@ def class_ap_bars(ap_by_class: Mapping[str, float], tiou: float) -> Figure:
     return fig
 
 
+def pr_panel_classes(ap_by_class: Mapping[str, float]) -> list[str]:
+    """The classes pr_curves draws, best AP first: all, or the best and worst MAX_PR_PANELS/2."""
+    ranked = sorted(ap_by_class, key=lambda label: (-ap_by_class[label], label))
+    if len(ranked) > MAX_PR_PANELS:
+        half = MAX_PR_PANELS // 2
+        ranked = ranked[:half] + ranked[-half:]
+    return ranked
+
+
 def pr_curves(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
     ap_by_class: Mapping[str, float],
     tiou: float,
-) -> tuple[Figure, list[str]]:
-    """Small multiples of precision against recall per class; returns the figure and the classes
-    drawn (all of them, or the best and worst MAX_PR_PANELS/2 when there are more)."""
-    ranked = sorted(curves, key=lambda label: (-ap_by_class.get(label, 0.0), label))
-    if len(ranked) > MAX_PR_PANELS:
-        half = MAX_PR_PANELS // 2
-        ranked = ranked[:half] + ranked[-half:]
+) -> Figure:
+    """Small multiples of precision against recall, one panel per class of `curves` (in the
+    order of pr_panel_classes), titled with its AP."""
+    ranked = [label for label in pr_panel_classes(ap_by_class) if label in curves]
     cols = min(4, max(len(ranked), 1))
     rows = max(1, math.ceil(len(ranked) / cols))
-    fig = _figure(2.6 * cols, 2.2 * rows + 0.4)
-    fig.suptitle(f"Precision–recall at tIoU {tiou:g}")
+    height = 2.2 * rows + 0.8
+    # Fixed spacing: the constrained layout engine costs seconds with dozens of panels.
+    fig = _figure(2.6 * cols, height, layout=None)
+    fig.subplots_adjust(
+        left=0.35 / cols, right=0.97, bottom=0.45 / height, top=1 - 0.8 / height,
+        wspace=0.3, hspace=0.55,
+    )  # fmt: skip
+    fig.suptitle(f"Precision–recall at tIoU {tiou:g}", y=1 - 0.12 / height, va="top")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(ranked) :]:
         ax.set_axis_off()
@@ -104,7 +117,7 @@ def pr_curves(
         ax.set_xlabel("recall", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("precision", fontsize=8)
-    return fig, ranked
+    return fig
 
 
 def log_curves(

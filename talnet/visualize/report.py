@@ -27,9 +27,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from talnet.errors import TalnetError
-from talnet.io.annotations import DataWarning, select_subset
+from talnet.evaluate.detection import THUMOS_TIOUS, evaluate_detection, precision_recall, video_ap
+from talnet.io.annotations import DataWarning, load_ground_truth, select_subset
 from talnet.io.atomic import safe_child
+from talnet.io.results import load_detections
 from talnet.io.types import Detection, Detections, GroundTruth, VideoInfo
+from talnet.visualize import plots
 from talnet.visualize.colors import class_color_hex, format_time
 
 ASSETS = Path(__file__).with_name("assets")
@@ -191,9 +194,6 @@ def report_from_files(
 
     Returns the path of index.html.
     """
-    from talnet.io.annotations import load_ground_truth
-    from talnet.io.results import load_detections
-
     _check_replaceable(Path(out_dir))  # before any slow work
     run_files = find_run_files(run_dir) if run_dir is not None else {}
     ground_truth = ground_truth or run_files.get("ground_truth")
@@ -316,13 +316,6 @@ def _evaluate(
     gt: GroundTruth, dets: Detections, subset: str | None, tious: Sequence[float] | None
 ) -> dict:
     """All the numbers the site shows, as plain JSON-able values."""
-    from talnet.evaluate.detection import (
-        THUMOS_TIOUS,
-        evaluate_detection,
-        precision_recall,
-        video_ap,
-    )
-
     selected = select_subset(gt, subset) if subset is not None else gt
     tious = list(THUMOS_TIOUS if tious is None else tious)
     if not any(math.isclose(t, PAGE_TIOU) for t in tious):
@@ -331,9 +324,10 @@ def _evaluate(
     page_index = next(i for i, t in enumerate(summary["tious"]) if math.isclose(t, PAGE_TIOU))
     # evaluate_detection already warned once about predictions outside the evaluated videos.
     own = {vid: items for vid, items in dets.items() if vid in selected}
-    curves = {
-        label: tuple(arr.tolist() for arr in precision_recall(selected, own, label, PAGE_TIOU))
-        for label in summary["ap_per_class"]
+    ap_at = {label: aps[page_index] for label, aps in summary["ap_per_class"].items()}
+    curves = {  # only the classes the figure shows: one evaluation pass per class
+        label: precision_recall(selected, own, label, PAGE_TIOU)
+        for label in plots.pr_panel_classes(ap_at)
     }
     return {
         "summary": summary,
@@ -413,8 +407,6 @@ def _write_figures(
     folder: Path, metrics: dict | None, log: Sequence[Mapping[str, float]] | None
 ) -> dict[str, str]:
     """Save every figure as SVG; returns name -> caption of those written."""
-    from talnet.visualize import plots
-
     written: dict[str, str] = {}
     if metrics is not None:
         summary = metrics["summary"]
@@ -428,9 +420,12 @@ def _write_figures(
         if ap_at:
             plots.save_svg(plots.class_ap_bars(ap_at, PAGE_TIOU), folder / "class_ap.svg")
             written["class_ap.svg"] = f"AP per class at tIoU {PAGE_TIOU:g}"
-            fig, drawn = plots.pr_curves(metrics["curves"], ap_at, PAGE_TIOU)
-            plots.save_svg(fig, folder / "precision_recall.svg")
-            note = "" if len(drawn) == len(ap_at) else f" ({len(drawn)} best and worst classes)"
+            plots.save_svg(
+                plots.pr_curves(metrics["curves"], ap_at, PAGE_TIOU),
+                folder / "precision_recall.svg",
+            )
+            drawn = len(metrics["curves"])
+            note = "" if drawn == len(ap_at) else f" ({drawn} best and worst classes)"
             written["precision_recall.svg"] = f"Precision–recall at tIoU {PAGE_TIOU:g}{note}"
     if log:
         keys = sorted({k for row in log for k in row})
