@@ -4,20 +4,20 @@ from talnet.model.soi import extend_segments, soi_pool
 
 
 def _ramp(length: int = 100, dims: int = 3) -> torch.Tensor:
-    return torch.arange(length, dtype=torch.float32).repeat(dims, 1)  # value = step index
+    return torch.arange(length, dtype=torch.float32)[:, None].repeat(1, dims)  # (T, D) = step
 
 
 def test_interp_on_a_ramp_gives_bin_centres():
     out = soi_pool(_ramp(), torch.tensor([[10.0, 18.0], [20.5, 40.5]]), bins=4, mode="interp")
-    assert out.shape == (2, 3, 4)
-    assert torch.allclose(out[0, 0], torch.tensor([11.0, 13.0, 15.0, 17.0]))
-    assert torch.allclose(out[1, 2], torch.tensor([23.0, 28.0, 33.0, 38.0]))
+    assert out.shape == (2, 4, 3)
+    assert torch.allclose(out[0, :, 0], torch.tensor([11.0, 13.0, 15.0, 17.0]))
+    assert torch.allclose(out[1, :, 2], torch.tensor([23.0, 28.0, 33.0, 38.0]))
 
 
 def test_max_on_a_ramp_gives_last_step_of_each_bin():
     out = soi_pool(_ramp(), torch.tensor([[10.0, 18.0]]), bins=4, mode="max")
     # bins [10,12), [12,14), ... touch cells up to ceil(x1 - 1/2) = 12, 14, 16, 18
-    assert out[0, 0].tolist() == [12.0, 14.0, 16.0, 18.0]
+    assert out[0, :, 0].tolist() == [12.0, 14.0, 16.0, 18.0]
 
 
 def test_outside_the_video_sees_the_edge():
@@ -31,9 +31,9 @@ def test_context_extends_by_half_length_each_side():
 
 
 def test_soi_is_differentiable_in_features():
-    feats = torch.randn(4, 50, requires_grad=True)
+    feats = torch.randn(50, 4, requires_grad=True)
     for mode in ("interp", "max"):
         feats.grad = None
         soi_pool(feats, torch.tensor([[3.3, 20.7]]), 8, mode).sum().backward()
-        touched = torch.nonzero(feats.grad.abs().sum(0)).flatten()
+        touched = torch.nonzero(feats.grad.abs().sum(1)).flatten()
         assert touched.min() >= 3 and touched.max() <= 21 and len(touched) >= 8

@@ -28,16 +28,16 @@ def test_late_fusion_is_the_mean_of_the_two_streams_logits():
     inputs = net.branch_inputs(feats)
     per_stream = net.propose(inputs)
     obj, off = fuse(per_stream)
-    alone_rgb = net.branches["rgb"].spn(feats["rgb"].T[None])
-    alone_flow = net.branches["flow"].spn(feats["flow"].T[None])
+    alone_rgb = net.branches["rgb"].spn(feats["rgb"][None])
+    alone_flow = net.branches["flow"].spn(feats["flow"][None])
     assert torch.allclose(obj, (alone_rgb[0] + alone_flow[0]) / 2)
     assert torch.allclose(off, (alone_rgb[1] + alone_flow[1]) / 2)
     proposals = torch.tensor([[3.0, 9.0], [10.0, 30.0]])
     logits, offsets = fuse(net.classify(net.feature_maps(inputs), proposals))
     rgb = net.branches["rgb"].classifier
     flow = net.branches["flow"].classifier
-    rgb_logits = rgb(rgb.feature_map(feats["rgb"].T[None])[0], proposals)[0]
-    flow_logits = flow(flow.feature_map(feats["flow"].T[None])[0], proposals)[0]
+    rgb_logits = rgb(rgb.feature_map(feats["rgb"][None])[0], proposals)[0]
+    flow_logits = flow(flow.feature_map(feats["flow"][None])[0], proposals)[0]
     assert logits.shape == (2, 4) and offsets.shape == (2, 4, 2)
     assert torch.allclose(logits, (rgb_logits + flow_logits) / 2)
 
@@ -45,9 +45,9 @@ def test_late_fusion_is_the_mean_of_the_two_streams_logits():
 def test_early_fusion_is_one_network_on_concatenated_features():
     net = TalNet({"rgb": 6, "flow": 5}, 3, ModelConfig(**TINY, fusion="early"))
     assert list(net.branches) == ["rgb+flow"]
-    assert net.branches["rgb+flow"].spn.reduce.in_channels == 11
+    assert net.branches["rgb+flow"].spn.reduce.in_features == 11
     inputs = net.branch_inputs(_features())
-    assert inputs["rgb+flow"].shape == (1, 11, 40)
+    assert inputs["rgb+flow"].shape == (1, 40, 11)
 
 
 def test_single_stream_and_missing_stream():

@@ -18,12 +18,10 @@ def test_geometry_receptive_field_is_the_anchor_and_twice_with_context():
 
 def test_range_max_matches_brute_force():
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 40, generator=gen)
+    x = torch.randn(40, 3, generator=gen)  # (T, C)
     lo = torch.randint(0, 40, (100,), generator=gen)
     hi = (lo + torch.randint(0, 20, (100,), generator=gen)).clamp(max=39)
-    expected = torch.stack(
-        [x[:, a : b + 1].max(dim=1).values for a, b in zip(lo, hi, strict=True)], 1
-    )
+    expected = torch.stack([x[a : b + 1].max(dim=0).values for a, b in zip(lo, hi, strict=True)])
     assert torch.equal(range_max(x, lo, hi), expected)
 
 
@@ -31,20 +29,16 @@ def test_batched_towers_equal_one_conv_stack_per_tower():
     torch.manual_seed(0)
     geoms = [tower_geometry(s, ctx) for s in SCALES for ctx in (False, True)]
     bank = TowerBank(5, 4, geoms, out_per_tower=3)
-    x = torch.randn(2, 5, 50)
-    got = bank.features(x)
+    x = torch.randn(2, 5, 50)  # (B, D, T) for the reference convolutions
+    got = bank.features(x.transpose(1, 2)).transpose(2, 3)  # (B, K, H, T)
     for i, g in enumerate(geoms):
         left = (g.pool - 1) // 2
         padded = F.pad(x, (left, g.pool - 1 - left), value=-float("inf"))
         h = F.max_pool1d(padded, g.pool, stride=1)
-        w1 = bank.conv1[i].view(3, 4, 5).permute(1, 2, 0)  # (H, D, 3)
-        h = torch.relu(
-            F.conv1d(h, w1, bank.bias1[i, :, 0], padding=g.dilation1, dilation=g.dilation1)
-        )
-        w2 = bank.conv2[i].view(3, 4, 4).permute(1, 2, 0)
-        h = torch.relu(
-            F.conv1d(h, w2, bank.bias2[i, :, 0], padding=g.dilation2, dilation=g.dilation2)
-        )
+        w1 = bank.conv1[i].view(5, 3, 4).permute(2, 0, 1)  # (D, 3H) -> (H, D, 3)
+        h = torch.relu(F.conv1d(h, w1, bank.bias1[i, 0], padding=g.dilation1, dilation=g.dilation1))
+        w2 = bank.conv2[i].view(4, 3, 4).permute(2, 0, 1)
+        h = torch.relu(F.conv1d(h, w2, bank.bias2[i, 0], padding=g.dilation2, dilation=g.dilation2))
         assert torch.allclose(got[:, i], h, atol=1e-5), g
 
 
@@ -55,9 +49,9 @@ def _influence(bank: TowerBank, tower: int, t0: int, length: int) -> tuple[int, 
             p.abs_().add_(0.01)
     ramp = torch.arange(length, dtype=torch.float32)
     # rising and falling ramps: each pooling window's arg-max is its last and its first step
-    x = torch.stack([ramp, length - ramp, ramp, length - ramp])[None].requires_grad_(True)
-    bank.features(x)[0, tower, :, t0].sum().backward()
-    nonzero = torch.nonzero(x.grad[0].abs().sum(0)).flatten()
+    x = torch.stack([ramp, length - ramp, ramp, length - ramp], 1)[None].requires_grad_(True)
+    bank.features(x)[0, tower, t0].sum().backward()
+    nonzero = torch.nonzero(x.grad[0].abs().sum(1)).flatten()
     return int(nonzero.min()), int(nonzero.max())
 
 
@@ -76,11 +70,11 @@ def test_single_shared_tower_has_one_receptive_field_for_all_scales():
     net = ProposalNetwork(6, SCALES, 8, 4, multi_tower=False, context=False, shared_rf=16)
     assert len(net.towers.geometries) == 1
     assert net.towers.geometries[0].receptive_field == 16
-    obj, off = net(torch.randn(1, 6, 30))
+    obj, off = net(torch.randn(1, 30, 6))
     assert obj.shape == (1, len(SCALES), 30, 2) and off.shape == (1, len(SCALES), 30, 2)
 
 
 def test_multi_tower_output_shapes():
     net = ProposalNetwork(6, SCALES, 8, 4)
-    obj, off = net(torch.randn(2, 6, 30))
+    obj, off = net(torch.randn(2, 30, 6))
     assert obj.shape == (2, len(SCALES), 30, 2) and off.shape == (2, len(SCALES), 30, 2)

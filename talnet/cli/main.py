@@ -14,6 +14,9 @@ from talnet.errors import TalnetError
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "bench",
+    "train",
+    "detect",
+    "demo",
     "synth",
     "convert_thumos",
     "check",

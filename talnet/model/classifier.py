@@ -27,7 +27,7 @@ class ActionClassifier(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.bins, self.mode, self.samples, self.context = bins, mode, samples, context
-        self.reduce = nn.Conv1d(in_dim, reduce_dim, 1)
+        self.reduce = nn.Linear(in_dim, reduce_dim)  # the 1x1 convolution, channels last
         self.fc = nn.Sequential(
             nn.Linear(reduce_dim * bins, fc_dim),
             nn.ReLU(inplace=True),
@@ -44,13 +44,13 @@ class ActionClassifier(nn.Module):
         nn.init.zeros_(self.reg.bias)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) -> reduced map (B, D, T), computed once per video for all proposals."""
+        """(B, T, C) -> reduced map (B, T, D), computed once per video for all proposals."""
         return torch.relu(self.reduce(x))
 
     def forward(self, fmap: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """fmap (D, T) of one video, proposals (N, 2) in steps -> logits (N, C+1), offsets
+        """fmap (T, D) of one video, proposals (N, 2) in steps -> logits (N, C+1), offsets
         (N, C+1, 2)."""
         regions = extend_segments(proposals) if self.context else proposals
-        pooled = soi_pool(fmap, regions, self.bins, self.mode, self.samples)  # (N, D, bins)
+        pooled = soi_pool(fmap, regions, self.bins, self.mode, self.samples)  # (N, bins, D)
         hidden = self.fc(pooled.flatten(1))
         return self.cls(hidden), self.reg(hidden).view(-1, self.num_classes + 1, 2)

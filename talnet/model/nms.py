@@ -70,10 +70,11 @@ def _greedy_sorted(segments: torch.Tensor, iou_threshold: float) -> torch.Tensor
     g, n, _ = segments.shape
     if n == 0:
         return torch.zeros(g, 0, dtype=torch.bool, device=segments.device)
-    suppresses = (_pairwise_batched(segments) > iou_threshold).triu(diagonal=1)  # (G, j, i)
+    # (G, j, i) as float, so "any kept j suppresses i" is one batched matrix-vector product
+    suppresses = (_pairwise_batched(segments) > iou_threshold).triu(diagonal=1).float()
     keep = torch.ones(g, n, dtype=torch.bool, device=segments.device)
     for _ in range(n):
-        new_keep = ~(suppresses & keep[:, :, None]).any(dim=1)
+        new_keep = torch.matmul(keep.float()[:, None, :], suppresses)[:, 0, :] == 0
         if torch.equal(new_keep, keep):
             break
         keep = new_keep

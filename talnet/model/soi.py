@@ -24,13 +24,13 @@ def soi_pool(
     mode: str = "interp",
     samples: int = 2,
 ) -> torch.Tensor:
-    """Pool features (D, T) over segments (N, 2) -> (N, D, bins).
+    """Pool features (T, D) over segments (N, 2) -> (N, bins, D).
 
     "interp": each bin is the mean of `samples` linearly interpolated points evenly placed in
     it (differentiable in features and in the segment ends). "max": each bin is the exact max
     over the steps whose unit cells [i - 1/2, i + 1/2) it touches (at least one step).
     """
-    d, t = features.shape
+    t, d = features.shape
     n = segments.shape[0]
     start = segments[:, :1]  # (N, 1)
     length = (segments[:, 1:] - segments[:, :1]).clamp_min(1e-6)
@@ -40,15 +40,15 @@ def soi_pool(
         low = pos.detach().floor().long().clamp(max=t - 1)
         high = (low + 1).clamp(max=t - 1)
         weight = (pos - low.to(pos.dtype)).flatten()
-        lo_vals = features.index_select(1, low.flatten())
-        hi_vals = features.index_select(1, high.flatten())
-        vals = lo_vals * (1 - weight) + hi_vals * weight  # (D, N*B*S)
-        return vals.view(d, n, bins, samples).mean(dim=3).permute(1, 0, 2)
+        lo_vals = features.index_select(0, low.flatten())
+        hi_vals = features.index_select(0, high.flatten())
+        vals = lo_vals * (1 - weight[:, None]) + hi_vals * weight[:, None]  # (N*B*S, D)
+        return vals.view(n, bins, samples, d).mean(dim=2)
     if mode == "max":
         edges = torch.arange(bins + 1, device=features.device, dtype=segments.dtype)
         bounds = start + edges[None, :] / bins * length  # (N, B+1)
         lo = torch.floor(bounds[:, :-1] + 0.5).long().clamp(0, t - 1)
         # the last cell a bin [x0, x1) overlaps is ceil(x1 - 1/2); at least the first one
         hi = torch.ceil(bounds[:, 1:] - 0.5).long().clamp(0, t - 1).maximum(lo)
-        return range_max(features, lo.flatten(), hi.flatten()).view(d, n, bins).permute(1, 0, 2)
+        return range_max(features, lo.flatten(), hi.flatten()).view(n, bins, d)
     raise ValueError(f"unknown SoI pooling mode {mode!r}")

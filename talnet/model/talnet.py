@@ -69,11 +69,11 @@ class TalNet(nn.Module):
         self.register_buffer("scales", torch.tensor(cfg.anchors, dtype=torch.float32), False)
 
     def branch_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """{stream: (T, C) or (B, T, C)} -> {branch: (B, C, T)} (concatenated for early fusion)."""
+        """{stream: (T, C) or (B, T, C)} -> {branch: (B, T, C)} (concatenated for early fusion)."""
         out = {}
         for name, parts in self.branch_streams.items():
             xs = [features[s] if features[s].dim() == 3 else features[s][None] for s in parts]
-            out[name] = torch.cat(xs, dim=-1).transpose(1, 2)
+            out[name] = torch.cat(xs, dim=-1) if len(xs) > 1 else xs[0]
         return out
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -81,7 +81,7 @@ class TalNet(nn.Module):
         return [self.branches[name].spn(x) for name, x in inputs.items()]
 
     def feature_maps(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Per branch: the classifier's reduced feature map (B, D, T)."""
+        """Per branch: the classifier's reduced feature map (B, T, D)."""
         return [self.branches[name].classifier.feature_map(x) for name, x in inputs.items()]
 
     def classify(

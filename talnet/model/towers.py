@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from talnet.model.rangemax import range_max
@@ -44,9 +45,9 @@ def tower_geometry(scale: float, context: bool) -> TowerGeometry:
 
 
 class TowerBank(nn.Module):
-    """K towers with their own weights and geometry, run as a batch.
+    """K towers with their own weights and geometry, run as a batch (channels last).
 
-    (B, D, T) -> features (B, K, H, T) -> head outputs (B, K, out_per_tower, T).
+    (B, T, D) -> features (B, K, T, H) -> head outputs (B, K, T, out_per_tower).
     """
 
     def __init__(
@@ -56,13 +57,13 @@ class TowerBank(nn.Module):
         k = len(geometries)
         self.geometries = list(geometries)
         self.width = width
-        # Conv weights stored tap-major: (K, 3*H, D_in); rows [tap0 | tap1 | tap2].
-        self.conv1 = nn.Parameter(torch.randn(k, 3 * width, in_dim) * math.sqrt(2 / (3 * in_dim)))
-        self.bias1 = nn.Parameter(torch.zeros(k, width, 1))
-        self.conv2 = nn.Parameter(torch.randn(k, 3 * width, width) * math.sqrt(2 / (3 * width)))
-        self.bias2 = nn.Parameter(torch.zeros(k, width, 1))
-        self.head = nn.Parameter(torch.randn(k, out_per_tower, width) * 0.01)
-        self.head_bias = nn.Parameter(torch.zeros(k, out_per_tower, 1))
+        # Conv weights stored tap-major along the output: (K, D_in, 3*H) = [tap0 | tap1 | tap2].
+        self.conv1 = nn.Parameter(torch.randn(k, in_dim, 3 * width) * math.sqrt(2 / (3 * in_dim)))
+        self.bias1 = nn.Parameter(torch.zeros(k, 1, width))
+        self.conv2 = nn.Parameter(torch.randn(k, width, 3 * width) * math.sqrt(2 / (3 * width)))
+        self.bias2 = nn.Parameter(torch.zeros(k, 1, width))
+        self.head = nn.Parameter(torch.randn(k, width, out_per_tower) * 0.01)
+        self.head_bias = nn.Parameter(torch.zeros(k, 1, out_per_tower))
         pools = torch.tensor([g.pool for g in geometries])
         self.register_buffer("pool_left", (pools - 1) // 2, persistent=False)
         self.register_buffer("pool_size", pools, persistent=False)
@@ -70,45 +71,45 @@ class TowerBank(nn.Module):
         self.register_buffer("dil2", torch.tensor([g.dilation2 for g in geometries]), False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, D, T) -> tower features (B, K, H, T)."""
-        pooled = self._pool(x)  # (B, K, D, T)
+        """(B, T, D) -> tower features (B, K, T, H)."""
+        pooled = self._pool(x)  # (B, K, T, D)
         h = torch.relu(self._dilated_conv(pooled, self.conv1, self.dil1) + self.bias1)
         return torch.relu(self._dilated_conv(h, self.conv2, self.dil2) + self.bias2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, D, T) -> head outputs (B, K, out_per_tower, T)."""
-        return torch.matmul(self.head, self.features(x)) + self.head_bias
+        """(B, T, D) -> head outputs (B, K, T, out_per_tower)."""
+        return torch.matmul(self.features(x), self.head) + self.head_bias
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """Stride-1 max pooling with each tower's kernel (centred; even kernels lean left)."""
-        b, d, t = x.shape
+        b, t, d = x.shape
         left = int(self.pool_left.max())
         right = int((self.pool_size - 1 - self.pool_left).max())
-        padded = torch.nn.functional.pad(x, (left, right), value=-1e30)
+        padded = F.pad(x, (0, 0, left, right), value=-1e30)
         steps = torch.arange(t, device=x.device)
         lo = (steps[None, :] + left - self.pool_left[:, None]).flatten()  # (K*T,)
         hi = lo + (self.pool_size[:, None] - 1).expand(-1, t).flatten()
-        pooled = range_max(padded, lo, hi)  # (B, D, K*T)
-        return pooled.view(b, d, -1, t).transpose(1, 2)  # (B, K, D, T)
+        return range_max(padded, lo, hi).view(b, -1, t, d)  # (B, K, T, D)
 
     def _dilated_conv(self, x: torch.Tensor, weight: torch.Tensor, dilation: torch.Tensor):
-        """Per-tower kernel-3 convolution with per-tower dilation, zero padded.
+        """Per-tower kernel-3 convolution with per-tower dilation, zero padded, no bias.
 
-        x (B, K, D, T), weight (K, 3H, D) -> (B, K, H, T), without bias.
+        x (B, K, T, D), weight (K, D, 3H) -> (B, K, T, H): one batched matmul gives each tap's
+        contribution at its source step; one row gather brings each to its target step.
         """
-        b, k, _, t = x.shape
-        h = weight.shape[1] // 3
-        taps = torch.matmul(weight, x)  # (B, K, 3H, T): each tap's contribution at its source
+        b, k, t, _ = x.shape
+        h = weight.shape[-1] // 3
         pad = int(dilation.max())
-        taps = torch.nn.functional.pad(taps, (pad, pad))
+        taps = F.pad(torch.matmul(x, weight), (0, 0, pad, pad))  # (B, K, Tp, 3H)
         tp = t + 2 * pad
-        taps = taps.view(b, k * 3, h, tp).transpose(1, 2).reshape(b, h, k * 3 * tp)
-        steps = torch.arange(t, device=x.device)
+        rows = taps.reshape(b, k * tp * 3, h)  # row (tower, step, tap)
         shift = torch.stack([-dilation, torch.zeros_like(dilation), dilation], dim=1)  # (K, 3)
-        rows = torch.arange(k * 3, device=x.device).view(k, 3, 1)
-        index = rows * tp + pad + steps.view(1, 1, t) + shift[:, :, None]  # (K, 3, T)
-        out = taps.index_select(-1, index.flatten()).view(b, h, k, 3, t).sum(dim=3)
-        return out.transpose(1, 2)  # (B, K, H, T)
+        steps = torch.arange(t, device=x.device)
+        source = pad + steps[None, :, None] + shift[:, None, :]  # (K, T, 3)
+        tower = torch.arange(k, device=x.device)[:, None, None]
+        tap = torch.arange(3, device=x.device)[None, None, :]
+        index = ((tower * tp + source) * 3 + tap).flatten()
+        return rows.index_select(1, index).view(b, k, t, 3, h).sum(dim=3)
 
 
 class ProposalNetwork(nn.Module):
@@ -130,7 +131,7 @@ class ProposalNetwork(nn.Module):
     ):
         super().__init__()
         self.num_scales = len(scales)
-        self.reduce = nn.Conv1d(in_dim, reduce_dim, 1)
+        self.reduce = nn.Linear(in_dim, reduce_dim)  # the 1x1 convolution, channels last
         if multi_tower:
             geometries = [tower_geometry(s, context) for s in scales]
             self.towers = TowerBank(reduce_dim, width, geometries, out_per_tower=4)
@@ -139,8 +140,9 @@ class ProposalNetwork(nn.Module):
             self.towers = TowerBank(reduce_dim, width, [geometry], out_per_tower=4 * len(scales))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, T) -> objectness logits (B, K, T, 2), offsets (B, K, T, 2)."""
-        b, _, t = x.shape
-        out = self.towers(torch.relu(self.reduce(x)))  # (B, K or 1, 4 or 4K, T)
-        out = out.reshape(b, self.num_scales, 4, t).transpose(2, 3)  # (B, K, T, 4)
+        """(B, T, C) -> objectness logits (B, K, T, 2), offsets (B, K, T, 2)."""
+        b, t, _ = x.shape
+        out = self.towers(torch.relu(self.reduce(x)))  # (B, K or 1, T, 4 or 4K)
+        if out.shape[1] != self.num_scales:  # one shared tower: (B, 1, T, 4K) -> (B, K, T, 4)
+            out = out.view(b, t, self.num_scales, 4).transpose(1, 2)
         return out[..., :2], out[..., 2:]

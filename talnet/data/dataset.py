@@ -1,0 +1,113 @@
+"""Training data: features and ground truth of one subset, as feature-step targets.
+
+Long-video policy (training): a video longer than `max_steps` feature steps is randomly cropped
+to `max_steps` each time it is drawn; ground truth is clipped to the crop and an instance keeps
+its label only if at least half of it lies inside (a fragment would teach wrong boundaries).
+Inference never crops (see talnet.detect.inference for its window policy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talnet.errors import TalnetError
+from talnet.io.annotations import labels_of
+from talnet.io.features import FeatureMeta, feature_length, list_feature_videos, load_features
+from talnet.io.types import GroundTruth
+
+# Keep every video's features in memory when they all fit in this many bytes.
+CACHE_LIMIT_BYTES = 1 << 30
+
+
+@dataclass
+class TrainingVideo:
+    """One video's targets in feature steps: segments (G, 2), labels (G,) in 1..C."""
+
+    video_id: str
+    length: int
+    segments: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class Crop:
+    """What one training step sees: features {stream: (T, C)}, targets in crop steps."""
+
+    video_id: str
+    features: dict[str, torch.Tensor]
+    segments: torch.Tensor  # (G, 2) float32
+    labels: torch.Tensor  # (G,) long
+
+
+class TrainingData:
+    """The training videos of a ground truth (clipped for training) with their features."""
+
+    def __init__(
+        self,
+        gt: GroundTruth,
+        feat_dir: str | Path,
+        meta: FeatureMeta,
+        classes: list[str] | None = None,
+    ):
+        self.feat_dir, self.meta = Path(feat_dir), meta
+        self.classes = classes if classes is not None else labels_of(gt)
+        index = {name: i + 1 for i, name in enumerate(self.classes)}
+        available = set(list_feature_videos(feat_dir, meta))
+        missing = sorted(set(gt) - available)
+        if missing:
+            raise TalnetError(
+                f"{len(missing)} training video(s) have no features, e.g. {missing[:3]}", feat_dir
+            )
+        self.videos: list[TrainingVideo] = []
+        for vid in sorted(gt):
+            # "Ambiguous" and classes unknown to the model are left out of the targets
+            anns = [a for a in gt[vid].annotations if a.label in index]
+            segs = np.array([[a.start, a.end] for a in anns], dtype=np.float64).reshape(-1, 2)
+            steps = np.asarray(meta.seconds_to_step(segs), dtype=np.float32).reshape(-1, 2)
+            labels = np.array([index[a.label] for a in anns], dtype=np.int64)
+            length = feature_length(feat_dir, vid, meta)
+            self.videos.append(TrainingVideo(vid, length, steps, labels))
+        if not self.videos:
+            raise TalnetError("no training videos", feat_dir)
+        dims = sum(meta.dims or [0])
+        total = sum(v.length for v in self.videos) * max(dims, 1) * 4
+        self._cache: dict[str, dict[str, np.ndarray]] | None = (
+            {} if total <= CACHE_LIMIT_BYTES else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def features(self, i: int) -> dict[str, np.ndarray]:
+        """Video i's features {stream: (T, C)} (cached in memory when the set is small)."""
+        vid = self.videos[i].video_id
+        if self._cache is not None and vid in self._cache:
+            return self._cache[vid]
+        feats = load_features(self.feat_dir, vid, self.meta)
+        if self._cache is not None:
+            self._cache[vid] = feats
+        return feats
+
+    def crop(self, i: int, max_steps: int, generator: torch.Generator) -> Crop:
+        """Video i, randomly cropped to at most max_steps steps, targets shifted and clipped."""
+        video = self.videos[i]
+        feats = self.features(i)
+        length = next(iter(feats.values())).shape[0]
+        start = 0
+        if length > max_steps:
+            start = int(torch.randint(0, length - max_steps + 1, (1,), generator=generator))
+        end = min(length, start + max_steps)
+        segs = video.segments - start
+        clipped = np.clip(segs, -0.5, end - start - 0.5)
+        inside = (clipped[:, 1] - clipped[:, 0]) >= 0.5 * (segs[:, 1] - segs[:, 0])
+        inside &= clipped[:, 1] > clipped[:, 0]
+        return Crop(
+            video.video_id,
+            {s: torch.from_numpy(np.ascontiguousarray(a[start:end])) for s, a in feats.items()},
+            torch.from_numpy(clipped[inside].astype(np.float32)),
+            torch.from_numpy(video.labels[inside]),
+        )

@@ -1,0 +1,67 @@
+"""A trained TAL-Net ready to detect: `Detector.from_checkpoint(path).detect(features)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talnet.config import Config
+from talnet.errors import TalnetError
+from talnet.io.features import FeatureMeta, steps_duration
+from talnet.io.types import Detection
+from talnet.model.talnet import TalNet
+
+
+class Detector:
+    """A model with its classes, feature meta and detection settings."""
+
+    def __init__(
+        self,
+        model: TalNet,
+        classes: list[str],
+        meta: FeatureMeta,
+        config: Config,
+        device: str | torch.device = "cpu",
+    ):
+        self.model = model.to(device).eval()
+        self.classes, self.meta, self.config = classes, meta, config
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Detector:
+        """Load a checkpoint written by `talnet train` (weights_only: no code is unpickled)."""
+        from talnet.train.checkpoint import load_checkpoint, model_from_checkpoint
+
+        ckpt = load_checkpoint(path)
+        model, config, meta = model_from_checkpoint(ckpt, path)
+        return cls(model, list(ckpt["classes"]), meta, config, device)
+
+    def detect(
+        self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
+    ) -> list[Detection]:
+        """One video's features {stream: (T, C)} -> detections in seconds, best first."""
+        from talnet.detect.inference import detect_steps
+
+        meta = meta or self.meta
+        missing = [s for s in self.model.stream_dims if s not in features]
+        if missing:
+            raise TalnetError(f"features lack stream(s) {missing} the model was trained on")
+        tensors = {}
+        for stream, dim in self.model.stream_dims.items():
+            arr = np.asarray(features[stream], dtype=np.float32)
+            if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] < 1:
+                raise TalnetError(
+                    f"stream {stream!r}: expected (T, {dim}) features, got {arr.shape}"
+                )
+            tensors[stream] = torch.from_numpy(arr).to(self.device)
+        length = next(iter(tensors.values())).shape[0]
+        segments, classes, scores = detect_steps(self.model, tensors, self.config.detect)
+        seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
+        seconds = np.clip(seconds.reshape(-1, 2), 0.0, steps_duration(length, meta))
+        return [
+            Detection(self.classes[int(c)], float(s[0]), float(s[1]), float(p))
+            for s, c, p in zip(seconds, classes.tolist(), scores.tolist(), strict=True)
+            if s[1] > s[0]
+        ]

@@ -1,0 +1,113 @@
+"""`talnet ablate`: train the paper's ablation variants on the same data, one table of mAP."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from talnet.config import Config
+
+# name -> edits of the base config: (section, key, value)
+VARIANTS: dict[str, list[tuple[str, str, object]]] = {
+    "TAL-Net (multi-tower, context, late fusion)": [],
+    "single shared receptive field": [("model", "multi_tower", False)],
+    "no context in proposals": [("model", "spn_context", False)],
+    "no context in classifier": [("model", "cls_context", False)],
+    "no context at all": [("model", "spn_context", False), ("model", "cls_context", False)],
+    "early fusion": [("model", "fusion", "early")],
+    "rgb only": [("model", "streams", ["rgb"])],
+    "flow only": [("model", "streams", ["flow"])],
+    "narrow towers (tower_dim 32)": [("model", "tower_dim", 32)],
+    "wide towers (tower_dim 128)": [("model", "tower_dim", 128)],
+}
+# Detection-time knobs, evaluated on the base model without retraining.
+PROPOSAL_COUNTS = (25, 50, 200)
+
+
+@dataclass
+class AblationRow:
+    """One variant's result on the test subset."""
+
+    name: str
+    map_at_half: float
+    map_avg: float
+    train_s: float
+
+
+def variant_config(base: Config, edits: list[tuple[str, str, object]]) -> Config:
+    """A deep copy of `base` with the edits applied (validated)."""
+    config = copy.deepcopy(base)
+    for section, key, value in edits:
+        setattr(getattr(config, section), key, copy.deepcopy(value))
+    config.validate()
+    return config
+
+
+def run_ablation(
+    annotations: str | Path,
+    feat_dir: str | Path,
+    out_dir: str | Path,
+    base: Config,
+    names: list[str] | None = None,
+    train_subset: str = "validation",
+    test_subset: str = "test",
+    progress: bool = True,
+    log_fn: Callable[[str], None] = print,
+) -> list[AblationRow]:
+    """Train each variant (same data, seed and schedule) and evaluate it on `test_subset`."""
+    from talnet.detect import detect_features
+    from talnet.detect.detector import Detector
+    from talnet.errors import TalnetError
+    from talnet.evaluate.detection import evaluate_detection
+    from talnet.io.annotations import load_ground_truth
+    from talnet.io.atomic import write_json
+
+    chosen = names or list(VARIANTS)
+    unknown = [n for n in chosen if n not in VARIANTS]
+    if unknown:
+        raise TalnetError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    test_gt = load_ground_truth(annotations, test_subset)
+    out = Path(out_dir)
+    rows: list[AblationRow] = []
+
+    def evaluate(detector: Detector, name: str, seconds: float) -> None:
+        dets = detect_features(detector, feat_dir, sorted(test_gt), progress=False)
+        report = evaluate_detection(test_gt, dets)
+        at_half = float(report.mAP[list(report.tious).index(0.5)])
+        rows.append(AblationRow(name, at_half, float(report.average), seconds))
+        log_fn(f"  {name}: mAP@0.5 {100 * at_half:.1f}, avg {100 * report.average:.1f}")
+        write_json(out / "ablation.json", [row.__dict__ for row in rows])
+
+    from talnet.train.loop import train
+
+    for i, name in enumerate(chosen):
+        log_fn(f"[{i + 1}/{len(chosen)}] {name}")
+        config = variant_config(base, VARIANTS[name])
+        began = time.perf_counter()
+        result = train(
+            annotations, feat_dir, out / f"variant_{i:02d}", config,
+            train_subset=train_subset, progress=progress, log_fn=lambda _msg: None,
+        )  # fmt: skip
+        seconds = time.perf_counter() - began
+        detector = Detector.from_checkpoint(result.checkpoint)
+        evaluate(detector, name, seconds)
+        if i == 0:
+            for count in PROPOSAL_COUNTS:
+                detector.config.detect.max_proposals = count
+                evaluate(detector, f"{name}, {count} proposals", 0.0)
+    return rows
+
+
+def format_ablation(rows: list[AblationRow]) -> str:
+    """The ablation table: variant, mAP@0.5 (%), average mAP over tIoU 0.1-0.7 (%), time."""
+    width = max(len("variant"), *(len(r.name) for r in rows))
+    lines = [f"{'variant'.ljust(width)}  mAP@0.5  avg mAP  train s"]
+    for r in rows:
+        train_s = f"{r.train_s:7.0f}" if r.train_s else "      -"
+        lines.append(
+            f"{r.name.ljust(width)}  {100 * r.map_at_half:7.1f}  {100 * r.map_avg:7.1f}  {train_s}"
+        )
+    return "\n".join(lines)

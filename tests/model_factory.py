@@ -1,0 +1,29 @@
+"""Tiny synthetic data and a tiny config, so training tests take seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from talnet.config import Config, load_config
+from talnet.data.synth import SynthConfig, make_synthetic
+
+
+def tiny_data(folder: Path, train: int = 4, test: int = 2, seed: int = 0) -> Path:
+    """Short synthetic videos (20-40 s, 8-d streams, 3 classes): OUT/annotations.json, features."""
+    cfg = SynthConfig(duration_s=(20.0, 40.0), instances=(2, 4), length_clip_s=(0.5, 6.0))
+    return make_synthetic(
+        folder, seed=seed, videos_train=train, videos_test=test, classes=3, dim=8, config=cfg,
+        progress=False,
+    )  # fmt: skip
+
+
+def tiny_config(epochs: int = 2) -> Config:
+    """cpu_fast with small anchors and widths, one crop per video."""
+    cfg = load_config("cpu_fast")
+    m, t, d = cfg.model, cfg.train, cfg.detect
+    m.anchors = [2, 4, 8, 16, 32]
+    m.spn_reduce_dim, m.tower_dim, m.soi_reduce_dim, m.soi_bins, m.fc_dim = 8, 8, 8, 4, 16
+    t.epochs, t.windows_per_video, t.max_steps, t.warmup_epochs = epochs, 1, 128, 0.0
+    t.proposals_pre_nms, t.proposals_post_nms = 200, 50
+    d.window_steps = 256
+    return cfg

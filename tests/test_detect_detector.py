@@ -1,0 +1,120 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from model_factory import tiny_config, tiny_data
+
+from talnet.detect import detect_features
+from talnet.detect.detector import Detector
+from talnet.detect.inference import propose_windowed
+from talnet.errors import TalnetError
+from talnet.evaluate.detection import evaluate_detection
+from talnet.io.annotations import load_ground_truth
+from talnet.io.features import load_features, read_meta
+from talnet.io.results import load_detections
+from talnet.model.talnet import TalNet, fuse
+from talnet.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("det")
+    data = tiny_data(folder / "data")
+    result = train(
+        data / "annotations.json", data / "features", folder / "run", tiny_config(1),
+        progress=False, log_fn=lambda _m: None,
+    )  # fmt: skip
+    return data, result.checkpoint
+
+
+def test_detector_returns_sorted_segments_in_seconds(trained):
+    data, ckpt = trained
+    detector = Detector.from_checkpoint(ckpt)
+    detector.config.detect.max_detections = 30
+    meta = read_meta(data / "features")
+    feats = load_features(data / "features", "synth_test_0000", meta)
+    dets = detector.detect(feats)
+    assert 0 < len(dets) <= 30
+    scores = [d.score for d in dets]
+    assert scores == sorted(scores, reverse=True)
+    length_s = (len(feats["rgb"]) - 1) * meta.stride / meta.fps + meta.window / meta.fps
+    assert all(0 <= d.start < d.end <= length_s + 1e-6 for d in dets)
+    assert {d.label for d in dets} <= {"action_00", "action_01", "action_02"}
+
+
+def test_detector_rejects_wrong_features(trained):
+    detector = Detector.from_checkpoint(trained[1])
+    with pytest.raises(TalnetError, match="lack stream"):
+        detector.detect({"rgb": np.zeros((50, 8), np.float32)})
+    with pytest.raises(TalnetError, match="expected"):
+        detector.detect({"rgb": np.zeros((50, 9), np.float32), "flow": np.zeros((50, 8))})
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(TalnetError, match="c.pt"):
+        Detector.from_checkpoint(path)
+    torch.save({"weights": torch.zeros(1)}, path)
+    with pytest.raises(TalnetError, match="not a talnet checkpoint"):
+        Detector.from_checkpoint(path)
+
+
+def test_windowed_proposals_equal_a_whole_video_pass():
+    torch.manual_seed(0)
+    cfg = tiny_config().model
+    net = TalNet({"rgb": 8, "flow": 8}, 3, cfg).eval()
+    feats = {"rgb": torch.randn(700, 8), "flow": torch.randn(700, 8)}
+    inputs = net.branch_inputs(feats)
+    with torch.no_grad():
+        whole_obj, whole_off = fuse(net.propose(inputs))
+        win_obj, win_off = propose_windowed(net, inputs, window=4 * max(cfg.anchors))
+    assert win_obj.shape == whole_obj[0].shape == (len(cfg.anchors), 700, 2)
+    assert torch.allclose(win_obj, whole_obj[0], atol=1e-5)
+    assert torch.allclose(win_off, whole_off[0], atol=1e-5)
+
+
+def test_detect_cli_output_loads_and_evaluates(trained, tmp_path):
+    data, ckpt = trained
+    out = tmp_path / "dets.json"
+    cmd = [
+        sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
+        "--features", str(data / "features"), "--annotations", str(data / "annotations.json"),
+        "--subset", "test", "--out", str(out), "--max-detections", "20", "--quiet",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    dets = load_detections(out)
+    gt = load_ground_truth(data / "annotations.json", "test")
+    assert set(dets) == set(gt) and all(len(v) <= 20 for v in dets.values())
+    assert sum(len(v) for v in dets.values()) > 0
+    raw = json.loads(out.read_text())["results"]["synth_test_0000"]
+    assert [d["score"] for d in raw] == sorted((d["score"] for d in raw), reverse=True)
+    report = evaluate_detection(gt, dets)
+    assert 0.0 <= report.average <= 1.0
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "talnet.cli.main", "evaluate", "--ground-truth",
+         str(data / "annotations.json"), "--predictions", str(out), "--subset", "test"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+
+
+def test_detect_cli_refuses_missing_videos(trained, tmp_path):
+    data, ckpt = trained
+    cmd = [
+        sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
+        "--features", str(data / "features"), "--videos", "nope", "--out", str(tmp_path / "d"),
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and "talnet: error:" in run.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_detect_features_api(trained):
+    data, ckpt = trained
+    dets = detect_features(Detector.from_checkpoint(ckpt), data / "features", progress=False)
+    assert len(dets) == 6

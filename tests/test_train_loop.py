@@ -1,0 +1,124 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from model_factory import tiny_config, tiny_data
+
+from talnet.config import load_config
+from talnet.errors import TalnetError
+from talnet.train.checkpoint import load_checkpoint
+from talnet.train.loop import learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_data(tmp_path_factory.mktemp("tiny"))
+
+
+def _log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_train_writes_checkpoint_config_and_log(data, tmp_path):
+    result = train(
+        data / "annotations.json", data / "features", tmp_path / "run", tiny_config(2),
+        val_subset="test", progress=False, log_fn=lambda _m: None,
+    )  # fmt: skip
+    log = _log(tmp_path / "run")
+    assert [r["epoch"] for r in log] == [1, 2]
+    for key in ("spn_cls", "spn_reg", "cls_cls", "cls_reg", "loss", "lr", "time_s", "val_mAP@0.5"):
+        assert key in log[-1]
+    assert 0 <= log[-1]["val_mAP@0.5"] <= 1
+    assert load_config(tmp_path / "run" / "config.yaml").model.anchors == [2, 4, 8, 16, 32]
+    ckpt = torch.load(result.checkpoint, weights_only=True)  # plain data only
+    assert ckpt["epoch"] == 2 and ckpt["classes"] == ["action_00", "action_01", "action_02"]
+
+
+def test_same_seed_same_losses_and_resume_continues_exactly(data, tmp_path):
+    def run(folder, epochs, resume=False):
+        train(
+            data / "annotations.json", data / "features", folder, tiny_config(1),
+            resume=resume, epochs=epochs, progress=False, log_fn=lambda _m: None,
+        )  # fmt: skip
+        return _log(folder)
+
+    straight = run(tmp_path / "a", 3)
+    again = run(tmp_path / "b", 3)
+    assert [r["loss"] for r in straight] == [r["loss"] for r in again]
+    run(tmp_path / "c", 1)
+    resumed = run(tmp_path / "c", 3, resume=True)
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in straight]
+
+
+def test_resume_after_killing_a_training_process(data, tmp_path):
+    run = tmp_path / "killed"
+    cmd = [
+        sys.executable, "-m", "talnet.cli.main", "train", "--annotations",
+        str(data / "annotations.json"), "--features", str(data / "features"), "--out", str(run),
+        "--config", str(_tiny_yaml(tmp_path, 200)), "--quiet", "--threads", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not ((run / "log.jsonl").exists() and len(_log(run)) >= 2):
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = load_checkpoint(run / "checkpoint.pt")["epoch"]
+    assert 2 <= done < 200  # killed mid-run, after some epochs
+    out = subprocess.run(
+        [*cmd, "--resume", "--epochs", str(done + 1)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert [r["epoch"] for r in _log(run)] == list(range(1, done + 2))
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == done + 1
+
+
+def _tiny_yaml(folder, epochs):
+    from talnet.config import save_config
+
+    path = folder / "tiny.yaml"
+    save_config(path, tiny_config(epochs))
+    return path
+
+
+def test_two_process_ddp_on_cpu(data, tmp_path):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    run = tmp_path / "ddp"
+    cmd = [
+        torchrun, "--nproc_per_node=2", "--master_port=0", "-m", "talnet.cli.main", "train",
+        "--annotations", str(data / "annotations.json"), "--features", str(data / "features"),
+        "--out", str(run), "--config", str(_tiny_yaml(tmp_path, 2)), "--quiet", "--threads", "1",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = _log(run)
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert log[0]["steps"] == 2  # 4 videos shared by 2 processes
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert len(ckpt["rng"]["sampler"]) == 2
+
+
+def test_learning_rate_schedules():
+    cfg = load_config("cpu_fast")
+    cfg.train.epochs, cfg.train.warmup_epochs, cfg.train.lr = 10, 1.0, 1.0
+    assert learning_rate(cfg, 0.0) == pytest.approx(0.1)
+    assert learning_rate(cfg, 1.0) == pytest.approx(1.0)
+    assert learning_rate(cfg, 10.0) == pytest.approx(cfg.train.min_lr_ratio)
+    cfg.train.schedule, cfg.train.warmup_epochs, cfg.train.step_epochs = "step", 0, [5]
+    assert learning_rate(cfg, 4.9) == 1.0 and learning_rate(cfg, 5.0) == pytest.approx(0.1)
+    assert learning_rate(load_config("thumos14_i3d"), 3.0) == 1e-4  # the supplement: constant
+
+
+def test_training_on_missing_features_is_a_clear_error(data, tmp_path):
+    (tmp_path / "feats").mkdir()
+    with pytest.raises(TalnetError, match="feature"):
+        train(data / "annotations.json", tmp_path / "feats", tmp_path / "r", tiny_config(1),
+              progress=False)  # fmt: skip
