@@ -79,8 +79,9 @@ def count(page, selector: str) -> int:
 
 
 def visible_scores(page) -> list[float]:
+    """Scores of the predictions actually laid out on screen (not merely flagged hidden)."""
     return page.evaluate(
-        "[...document.querySelectorAll('.seg.pred')].filter(e => !e.hidden)"
+        "[...document.querySelectorAll('.seg.pred')].filter(e => e.getClientRects().length)"
         ".map(e => Number(e.dataset.score))"
     )
 
@@ -136,11 +137,12 @@ def test_slider_hides_low_scores_and_class_filter_hides_classes(open_page):
 
     page.uncheck("#classes input[data-label='LongJump']")
     hidden = page.evaluate(
-        "[...document.querySelectorAll('.seg')].filter(e => e.hidden).map(e => e.dataset.label)"
+        "[...document.querySelectorAll('.seg')].filter(e => !e.getClientRects().length)"
+        ".map(e => e.dataset.label)"
     )
     assert set(hidden) == {"LongJump"} and len(hidden) == 4  # 2 ground truth + 2 predictions
     page.click("#no-classes")
-    assert count(page, ".seg:not([hidden])") == 0
+    assert page.evaluate("[...document.querySelectorAll('.seg')].every(e => !e.offsetParent)")
     page.click("#all-classes")
     assert count(page, ".seg[hidden]") == 0
 
@@ -187,12 +189,37 @@ def test_javascript_times_match_format_time(open_page):
     assert js == [format_time(v) for v in values]
 
 
+def test_zoom_widens_the_timeline_and_playback_keeps_the_cursor_in_view(open_page):
+    page = open_page("video/vid_a.html").page
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.select_option("#zoom", "4")
+    widths = page.evaluate(
+        "[document.getElementById('canvas').getBoundingClientRect().width, "
+        "document.getElementById('scroller').clientWidth]"
+    )
+    assert widths[0] == pytest.approx(4 * widths[1], rel=0.01)
+    page.evaluate("document.getElementById('player').currentTime = 11")
+    page.wait_for_function("document.getElementById('scroller').scrollLeft > 0")
+    box = page.evaluate(
+        "(() => { const c = document.getElementById('cursor').getBoundingClientRect(),"
+        " s = document.getElementById('scroller').getBoundingClientRect();"
+        " return [c.left, s.left, s.right]; })()"
+    )
+    assert box[1] <= box[0] <= box[2]  # the cursor is inside the visible part
+
+
 def test_feature_only_page_has_a_working_timeline(open_page):
     page = open_page("video/vid_b.html").page
     assert count(page, "video") == 0
     page.click(".seg.gt")  # HighJump [10, 30] of a 40 s video
     assert page.evaluate("document.getElementById('cursor').style.left") == "25%"
     assert page.text_content("#clock").startswith(format_time(10.0))
+    # Clicking the timeline itself seeks too: at 3/4 of its width is 30 s.
+    box = page.locator("#axis").bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 5)
+    assert float(page.evaluate("document.getElementById('cursor').style.left")[:-1]) == (
+        pytest.approx(75, abs=0.5)
+    )
 
 
 def test_pages_work_under_their_own_content_security_policy(browser, report):

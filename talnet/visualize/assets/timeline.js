@@ -144,7 +144,8 @@
     const width = canvas.getBoundingClientRect().width || 1;
     const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
     const step = steps.find((s) => (s / duration) * width >= 90) || steps[steps.length - 1];
-    for (let t = 0; t <= duration + 1e-9; t += step) {
+    // No tick so close to the end that its label would stick out of the timeline.
+    for (let t = 0; ((duration - t) / duration) * width >= 64; t += step) {
       const tick = document.createElement("div");
       tick.className = "tick";
       tick.style.left = `${(100 * t) / duration}%`;
@@ -163,7 +164,7 @@
 
   // Keep the cursor in view while playing when zoomed in.
   function follow() {
-    const x = (now / duration) * canvas.scrollWidth;
+    const x = (now / duration) * canvas.getBoundingClientRect().width;
     if (x < scroller.scrollLeft || x > scroller.scrollLeft + scroller.clientWidth) {
       scroller.scrollLeft = Math.max(0, x - scroller.clientWidth / 4);
     }
