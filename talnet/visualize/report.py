@@ -315,7 +315,7 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 def _evaluate(
     gt: GroundTruth, dets: Detections, subset: str | None, tious: Sequence[float] | None
 ) -> dict:
-    """All the numbers the site shows, as plain JSON-able values."""
+    """All the numbers the site shows: summary (to_json), PR curves, AP per video, counts."""
     selected = select_subset(gt, subset) if subset is not None else gt
     tious = list(THUMOS_TIOUS if tious is None else tious)
     if not any(math.isclose(t, PAGE_TIOU) for t in tious):
