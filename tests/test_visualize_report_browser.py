@@ -234,3 +234,19 @@ def test_pages_work_under_their_own_content_security_policy(browser, report):
     assert "script-src 'self' file:;" in csp and "unsafe-eval" not in csp
     assert errors == []
     page.close()
+
+
+def test_unplayable_video_says_so_and_keeps_the_timeline(browser, tmp_path):
+    gt, det, videos = write_inputs(tmp_path / "inputs")
+    (videos / "vid_b.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report_from_files(tmp_path / "r", ground_truth=gt, predictions=det, video_dir=videos)
+    opened = Opened(browser, (tmp_path / "r" / "video" / "vid_b.html").as_uri())
+    page = opened.page
+    page.wait_for_function("document.getElementById('player').error !== null")
+    assert "cannot play the video file" in page.text_content("#info")
+    page.click(".seg.gt")
+    assert page.evaluate("document.getElementById('cursor').style.left") == "25%"
+    assert opened.errors == []
+    page.close()
