@@ -21,6 +21,7 @@ from talnet.io.results import load_detections
 from talnet.visualize.plots import pr_panel_classes
 from talnet.visualize.report import (
     MARKER,
+    find_run_files,
     find_videos,
     is_loss_key,
     page_names,
@@ -186,13 +187,17 @@ def test_refuses_to_replace_a_folder_it_did_not_write(inputs, tmp_path):
     assert (out / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.filterwarnings("ignore:ignored predictions")
 def test_rerun_replaces_an_earlier_report_and_leaves_no_temporaries(inputs, tmp_path):
     gt, det, _ = inputs
     out = tmp_path / "site"
+    # No --subset: the ground truth has two, the predictions cover only "test".
+    with pytest.warns(UserWarning, match="evaluating subset 'test' only"):
+        report_from_files(out, ground_truth=gt, predictions=det)
+    assert "train_only" not in (out / "index.html").read_text()
+    (out / "video" / "stale.html").write_text("from an older run")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report_from_files(out, ground_truth=gt, predictions=det)
-        (out / "video" / "stale.html").write_text("from an older run")
         report_from_files(out, ground_truth=gt, predictions=det, subset="test")
     assert (out / MARKER).is_file()
     assert not (out / "video" / "stale.html").exists()
@@ -251,43 +256,14 @@ def test_loss_keys_are_losses_not_bookkeeping_or_metrics():
     assert is_loss_key("loss_total") and not is_loss_key("AR@100")
 
 
-def test_run_report_adds_training_curves(inputs, tmp_path):
-    gt, det, _ = inputs
-    run = tmp_path / "run"
-    write_log(run)
-    (run / "detections.json").write_bytes(Path(det).read_bytes())
-    out = tmp_path / "report"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rc = main(["report", "--run", str(run), "--ground-truth", str(gt), "--out", str(out)])
-    assert rc == 0
-    index = (out / "index.html").read_text()
-    assert 'src="figures/training_loss.svg"' in index and 'src="figures/training_map.svg"' in index
-    # matplotlib writes each legend label into the SVG as a comment
-    loss_svg = (out / "figures/training_loss.svg").read_text()
-    assert "<!-- spn_cls -->" in loss_svg and "<!-- loss -->" in loss_svg
-    assert "<!-- lr -->" not in loss_svg and "<!-- time_s -->" not in loss_svg
-    map_svg = (out / "figures/training_map.svg").read_text()
-    assert "<!-- val_mAP@0.5 -->" in map_svg and "<!-- spn_cls -->" not in map_svg
-    assert 'id="map-table"' in index  # predictions came from the run folder
-
-    only_log = tmp_path / "report2"
-    assert main(["report", "--run", str(run), "--out", str(only_log)]) == 2  # GT missing
-    (run / "detections.json").unlink()
-    assert main(["report", "--run", str(run), "--out", str(only_log)]) == 0
-    index = (only_log / "index.html").read_text()
-    assert "training_loss.svg" in index and 'id="map-table"' not in index
+def test_run_files_found_in_a_run_or_a_demo_folder(tmp_path):
+    write_log(tmp_path / "plain")
+    assert find_run_files(tmp_path / "plain") == {"log": tmp_path / "plain" / "log.jsonl"}
+    with pytest.raises(TalnetError, match="run folder not found"):
+        find_run_files(tmp_path / "missing")
 
 
-@pytest.mark.filterwarnings("ignore:ignored predictions")
-def test_subset_defaults_to_the_one_the_predictions_cover(inputs, tmp_path):
-    gt, det, _ = inputs
-    with pytest.warns(UserWarning, match="evaluating subset 'test' only"):
-        report_from_files(tmp_path / "r", ground_truth=gt, predictions=det)
-    assert "train_only" not in (tmp_path / "r" / "index.html").read_text()
-
-
-def test_demo_folder_is_a_run(inputs, tmp_path):
+def test_demo_folder_report_adds_training_curves(inputs, tmp_path):
     # `talnet demo --out D` writes D/run/log.jsonl, D/detections.json, D/data/annotations.json.
     gt, det, _ = inputs
     demo = tmp_path / "demo"
@@ -295,12 +271,27 @@ def test_demo_folder_is_a_run(inputs, tmp_path):
     (demo / "data").mkdir()
     (demo / "data" / "annotations.json").write_bytes(Path(gt).read_bytes())
     (demo / "detections.json").write_bytes(Path(det).read_bytes())
+    out = demo / "report"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        index = report_from_files(demo / "report", run_dir=demo)
-    text = index.read_text()
-    assert 'id="map-table"' in text and "training_loss.svg" in text
-    assert str(demo / "data" / "annotations.json") in text  # the inputs are named on the page
+        assert main(["report", "--run", str(demo), "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    assert 'id="map-table"' in index  # predictions and ground truth came from the folder
+    assert str(demo / "data" / "annotations.json") in index  # inputs are named on the page
+    assert 'src="figures/training_loss.svg"' in index and 'src="figures/training_map.svg"' in index
+    # matplotlib writes each legend label into the SVG as a comment
+    loss_svg = (out / "figures/training_loss.svg").read_text()
+    assert "<!-- spn_cls -->" in loss_svg and "<!-- loss -->" in loss_svg
+    assert "<!-- lr -->" not in loss_svg and "<!-- time_s -->" not in loss_svg
+    map_svg = (out / "figures/training_map.svg").read_text()
+    assert "<!-- val_mAP@0.5 -->" in map_svg and "<!-- spn_cls -->" not in map_svg
+
+    (demo / "data" / "annotations.json").unlink()
+    assert main(["report", "--run", str(demo), "--out", str(out)]) == 2  # GT missing
+    (demo / "detections.json").unlink()
+    assert main(["report", "--run", str(demo), "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    assert "training_loss.svg" in index and 'id="map-table"' not in index
 
 
 def test_precision_recall_panels_are_the_best_and_worst_classes():
