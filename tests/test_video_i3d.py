@@ -182,3 +182,53 @@ def test_flow_model_features() -> None:
     other = talnet.InceptionI3d(in_channels=2).eval()
     with torch.inference_mode():
         assert not torch.allclose(other.extract_features(x), a)
+
+
+def reference_features(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The public model's forward, written functionally from its definition: every conv and
+    pool zero-pads to TensorFlow "SAME" first; BatchNorm eps 1e-3."""
+
+    def pad(x: torch.Tensor, kernel, stride) -> torch.Tensor:
+        pads = []
+        for axis in (4, 3, 2):  # F.pad order: W, H, T
+            k, s, size = kernel[axis - 2], stride[axis - 2], x.shape[axis]
+            total = max(k - (s if size % s == 0 else size % s), 0)
+            pads += [total // 2, total - total // 2]
+        return F.pad(x, pads)
+
+    def unit(x: torch.Tensor, name: str, stride=(1, 1, 1)) -> torch.Tensor:
+        w = sd[f"{name}.conv3d.weight"]
+        x = F.conv3d(pad(x, w.shape[2:], stride), w, stride=stride)
+        bn = [sd[f"{name}.bn.{p}"] for p in ("running_mean", "running_var", "weight", "bias")]
+        return F.relu(F.batch_norm(x, *bn, training=False, eps=1e-3))
+
+    def pool(x: torch.Tensor, kernel, stride) -> torch.Tensor:
+        return F.max_pool3d(pad(x, kernel, stride), kernel, stride)
+
+    def mixed(x: torch.Tensor, name: str) -> torch.Tensor:
+        b1 = unit(unit(x, f"{name}.b1a"), f"{name}.b1b")
+        b2 = unit(unit(x, f"{name}.b2a"), f"{name}.b2b")
+        b3 = unit(pool(x, (3, 3, 3), (1, 1, 1)), f"{name}.b3b")
+        return torch.cat([unit(x, f"{name}.b0"), b1, b2, b3], 1)
+
+    x = unit(x, "Conv3d_1a_7x7", (2, 2, 2))
+    x = pool(x, (1, 3, 3), (1, 2, 2))
+    x = unit(unit(x, "Conv3d_2b_1x1"), "Conv3d_2c_3x3")
+    x = pool(x, (1, 3, 3), (1, 2, 2))
+    x = mixed(mixed(x, "Mixed_3b"), "Mixed_3c")
+    x = pool(x, (3, 3, 3), (2, 2, 2))
+    for name in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
+        x = mixed(x, name)
+    x = pool(x, (2, 2, 2), (2, 2, 2))
+    x = mixed(mixed(x, "Mixed_5b"), "Mixed_5c")
+    return x.mean(dim=(2, 3, 4))
+
+
+@pytest.mark.parametrize("shape", [(8, 64, 64), (9, 57, 61)])
+def test_features_match_the_public_definition(rgb_model, shape) -> None:
+    # Odd sizes make "SAME" padding asymmetric somewhere in every layer.
+    x = torch.rand(1, 3, *shape, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    with torch.inference_mode():
+        ours = rgb_model.extract_features(x)
+        expected = reference_features(random_public_state_dict(3), x)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
