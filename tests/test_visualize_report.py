@@ -301,3 +301,21 @@ def test_precision_recall_panels_are_the_best_and_worst_classes():
         f"c{i:02d}" for i in range(11, -1, -1)
     ]
     assert pr_panel_classes({"b": 0.5, "a": 0.5}) == ["a", "b"]
+
+
+def test_odd_unicode_ids_and_labels_do_not_crash(tmp_path):
+    # JSON may hold a lone surrogate ("\ud800"), which UTF-8 cannot encode; labels may be any text.
+    (tmp_path / "gt.json").write_text(
+        '{"database": {"bad\\ud800id": {"subset": "test", "duration": 10, "annotations":'
+        ' [{"label": "Saut \\u00e0 la perche \\u2028", "segment": [1, 2]}]}}}'
+    )
+    (tmp_path / "det.json").write_text(
+        '{"results": {"bad\\ud800id": [{"label": "Saut \\u00e0 la perche \\u2028",'
+        ' "score": 0.5, "segment": [1, 2]}]}}'
+    )
+    index = report_from_files(
+        tmp_path / "r", ground_truth=tmp_path / "gt.json", predictions=tmp_path / "det.json"
+    )
+    [page] = (tmp_path / "r" / "video").iterdir()
+    assert page_data(page)["gt"][0]["label"] == "Saut \u00e0 la perche \u2028"
+    assert "Saut \u00e0 la perche" in index.read_text(encoding="utf-8")

@@ -65,7 +65,8 @@ class VideoPage:
 
 def script_json(obj: object) -> str:
     """JSON safe inside <script type="application/json">: no "</script>", "<!--" or "&" left."""
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    # ASCII only: also carries lone surrogates (legal in JSON input) that UTF-8 cannot encode.
+    text = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     # Inside JSON these characters only occur in strings, where \\uXXXX means the same thing.
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, escaped)
@@ -381,9 +382,15 @@ def _write_site(
         src = _video_src(page, root, final, copy_videos)
         neighbours = (pages[i - 1] if i > 0 else None, pages[i + 1] if i + 1 < len(pages) else None)
         html_text = _video_html(page, src, neighbours)
-        (root / "video" / page.page).write_text(html_text, encoding="utf-8")
+        _write_html(root / "video" / page.page, html_text)
     index = _index_html(metrics, pages, figures, sources)
-    (root / "index.html").write_text(index, encoding="utf-8")
+    _write_html(root / "index.html", index)
+
+
+def _write_html(path: Path, text: str) -> None:
+    # A lone surrogate in an id or label (JSON allows "\\ud800") becomes a character reference
+    # instead of a UnicodeEncodeError.
+    path.write_text(text, encoding="utf-8", errors="xmlcharrefreplace")
 
 
 def _video_src(page: VideoPage, root: Path, final: Path, copy_videos: bool) -> str | None:
