@@ -36,7 +36,16 @@ from talnet.video.i3d import InceptionI3d
 
 # Tiny frames and few windows keep I3D cheap on the CPU; the pipeline is the same as at 224.
 FAST = ["--size", "32", "--resize", "0", "--stride", "16", "--flow", "dis", "--no-progress"]
-FAST += ["--workers", "1"]
+FAST += ["--workers", "1", "--threads", "1"]  # one torch thread: no spin-wait thrashing
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny clips run faster on one thread, and the hand-made I3D runs here share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +209,9 @@ def test_collect_videos(tmp_path):
 
 def test_library_function_returns_features_and_meta(tmp_path):
     video = make_video(tmp_path / "v.mp4", seconds=1.0)
-    options = ExtractOptions(stride=8, size=32, short_side=None, flow="dis", random_weights=True)
+    options = ExtractOptions(
+        stride=8, size=32, short_side=None, flow="dis", random_weights=True, threads=1, workers=1
+    )
     with Extractor(options) as extractor:
         feats, meta = extract_video_features(video, extractor=extractor)
         assert set(feats) == {"rgb", "flow"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=4, help="clips per I3D call")
     parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for I3D (default: torch's); 1 is much faster when other work "
+        "already fills the cores (busy machine, or --flow tvl1 on few cores)",
+    )
+    parser.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile I3D (about 2x faster on CPU; the first compile takes ~1 minute)",
@@ -83,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from talnet.video.extract import ExtractOptions, extract_dataset, parse_shard, shard_from_env
 
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per local process
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
     options = ExtractOptions(
         fps=args.fps,
         stride=args.stride,
@@ -95,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
         rgb_weights=args.i3d_rgb,
         flow_weights=args.i3d_flow,
         random_weights=args.random_weights,
-        device=args.device,
+        device=device,
         batch=args.batch,
         compile=args.compile,
         workers=args.workers,
+        threads=args.threads,
     )
     if args.random_weights:
         missing = [s for s in options.streams if options.weights(s) is None]

@@ -68,6 +68,7 @@ class ExtractOptions:
     batch: int = 4
     compile: bool = False
     workers: int | None = None  # flow processes; default: one per core
+    threads: int | None = None  # torch threads for I3D; 1 avoids thrashing on a busy machine
     chunk: int = 32
 
     def __post_init__(self) -> None:
@@ -106,7 +107,7 @@ class ExtractOptions:
             "backbone": "i3d",
             "flow_method": self.flow if "flow" in self.streams else None,
             "weights": weights,
-            "random_weights": self.random_weights,
+            "random_weights": self.random_weights and None in weights.values(),
             "frame_size": self.size,
             "resize_short_side": self.short_side,
             "step_rule": STEP_RULE,
@@ -398,6 +399,12 @@ class Extractor:
 
     def __init__(self, options: ExtractOptions) -> None:
         self.options = options
+        self._threads_before = None
+        if options.threads:
+            import torch
+
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(options.threads)  # process-wide; restored by close()
         self.features = {s: load_i3d(s, options) for s in options.streams}
         use_flow = "flow" in options.streams
         self.flow_workers = FlowWorkers(options.flow, options.workers) if use_flow else None
@@ -405,6 +412,10 @@ class Extractor:
     def close(self) -> None:
         if self.flow_workers is not None:
             self.flow_workers.close()
+        if self._threads_before is not None:
+            import torch
+
+            torch.set_num_threads(self._threads_before)
 
     def __enter__(self) -> Extractor:
         return self
