@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files, or folders of them"
+        "inputs",
+        nargs="+",
+        metavar="VIDEO_OR_DIR",
+        help="video files, or folders of them (not recursive; files without a video "
+        "extension in a folder are listed and skipped); the file stem is the video id",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="FEAT_DIR")
     parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
@@ -53,19 +57,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dis (DIS medium preset, fast) or dis-fast",
     )
     parser.add_argument("--streams", default="rgb,flow", help="comma list (default rgb,flow)")
-    parser.add_argument("--fps", type=float, default=30.0, help="frame rate to resample to")
-    parser.add_argument("--stride", type=int, default=4, help="frames between feature steps")
-    parser.add_argument("--window", type=int, default=16, help="frames per I3D clip")
-    parser.add_argument("--size", type=int, default=224, help="square frame size fed to I3D")
+    parser.add_argument(
+        "--fps", type=float, default=30.0, help="frame rate to resample to (default 30)"
+    )
+    parser.add_argument(
+        "--stride", type=int, default=4, help="frames between feature steps (default 4)"
+    )
+    parser.add_argument("--window", type=int, default=16, help="frames per I3D clip (default 16)")
+    parser.add_argument(
+        "--size", type=int, default=224, help="square frame size fed to I3D (default 224)"
+    )
     parser.add_argument(
         "--resize",
         type=int,
         default=256,
-        help="resize the shorter side to this before the centre crop; 0 squashes to --size",
+        help="resize the shorter side to this before the centre crop (default 256); "
+        "0 squashes the frame to --size x --size",
     )
-    parser.add_argument("--layout", choices=("concat", "folders"), default="concat")
+    parser.add_argument(
+        "--layout",
+        choices=("concat", "folders"),
+        default="concat",
+        help="concat: FEAT_DIR/ID.npy (T, 2048); folders: FEAT_DIR/rgb/ID.npy and "
+        "FEAT_DIR/flow/ID.npy",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for I3D (cpu, cuda, ...)")
-    parser.add_argument("--batch", type=int, default=4, help="clips per I3D call")
+    parser.add_argument("--batch", type=int, default=4, help="clips per I3D call (default 4)")
     parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
     parser.add_argument(
         "--threads",
