@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -45,3 +46,37 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path) -> None:
     assert cache_dir() == tmp_path / "xdg" / "talnet" / "inductor"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_dir() == Path.home() / ".cache" / "talnet" / "inductor"
+
+
+class TinyVideoNet(torch.nn.Module):
+    """A stand-in backbone small enough to compile in seconds (I3D takes about a minute)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(2, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm3d(8)
+
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3, 4))
+
+
+def test_compiled_extractor_equals_eager_for_any_batch_size(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    torch.manual_seed(0)
+    model = TinyVideoNet().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-0.2, 0.2)
+        model.bn.running_var.uniform_(0.5, 1.5)
+    x = torch.rand(3, 2, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = model.extract_features(x)
+    extract = make_feature_extractor(model, compile=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = extract(x)
+        tail = extract(x[:1])  # another batch size reuses the per-clip compiled shape
+    assert not [w for w in caught if "eager mode" in str(w.message)]  # no fallback
+    assert got.shape == (3, 8) and got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(tail, expected[:1], rtol=1e-5, atol=1e-6)
+    assert any((tmp_path / "inductor").iterdir())  # compiled code went to the cache folder

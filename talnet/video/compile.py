@@ -56,24 +56,33 @@ def make_feature_extractor(
     compiled = torch.compile(model.extract_features, dynamic=False, options={"freezing": True})
     state = {"checked": False, "ok": True}
 
+    def first_clip(clip: torch.Tensor) -> torch.Tensor:
+        """Compile on the first clip and check it against eager; on failure fall back for good."""
+        state["checked"] = True
+        expected = model.extract_features(clip).float().cpu()
+        try:
+            got = compiled(clip).float().cpu()
+        except Exception as exc:  # e.g. no C++ compiler on this machine
+            reason = f"torch.compile failed ({type(exc).__name__}: {exc})"
+        else:
+            if _close(got, expected):
+                return got
+            reason = "the compiled model disagrees with eager mode"
+        state["ok"] = False
+        warnings.warn(f"{reason}; extracting features in eager mode", RuntimeWarning, stacklevel=3)
+        return expected
+
     def fast(x: torch.Tensor) -> torch.Tensor:
-        if not state["ok"]:
-            return eager(x)
         outs = []
         with torch.inference_mode():
             for clip in x.split(1):
                 clip = clip.to(device, torch.float32).contiguous(memory_format=fmt)
-                outs.append(compiled(clip).float().cpu())
                 if not state["checked"]:
-                    state["checked"] = True
-                    state["ok"] = _close(outs[-1], eager(clip))
-                    if not state["ok"]:
-                        warnings.warn(
-                            "compiled feature extractor disagrees with eager mode; using eager",
-                            RuntimeWarning,
-                            stacklevel=2,
-                        )
-                        return eager(x)
+                    outs.append(first_clip(clip))
+                elif state["ok"]:
+                    outs.append(compiled(clip).float().cpu())
+                else:
+                    outs.append(model.extract_features(clip).float().cpu())
         return torch.cat(outs)
 
     return fast
