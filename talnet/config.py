@@ -71,6 +71,9 @@ class TrainConfig:
     proposals_post_nms: int = 300
     proposal_nms: float = 0.7
     add_gt_proposals: bool = True  # ground truth joins the classifier's proposal pool
+    # Jittered copies of each ground truth joining the pool (centre +-10 %, length x0.8-1.25):
+    # more foreground examples per step while the proposal network is still poor.
+    gt_jitter: int = 0
     grad_clip: float = 0.0  # 0 = off
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0

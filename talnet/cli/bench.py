@@ -12,6 +12,7 @@ BENCH_AREAS: tuple[str, ...] = (
     "visualize",
     "i3d",
     "video",
+    "model",
 )
 
 

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "detect",
     "demo",
+    "ablate",
     "synth",
     "convert_thumos",
     "check",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp,
         progress=not args.quiet,
     )
-    print(f"checkpoint: {result.checkpoint}\nlog: {result.log}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        print(f"checkpoint: {result.checkpoint}\nlog: {result.log}")
     return 0

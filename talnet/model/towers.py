@@ -100,7 +100,8 @@ class TowerBank(nn.Module):
         b, k, t, _ = x.shape
         h = weight.shape[-1] // 3
         pad = int(dilation.max())
-        taps = F.pad(torch.matmul(x, weight), (0, 0, pad, pad))  # (B, K, Tp, 3H)
+        # zero-padding the input (D wide) is cheaper than padding the taps (3H wide)
+        taps = torch.matmul(F.pad(x, (0, 0, pad, pad)), weight)  # (B, K, Tp, 3H)
         tp = t + 2 * pad
         rows = taps.reshape(b, k * tp * 3, h)  # row (tower, step, tap)
         shift = torch.stack([-dilation, torch.zeros_like(dilation), dilation], dim=1)  # (K, 3)

@@ -62,6 +62,8 @@ class TrainingObjective(nn.Module):
             )
             if cfg.add_gt_proposals and gt.numel():
                 proposals = torch.cat([proposals, gt.to(proposals.dtype)])
+            if cfg.gt_jitter and gt.numel():
+                proposals = torch.cat([proposals, self._jitter(gt, cfg.gt_jitter, generator)])
             prop_labels, prop_matched = label_proposals(
                 proposals, gt, gt_labels, cfg.cls_foreground_iou
             )
@@ -95,6 +97,15 @@ class TrainingObjective(nn.Module):
                 losses[name] = losses[name] + value / len(spn_out)
         losses["loss"] = sum(losses[name] for name in LOSS_NAMES)
         return losses
+
+    def _jitter(self, gt: torch.Tensor, copies: int, generator) -> torch.Tensor:
+        """`copies` random variants of each segment: centre +-10 % of l, length x0.8-1.25."""
+        reps = gt.repeat(copies, 1)
+        noise = torch.rand(reps.shape, generator=generator).to(gt.device)
+        center, length = reps.mean(dim=1), reps[:, 1] - reps[:, 0]
+        center = center + (noise[:, 0] - 0.5) * 0.2 * length
+        length = length * torch.exp((noise[:, 1] - 0.5) * 2 * 0.223)  # log(1.25) = 0.223
+        return torch.stack([center - length / 2, center + length / 2], dim=1)
 
     def _targets(self, reference: torch.Tensor, gt: torch.Tensor, matched: torch.Tensor):
         if gt.numel() == 0:

@@ -1,0 +1,89 @@
+"""Model speed and memory: proposal + classification forward per 3000 frames (paper: 9 ms on
+CPU), and training time per epoch and peak memory on a THUMOS-sized set (200 videos, ~3 min).
+
+Features are random (1024-d per stream, two streams, like public I3D features): speed does not
+depend on their values. Training time per epoch is measured on a few steps and scaled to 200
+videos x windows_per_video; the crops are max_steps long, as in real training.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import torch
+
+from talnet.bench.probe import best_time, matmul_gflops
+from talnet.config import Config, load_config
+from talnet.detect.inference import detect_steps
+from talnet.model.talnet import TalNet
+from talnet.train.objective import TrainingObjective
+
+PAPER_MS = 9.0
+FRAMES = 3000
+FPS = 30.0
+DIM = 1024
+THUMOS_VIDEOS = 200
+THUMOS_STEPS = 1350  # ~3 min at 30 fps, stride 4
+
+
+def forward_ms(config: Config, steps: int, classes: int = 20, repeats: int = 7) -> float:
+    """Best time (ms) of detect_steps (proposals, classifier, NMS) on one video of `steps`."""
+    torch.manual_seed(0)
+    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config.model).eval()
+    feats = {s: torch.randn(steps, DIM) for s in ("rgb", "flow")}
+    return 1000 * best_time(lambda: detect_steps(model, feats, config.detect), repeats=repeats)
+
+
+def train_step_s(config: Config, steps: int, classes: int = 20) -> float:
+    """Mean seconds per training step (forward, backward, Adam) on max_steps-long crops."""
+    torch.manual_seed(0)
+    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config.model)
+    objective = TrainingObjective(model, config.train)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    gen = torch.Generator().manual_seed(0)
+    length = min(config.train.max_steps, THUMOS_STEPS)
+    feats = {s: torch.randn(length, DIM) for s in ("rgb", "flow")}
+    starts = torch.rand(10, generator=gen) * (length - 60)
+    gt = torch.stack([starts, starts + 5 + torch.rand(10, generator=gen) * 50], 1)
+    labels = torch.randint(1, classes + 1, (10,), generator=gen)
+
+    def step() -> None:
+        losses = objective(feats, gt, labels, gen)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+
+    step()
+    began = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - began) / steps
+
+
+def run(quick: bool = False) -> None:
+    """Print forward times next to the paper's 9 ms, then training time and peak memory."""
+    threads = torch.get_num_threads()
+    print(f"threads: {threads}; features: 2 streams x {DIM}-d; {FRAMES} frames at {FPS:g} fps")
+    print(f"{'config':14} {'stride':>6} {'steps':>6} {'forward ms':>11} {'paper ms':>9} probe")
+    for name in ("cpu_fast", "thumos14_i3d"):
+        config = load_config(name)
+        for stride in (16, 4):
+            steps = FRAMES // stride - (16 // stride) + 1
+            ms = forward_ms(config, steps, repeats=3 if quick else 7)
+            print(
+                f"{name:14} {stride:6d} {steps:6d} {ms:11.1f} {PAPER_MS:9.1f} "
+                f"{matmul_gflops():.0f} GFLOP/s"
+            )
+    print(f"\ntraining, THUMOS-sized: {THUMOS_VIDEOS} videos of ~{THUMOS_STEPS} steps")
+    print(f"{'config':14} {'s/step':>7} {'steps/epoch':>11} {'min/epoch':>10} probe")
+    for name in ("cpu_fast", "thumos14_i3d"):
+        config = load_config(name)
+        per_step = train_step_s(config, 3 if quick else 10)
+        steps = THUMOS_VIDEOS * config.train.windows_per_video
+        print(
+            f"{name:14} {per_step:7.3f} {steps:11d} {per_step * steps / 60:10.1f} "
+            f"{matmul_gflops():.0f} GFLOP/s"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process (both configs): {peak_mb:.0f} MB")
