@@ -91,31 +91,41 @@ def decode_fps(path: Path) -> float:
 
 
 def extraction_rtf(
-    path: Path, flow: str, stride: int, seconds: float, threads: int | None = 1
+    path: Path,
+    flow: str,
+    stride: int,
+    seconds: float,
+    threads: int | None = 1,
+    compile: bool = False,
 ) -> dict:
-    """Real-time factor of extracting one video (startup timed separately).
+    """Real-time factor of extracting one video (startup, and any compile, timed separately).
 
     One torch thread by default: with the flow and decoder processes (and, here, other jobs)
     on the same cores, more threads make OpenMP spin and thrash.
     """
     from talnet.video.extract import ExtractOptions, Extractor
 
-    options = ExtractOptions(flow=flow, stride=stride, random_weights=True, threads=threads)
+    options = ExtractOptions(
+        flow=flow, stride=stride, random_weights=True, threads=threads, compile=compile
+    )
+    steps = {}
+
+    def on_video(i, p, feats, error, frames):
+        if feats is None:
+            raise RuntimeError(error)
+        steps["T"] = len(feats["rgb"])
+
     start = time.perf_counter()
     with Extractor(options) as extractor:
+        if compile:  # the first pass compiles (cached on disk); time the second
+            extractor.run([path], on_video)
         ready = time.perf_counter()
-        steps = {}
-
-        def on_video(i, p, feats, error, frames):
-            if feats is None:
-                raise RuntimeError(error)
-            steps["T"] = len(feats["rgb"])
-
         extractor.run([path], on_video)
         wall = time.perf_counter() - ready
     return {
-        "flow": flow,
+        "flow": flow + (" compiled" if compile else ""),
         "stride": stride,
+        "threads": threads or 0,
         "steps": steps["T"],
         "startup_s": ready - start,
         "wall_s": wall,
@@ -148,20 +158,23 @@ def run(quick: bool = False) -> None:
         seconds = 4.0 if quick else 6.0
         video = make_test_video(Path(tmp) / "bench.mp4", seconds)
         print(f"\ndecode 640x360 H.264 -> 224x224 at 30 fps: {decode_fps(video):.0f} frames/s")
-        cases = [("dis", 16)] if quick else [("dis", 16), ("dis", 4), ("tvl1", 16), ("tvl1", 4)]
+        cases = [("dis", 16, 1, False)]
+        if not quick:
+            cases += [("dis", 4, 1, False), ("tvl1", 16, 1, False), ("tvl1", 4, 1, False)]
+            cases += [("dis", 16, None, True)]
         print(
-            f"\nextraction of a {seconds:.0f} s 640x360 video, rgb + flow I3D, eager fp32, "
-            f"random weights, 1 torch thread + one flow process per core (paper: "
-            f"{PAPER_I3D_MS:.0f} ms per clip, {PAPER_FLOW_MS:.0f} ms flow per frame)"
+            f"\nextraction of a {seconds:.0f} s 640x360 video, rgb + flow I3D fp32, random "
+            f"weights, one flow process per core (paper: {PAPER_I3D_MS:.0f} ms per clip, "
+            f"{PAPER_FLOW_MS:.0f} ms flow per frame); threads 0 = torch's default"
         )
         print(
-            f"{'flow':<6}{'stride':>7}{'steps':>7}{'startup s':>11}{'wall s':>9}"
+            f"{'flow':<14}{'stride':>7}{'threads':>8}{'steps':>7}{'startup s':>11}{'wall s':>9}"
             f"{'ms/clip/stream':>16}{'x real time':>13}"
         )
-        for flow, stride in cases:
-            r = extraction_rtf(video, flow, stride, seconds)
+        for flow, stride, threads, compile in cases:
+            r = extraction_rtf(video, flow, stride, seconds, threads, compile)
             print(
-                f"{r['flow']:<6}{r['stride']:>7}{r['steps']:>7}{r['startup_s']:>11.1f}"
-                f"{r['wall_s']:>9.1f}{r['clip_ms']:>16.0f}{r['rtf']:>13.2f}"
+                f"{r['flow']:<14}{r['stride']:>7}{r['threads']:>8}{r['steps']:>7}"
+                f"{r['startup_s']:>11.1f}{r['wall_s']:>9.1f}{r['clip_ms']:>16.0f}{r['rtf']:>13.2f}"
             )
             print(f"  {probe_line()}")
