@@ -65,13 +65,25 @@ def _pairwise_batched(segments: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp_min(1e-9)
 
 
+def _overlaps_above(segments: torch.Tensor, threshold: float) -> torch.Tensor:
+    """tIoU > threshold for every pair, (G, N, 2) -> (G, N, N) bool, without a division:
+    inter / (la + lb - inter) > t  <=>  inter * (1 + t) > t * (la + lb)."""
+    a = segments
+    inter = (
+        torch.minimum(a[:, :, None, 1], a[:, None, :, 1])
+        - torch.maximum(a[:, :, None, 0], a[:, None, :, 0])
+    ).clamp_min_(0)
+    length = a[..., 1] - a[..., 0]
+    return inter.mul_(1 + threshold) > threshold * (length[:, :, None] + length[:, None, :])
+
+
 def _greedy_sorted(segments: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Keep mask (G, N) of greedy NMS for segments (G, N, 2) already sorted by score."""
     g, n, _ = segments.shape
     if n == 0:
         return torch.zeros(g, 0, dtype=torch.bool, device=segments.device)
     # (G, j, i) as float, so "any kept j suppresses i" is one batched matrix-vector product
-    suppresses = (_pairwise_batched(segments) > iou_threshold).triu(diagonal=1).float()
+    suppresses = _overlaps_above(segments, iou_threshold).triu(diagonal=1).float()
     keep = torch.ones(g, n, dtype=torch.bool, device=segments.device)
     for _ in range(n):
         new_keep = torch.matmul(keep.float()[:, None, :], suppresses)[:, 0, :] == 0

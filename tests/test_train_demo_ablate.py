@@ -1,0 +1,48 @@
+import json
+
+from model_factory import tiny_config, tiny_data
+
+from talnet.cli.main import main
+from talnet.config import save_config
+from talnet.io.results import load_detections
+from talnet.train.ablate import VARIANTS, format_ablation, run_ablation, variant_config
+
+
+def test_demo_end_to_end_prints_table_and_paths(tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    save_config(cfg, tiny_config(1))
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--config", str(cfg), "--videos-train", "3",
+            "--videos-test", "2", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "mAP (%)" in printed and "mAP@0.5 on the synthetic test subset" in printed
+    assert str(out / "detections.json") in printed
+    dets = load_detections(out / "detections.json")
+    assert set(dets) == {"synth_test_0000", "synth_test_0001"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["mAP"]) == 7 and (out / "run" / "checkpoint.pt").exists()
+
+
+def test_variants_change_only_their_keys():
+    base = tiny_config(1)
+    single = variant_config(base, VARIANTS["single shared receptive field"])
+    assert single.model.multi_tower is False and base.model.multi_tower is True
+    assert single.train == base.train
+    both = variant_config(base, VARIANTS["no context at all"])
+    assert not both.model.spn_context and not both.model.cls_context
+
+
+def test_ablation_runs_variants_and_proposal_counts(tmp_path):
+    data = tiny_data(tmp_path / "data")
+    rows = run_ablation(
+        data / "annotations.json", data / "features", tmp_path / "ab", tiny_config(1),
+        names=["flow only", "early fusion"], progress=False, log_fn=lambda _m: None,
+    )  # fmt: skip
+    names = [r.name for r in rows]
+    assert names[0] == "flow only" and names[-1] == "early fusion"
+    assert any("proposals" in n for n in names)
+    assert all(0 <= r.map_at_half <= 1 for r in rows)
+    table = format_ablation(rows)
+    assert "flow only" in table and "mAP@0.5" in table
+    assert json.loads((tmp_path / "ab" / "ablation.json").read_text())[0]["name"] == "flow only"
