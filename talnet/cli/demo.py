@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
     parser.add_argument("--config", default="cpu_fast", help="YAML file or preset name")
-    parser.add_argument("--videos-train", type=int, default=60)
+    parser.add_argument("--videos-train", type=int, default=100)
     parser.add_argument("--videos-test", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--seed", type=int, default=0)

@@ -24,7 +24,7 @@ class DemoResult:
 def run_demo(
     out_dir: str | Path,
     config: Config | None = None,
-    videos_train: int = 60,
+    videos_train: int = 100,
     videos_test: int = 40,
     seed: int = 0,
     epochs: int | None = None,
