@@ -22,7 +22,9 @@ def test_range_max_matches_brute_force():
     lo = torch.randint(0, 40, (100,), generator=gen)
     hi = (lo + torch.randint(0, 20, (100,), generator=gen)).clamp(max=39)
     expected = torch.stack([x[a : b + 1].max(dim=0).values for a, b in zip(lo, hi, strict=True)])
-    assert torch.equal(range_max(x, lo, hi), expected)
+    assert torch.equal(range_max(x, lo, hi), expected)  # inference path: values only
+    tracked = range_max(x.clone().requires_grad_(True), lo, hi)  # training path: positions
+    assert torch.equal(tracked.detach(), expected)
 
 
 def test_batched_towers_equal_one_conv_stack_per_tower():

@@ -18,15 +18,37 @@ def range_max(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tens
 
     Requires 0 <= lo <= hi < T. Differentiable in x (the gradient goes to the arg-max).
     """
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return _range_max_values(x, lo, hi)  # inference: no positions to track
     return torch.gather(x, -2, range_argmax(x.detach(), lo, hi))
+
+
+def _range_max_values(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    length = x.shape[-2]
+    levels, level = _levels(hi - lo + 1)
+    tables = [x]
+    for j in range(1, levels):
+        shift = 1 << (j - 1)
+        prev = tables[-1]
+        tables.append(torch.maximum(prev, F.pad(prev[..., shift:, :], (0, 0, 0, shift))))
+    flat = torch.stack(tables, dim=-3).flatten(-3, -2)  # (..., J*T, C)
+    first = flat.index_select(-2, level * length + lo)
+    return torch.maximum(first, flat.index_select(-2, level * length + hi - (1 << level) + 1))
+
+
+def _levels(span: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Table depth for the longest range, and floor(log2(span)) per range, in integers (so
+    powers of two never round the wrong way)."""
+    levels = max(int(span.max()), 1).bit_length()
+    bounds = torch.tensor([1 << (j + 1) for j in range(levels)], device=span.device)
+    return levels, (span[:, None] >= bounds[None, :]).sum(dim=1)
 
 
 @torch.no_grad()
 def range_argmax(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Position along time of max(x[..., lo[m] : hi[m] + 1, c]): (..., T, C) -> (..., M, C)."""
     length = x.shape[-2]
-    span = hi - lo + 1  # (M,)
-    levels = max(int(span.max()), 1).bit_length()
+    levels, level = _levels(hi - lo + 1)
     pos = torch.arange(length, device=x.device).view(length, 1).expand(x.shape).contiguous()
     values, where = [x], [pos]
     for j in range(1, levels):
@@ -39,9 +61,6 @@ def range_argmax(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.T
         where.append(torch.where(take, p, p_next))
     flat_v = torch.stack(values, dim=-3).flatten(-3, -2)  # (..., J*T, C)
     flat_p = torch.stack(where, dim=-3).flatten(-3, -2)
-    # floor(log2(span)) in integers, so powers of two never round the wrong way
-    bounds = torch.tensor([1 << (j + 1) for j in range(levels)], device=span.device)
-    level = (span[:, None] >= bounds[None, :]).sum(dim=1)
     first = level * length + lo
     second = level * length + hi - (1 << level) + 1
     v1, v2 = flat_v.index_select(-2, first), flat_v.index_select(-2, second)
