@@ -22,6 +22,10 @@ def test_demo_end_to_end_prints_table_and_paths(tmp_path, capsys):
     assert set(dets) == {"synth_test_0000", "synth_test_0001"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["mAP"]) == 7 and (out / "run" / "checkpoint.pt").exists()
+    index = out / "report" / "index.html"
+    assert str(index) in printed
+    pages = list((out / "report" / "video").glob("*.html"))
+    assert len(pages) == 2 and "synth_test_0000" in index.read_text()
 
 
 def test_variants_change_only_their_keys():

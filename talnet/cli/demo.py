@@ -8,9 +8,10 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="end-to-end demo on synthetic data: make data, train, detect, evaluate",
+        help="end-to-end demo on synthetic data: make data, train, detect, evaluate, report",
         description="Make a synthetic THUMOS-like benchmark, train TAL-Net with the cpu_fast "
-        "config, detect on its test subset and print the mAP table (minutes on 2 CPU cores).",
+        "config, detect on its test subset, print the mAP table and write an HTML report "
+        "(minutes on 2 CPU cores).",
         epilog="example: talnet demo --out runs/demo",
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
@@ -47,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"run:         {result.run} (checkpoint.pt, config.yaml, log.jsonl)")
     print(f"detections:  {result.detections}")
     print(f"metrics:     {result.metrics}")
+    print(f"report:      {result.report} (open in a browser)")
     return 0

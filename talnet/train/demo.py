@@ -17,6 +17,7 @@ class DemoResult:
     run: Path
     detections: Path
     metrics: Path
+    report: Path
     map_at_half: float
     table: str
 
@@ -32,7 +33,7 @@ def run_demo(
     log_fn=print,
 ) -> DemoResult:
     """Make the synthetic benchmark, train on its "validation" subset, detect and evaluate on
-    "test"; write OUT/data, OUT/run, OUT/detections.json and OUT/metrics.json."""
+    "test"; write OUT/data, OUT/run, OUT/detections.json, OUT/metrics.json and OUT/report."""
     from talnet.data.synth import TEST_SUBSET, TRAIN_SUBSET, make_synthetic
     from talnet.detect import detect_features
     from talnet.detect.detector import Detector
@@ -41,6 +42,7 @@ def run_demo(
     from talnet.io.atomic import write_json
     from talnet.io.results import save_detections
     from talnet.train.loop import train
+    from talnet.visualize.report import report_from_files
 
     out = Path(out_dir)
     config = config or load_config("cpu_fast")
@@ -49,30 +51,35 @@ def run_demo(
     config.train.seed = seed
     began = time.perf_counter()
 
-    log_fn(f"[1/4] synthetic data: {videos_train} training + {videos_test} test videos")
+    log_fn(f"[1/5] synthetic data: {videos_train} training + {videos_test} test videos")
     data = make_synthetic(
         out / "data", seed=seed, videos_train=videos_train, videos_test=videos_test,
         progress=progress,
     )  # fmt: skip
     annotations, features = data / "annotations.json", data / "features"
 
-    log_fn(f"[2/4] training ({config.train.epochs} epochs, cpu_fast schedule)")
+    log_fn(f"[2/5] training ({config.train.epochs} epochs, cpu_fast schedule)")
     result = train(
         annotations, features, out / "run", config, train_subset=TRAIN_SUBSET,
         progress=progress, log_fn=log_fn,
     )  # fmt: skip
 
-    log_fn("[3/4] detecting on the test subset")
+    log_fn("[3/5] detecting on the test subset")
     test_gt = load_ground_truth(annotations, TEST_SUBSET)
     detector = Detector.from_checkpoint(result.checkpoint)
     dets = detect_features(detector, features, sorted(test_gt), progress=progress)
     det_path = out / "detections.json"
     save_detections(det_path, dets, max_per_video=detector.config.detect.max_detections)
 
-    log_fn("[4/4] evaluating")
+    log_fn("[4/5] evaluating")
     report = evaluate_detection(test_gt, dets)
     metrics_path = out / "metrics.json"
     write_json(metrics_path, report.to_json())
     at_half = float(report.mAP[list(report.tious).index(0.5)])
+
+    log_fn("[5/5] writing the HTML report")
+    index = report_from_files(out / "report", run_dir=out, subset=TEST_SUBSET)
     log_fn(f"done in {time.perf_counter() - began:.0f} s")
-    return DemoResult(data, out / "run", det_path, metrics_path, at_half, report.format_table())
+    return DemoResult(
+        data, out / "run", det_path, metrics_path, index, at_half, report.format_table()
+    )
