@@ -1,41 +1,73 @@
-"""`talnet detect`: run a trained checkpoint on features, write ActivityNet results JSON."""
+"""`talnet detect`: run a trained checkpoint on features or videos, write ActivityNet results."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from talnet.cli.extract import add_extract_arguments
+
+EPILOG = """\
+examples:
+  talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --annotations gt.json \\
+      --subset test --out dets.json
+  talnet detect --video a.mp4 b.mkv --checkpoint runs/a/checkpoint.pt \\
+      --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt --out dets.json
+
+With --video, the features are extracted in memory (as `talnet extract` would) and the
+extraction settings default to those the checkpoint's training features were made with; a
+checkpoint trained on other features (streams, widths, fps, stride, window) is refused.
+"""
+
+# Flags that only mean something with --video (extraction) or with --features.
+VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
+VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
+FEATURES_ONLY = ("annotations", "subset", "videos")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect",
         help="detect action segments with a trained checkpoint",
-        description="Run TAL-Net on the features of some videos and write ActivityNet-style "
-        "results JSON (times in seconds, at most --max-detections per video, best first).",
-        epilog="example: talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ "
-        "--annotations gt.json --subset test --out dets.json",
+        description="Run TAL-Net on the features of some videos, or on video files directly "
+        "(I3D extraction and detection in one step), and write ActivityNet-style results JSON "
+        "(times in seconds, at most --max-detections per video, best first).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="RUN_DIR/checkpoint.pt")
-    parser.add_argument("--features", required=True, help="feature folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--features", help="feature folder")
+    source.add_argument(
+        "--video",
+        nargs="+",
+        metavar="VIDEO_OR_DIR",
+        help="video files (or folders of them); the file stem is the video id",
+    )
     parser.add_argument("--out", required=True, help="results JSON to write")
     parser.add_argument("--annotations", help="ground truth whose --subset videos to run on")
     parser.add_argument("--subset", help="subset of --annotations (e.g. test)")
     parser.add_argument("--videos", nargs="+", metavar="ID", help="these video ids only")
     parser.add_argument("--max-detections", type=int, default=None, help="per video (200)")
     parser.add_argument("--soft-nms", action="store_true", help="Gaussian Soft-NMS per class")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    extraction = parser.add_argument_group("extraction (with --video)")
+    add_extract_arguments(extraction, from_checkpoint=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.detect import detect_features
     from talnet.detect.detector import Detector
     from talnet.errors import TalnetError
-    from talnet.io.annotations import load_ground_truth
-    from talnet.io.results import save_detections
 
-    if args.videos and args.annotations:
-        raise TalnetError("give either --videos or --annotations/--subset, not both")
+    given = VIDEO_ONLY if args.features else FEATURES_ONLY
+    wrong = [
+        f"--{name.replace('_', '-')}" for name in given if getattr(args, name) not in (None, False)
+    ]
+    if wrong:
+        other = "--video" if args.features else "--features"
+        raise TalnetError(f"{', '.join(wrong)} only apply with {other}")
     detector = Detector.from_checkpoint(args.checkpoint, device=args.device)
     if args.max_detections is not None:
         if args.max_detections < 1:
@@ -43,6 +75,19 @@ def run(args: argparse.Namespace) -> int:
         detector.config.detect.max_detections = args.max_detections
     if args.soft_nms:
         detector.config.detect.soft_nms = True
+    if args.video:
+        return _run_videos(args, detector)
+    return _run_features(args, detector)
+
+
+def _run_features(args: argparse.Namespace, detector) -> int:
+    from talnet.detect import detect_features
+    from talnet.errors import TalnetError
+    from talnet.io.annotations import load_ground_truth
+    from talnet.io.results import save_detections
+
+    if args.videos and args.annotations:
+        raise TalnetError("give either --videos or --annotations/--subset, not both")
     ids = args.videos
     if args.annotations:
         ids = sorted(load_ground_truth(args.annotations, args.subset))
@@ -51,3 +96,30 @@ def run(args: argparse.Namespace) -> int:
     total = sum(len(v) for v in dets.values())
     print(f"{total} detections in {len(dets)} videos -> {args.out}")
     return 0
+
+
+def _run_videos(args: argparse.Namespace, detector) -> int:
+    from talnet.cli.extract import extract_options, warn_random_weights
+    from talnet.detect.video import checkpoint_settings, detect_videos
+    from talnet.io.results import save_detections
+
+    # Unset flags take the checkpoint's training settings (then talnet extract's defaults).
+    settings = {k: v for k, v in checkpoint_settings(detector).items() if getattr(args, k) is None}
+    options = extract_options(args, **settings)
+    warn_random_weights(options)
+    report = detect_videos(
+        detector, args.video, options, checkpoint=args.checkpoint, progress=not args.quiet
+    )
+    dets = report.detections
+    if dets:
+        save_detections(args.out, dets, max_per_video=detector.config.detect.max_detections)
+    total = sum(len(v) for v in dets.values())
+    rate = report.frames / options.fps / max(report.seconds, 1e-9)
+    line = f"{total} detections in {len(dets)} video(s) ({rate:.2f}x real time)"
+    line += f" -> {args.out}" if dets else ", nothing written"
+    if report.failed:
+        line += f"; {len(report.failed)} video(s) FAILED (listed above)"
+    print(line)
+    if report.failed and not dets:
+        print(f"talnet: no video could be read; {args.out} not written", file=sys.stderr)
+    return 1 if report.failed else 0

@@ -20,7 +20,6 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from talnet.video.flow import FLOW_METHODS
 
     parser = subparsers.add_parser(
         "extract",
@@ -41,6 +40,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "extension in a folder are listed and skipped); the file stem is the video id",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="FEAT_DIR")
+    add_extract_arguments(parser)
+    parser.add_argument(
+        "--layout",
+        choices=("concat", "folders"),
+        default="concat",
+        help="concat: FEAT_DIR/ID.npy (T, 2048); folders: FEAT_DIR/rgb/ID.npy and "
+        "FEAT_DIR/flow/ID.npy",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for I3D (cpu, cuda, ...)")
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="do only shard K of N (0 <= K < N); default from RANK/WORLD_SIZE under torchrun",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+# Defaults of the flags that decide what the features are; `talnet detect --video` takes them
+# from the checkpoint's training meta instead, falling back to these.
+FEATURE_DEFAULTS = {"fps": 30.0, "stride": 4, "window": 16, "size": 224, "resize": 256}
+FEATURE_DEFAULTS |= {"flow": "tvl1", "streams": "rgb,flow"}
+
+
+def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
+    """The extraction flags shared by `talnet extract` and `talnet detect --video`.
+
+    With from_checkpoint, the feature flags default to None, to be filled from the checkpoint.
+    """
+    from talnet.video.flow import FLOW_METHODS
+
+    def default(name: str) -> object:
+        return None if from_checkpoint else FEATURE_DEFAULTS[name]
+
+    def said(name: str) -> str:
+        value = FEATURE_DEFAULTS[name]
+        value = f"{value:g}" if isinstance(value, float) else value
+        return f"default: the checkpoint's, else {value}" if from_checkpoint else f"default {value}"
+
     parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
     parser.add_argument("--i3d-flow", type=Path, metavar="FILE", help="flow I3D state dict (.pt)")
     parser.add_argument(
@@ -52,36 +90,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--flow",
         choices=FLOW_METHODS,
-        default="tvl1",
-        help="optical flow: tvl1 (tuned TV-L1, default), tvl1-default (OpenCV's settings, slow), "
-        "dis (DIS medium preset, fast) or dis-fast",
-    )
-    parser.add_argument("--streams", default="rgb,flow", help="comma list (default rgb,flow)")
-    parser.add_argument(
-        "--fps", type=float, default=30.0, help="frame rate to resample to (default 30)"
+        default=default("flow"),
+        help="optical flow: tvl1 (tuned TV-L1), tvl1-default (OpenCV's settings, slow), "
+        f"dis (DIS medium preset, fast) or dis-fast ({said('flow')})",
     )
     parser.add_argument(
-        "--stride", type=int, default=4, help="frames between feature steps (default 4)"
+        "--streams", default=default("streams"), help=f"comma list ({said('streams')})"
     )
-    parser.add_argument("--window", type=int, default=16, help="frames per I3D clip (default 16)")
     parser.add_argument(
-        "--size", type=int, default=224, help="square frame size fed to I3D (default 224)"
+        "--fps",
+        type=float,
+        default=default("fps"),
+        help=f"frame rate to resample to ({said('fps')})",
+    )
+    parser.add_argument(
+        "--stride",
+        type=int,
+        default=default("stride"),
+        help=f"frames between feature steps ({said('stride')})",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=default("window"),
+        help=f"frames per I3D clip ({said('window')})",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=default("size"),
+        help=f"square frame size fed to I3D ({said('size')})",
     )
     parser.add_argument(
         "--resize",
         type=int,
-        default=256,
-        help="resize the shorter side to this before the centre crop (default 256); "
-        "0 squashes the frame to --size x --size",
+        default=default("resize"),
+        help="resize the shorter side to this before the centre crop; "
+        f"0 squashes the frame to --size x --size ({said('resize')})",
     )
-    parser.add_argument(
-        "--layout",
-        choices=("concat", "folders"),
-        default="concat",
-        help="concat: FEAT_DIR/ID.npy (T, 2048); folders: FEAT_DIR/rgb/ID.npy and "
-        "FEAT_DIR/flow/ID.npy",
-    )
-    parser.add_argument("--device", default="cpu", help="torch device for I3D (cpu, cuda, ...)")
     parser.add_argument("--batch", type=int, default=4, help="clips per I3D call (default 4)")
     parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
     parser.add_argument(
@@ -95,47 +141,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="torch.compile I3D (about 2x faster on CPU; the first compile takes ~1 minute)",
     )
-    parser.add_argument(
-        "--shard",
-        metavar="K/N",
-        help="do only shard K of N (0 <= K < N); default from RANK/WORLD_SIZE under torchrun",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from talnet.video.extract import ExtractOptions, extract_dataset, parse_shard, shard_from_env
+def extract_options(args: argparse.Namespace, **overrides: object):
+    """ExtractOptions from the flags of add_extract_arguments (None: FEATURE_DEFAULTS)."""
+    from talnet.video.extract import ExtractOptions
 
-    device = args.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per local process
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
-    options = ExtractOptions(
-        fps=args.fps,
-        stride=args.stride,
-        window=args.window,
-        flow=args.flow,
-        streams=tuple(s.strip() for s in args.streams.split(",") if s.strip()),
-        layout=args.layout,
-        size=args.size,
-        short_side=args.resize or None,
+    def get(name: str) -> object:
+        value = overrides.get(name, getattr(args, name, None))
+        return FEATURE_DEFAULTS[name] if value is None else value
+
+    streams = get("streams")
+    if isinstance(streams, str):
+        streams = [s.strip() for s in streams.split(",") if s.strip()]
+    return ExtractOptions(
+        fps=get("fps"),
+        stride=get("stride"),
+        window=get("window"),
+        flow=get("flow"),
+        streams=tuple(streams),
+        layout=overrides.get("layout", getattr(args, "layout", "concat")),
+        size=get("size"),
+        short_side=get("resize") or None,
         rgb_weights=args.i3d_rgb,
         flow_weights=args.i3d_flow,
         random_weights=args.random_weights,
-        device=device,
+        device=overrides.get("device", args.device),
         batch=args.batch,
         compile=args.compile,
         workers=args.workers,
         threads=args.threads,
     )
-    if args.random_weights:
-        missing = [s for s in options.streams if options.weights(s) is None]
-        if missing:
-            print(
-                f"talnet: WARNING: RANDOM I3D WEIGHTS for {', '.join(missing)}: these features "
-                "are meaningless except as a smoke test (recorded in meta.json)",
-                file=sys.stderr,
-            )
+
+
+def warn_random_weights(options) -> None:
+    """Say loudly on stderr which streams run on random I3D weights."""
+    missing = [s for s in options.streams if options.weights(s) is None]
+    if options.random_weights and missing:
+        print(
+            f"talnet: WARNING: RANDOM I3D WEIGHTS for {', '.join(missing)}: these features "
+            "are meaningless except as a smoke test (recorded in meta.json)",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from talnet.video.extract import extract_dataset, parse_shard, shard_from_env
+
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per local process
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    options = extract_options(args, device=device)
+    warn_random_weights(options)
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
     report = extract_dataset(
         args.inputs, args.out, options, shard=shard, progress=not args.no_progress

@@ -29,4 +29,13 @@ def detect_features(
     return out
 
 
-__all__ = ["detect_features"]
+def __getattr__(name: str):
+    """detect_videos / VideoDetections on first use: they import the video decoder (slow)."""
+    if name in ("detect_videos", "VideoDetections"):
+        from talnet.detect import video
+
+        return getattr(video, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["VideoDetections", "detect_features", "detect_videos"]
