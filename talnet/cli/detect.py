@@ -106,7 +106,7 @@ def _run_videos(args: argparse.Namespace, detector) -> int:
     # Unset flags take the checkpoint's training settings (then talnet extract's defaults).
     settings = {k: v for k, v in checkpoint_settings(detector).items() if getattr(args, k) is None}
     options = extract_options(args, **settings)
-    warn_random_weights(options)
+    warn_random_weights(options, recorded=False)
     report = detect_videos(
         detector, args.video, options, checkpoint=args.checkpoint, progress=not args.quiet
     )

@@ -84,8 +84,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--random-weights",
         action="store_true",
-        help="use seeded random I3D weights for streams without a file (smoke tests only; "
-        "recorded in meta.json)",
+        help="use seeded random I3D weights for streams without a file (smoke tests only"
+        + (")" if from_checkpoint else "; recorded in meta.json)"),
     )
     parser.add_argument(
         "--flow",
@@ -174,13 +174,14 @@ def extract_options(args: argparse.Namespace, **overrides: object):
     )
 
 
-def warn_random_weights(options) -> None:
+def warn_random_weights(options, recorded: bool = True) -> None:
     """Say loudly on stderr which streams run on random I3D weights."""
     missing = [s for s in options.streams if options.weights(s) is None]
     if options.random_weights and missing:
         print(
             f"talnet: WARNING: RANDOM I3D WEIGHTS for {', '.join(missing)}: these features "
-            "are meaningless except as a smoke test (recorded in meta.json)",
+            "are meaningless except as a smoke test"
+            + (" (recorded in meta.json)" if recorded else ""),
             file=sys.stderr,
         )
 
