@@ -245,6 +245,10 @@ def test_unplayable_video_says_so_and_keeps_the_timeline(browser, tmp_path):
     opened = Opened(browser, (tmp_path / "r" / "video" / "vid_b.html").as_uri())
     page = opened.page
     page.wait_for_function("document.getElementById('player').error !== null")
+    # The message is set by the page's error handler, which may run just after .error is set.
+    page.wait_for_function(
+        "document.getElementById('info').textContent.includes('cannot play')", timeout=5000
+    )
     assert "cannot play the video file" in page.text_content("#info")
     page.click(".seg.gt")
     assert page.evaluate("document.getElementById('cursor').style.left") == "25%"

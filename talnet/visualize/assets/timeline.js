@@ -245,10 +245,13 @@
     video.addEventListener("play", () => requestAnimationFrame(tick));
     video.addEventListener("timeupdate", tick);
     video.addEventListener("seeked", tick);
-    video.addEventListener("error", () => {
+    const sayUnplayable = () => {
       info.textContent =
         "This browser cannot play the video file (its codec or container); the timeline still works.";
-    });
+    };
+    video.addEventListener("error", sayUnplayable);
+    // The media error may have fired before this script attached its listener.
+    if (video.error) sayUnplayable();
   }
 
   layout();
