@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from model_factory import tiny_config
-from video_factory import make_video
+from video_factory import make_video, save_random_i3d_weights
 
 from talnet.cli.main import main
 from talnet.io.features import FeatureMeta, save_array, write_meta
 from talnet.io.results import load_detections
 from talnet.model.talnet import TalNet
 from talnet.train.checkpoint import model_state, save_checkpoint
-from talnet.video.i3d import InceptionI3d
 
 CLASSES = ["jump", "run"]
 # Tiny frames, one clip per 16 frames, DIS flow and one thread keep I3D to seconds on the CPU.
@@ -45,13 +44,7 @@ def _checkpoint(path, dim: int = 1024):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """Random I3D weights saved in the public layout, one file per stream."""
-    folder = tmp_path_factory.mktemp("weights")
-    paths = {}
-    for stream, channels in (("rgb", 3), ("flow", 2)):
-        torch.manual_seed(channels)
-        paths[stream] = folder / f"{stream}_imagenet.pt"
-        torch.save(InceptionI3d(num_classes=400, in_channels=channels).state_dict(), paths[stream])
-    return paths
+    return save_random_i3d_weights(tmp_path_factory.mktemp("weights"))
 
 
 def test_detect_video_writes_results_and_reports_bad_videos(tmp_path, weights, capsys):

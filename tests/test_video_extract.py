@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from video_factory import make_audio_only, make_empty_video, make_video, truncate
+from video_factory import (
+    make_audio_only,
+    make_empty_video,
+    make_video,
+    save_random_i3d_weights,
+    truncate,
+)
 
 from talnet.cli.main import main
 from talnet.errors import TalnetError
@@ -51,13 +57,7 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """Random I3D weights saved in the public layout, one file per stream."""
-    folder = tmp_path_factory.mktemp("weights")
-    paths = {}
-    for stream, channels in (("rgb", 3), ("flow", 2)):
-        torch.manual_seed(channels)
-        paths[stream] = folder / f"{stream}_imagenet.pt"
-        torch.save(InceptionI3d(num_classes=400, in_channels=channels).state_dict(), paths[stream])
-    return paths
+    return save_random_i3d_weights(tmp_path_factory.mktemp("weights"))
 
 
 def test_step_rule():

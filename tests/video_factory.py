@@ -122,3 +122,17 @@ def _write_tone(container: av.container.OutputContainer, stream, seconds: float)
         frame.pts = start
         container.mux(stream.encode(frame))
     container.mux(stream.encode())
+
+
+def save_random_i3d_weights(folder: str | Path) -> dict[str, Path]:
+    """Random I3D weights saved in the public layout, one file per stream (rgb, flow)."""
+    import torch
+
+    from talnet.video.i3d import InceptionI3d
+
+    paths = {}
+    for stream, channels in (("rgb", 3), ("flow", 2)):
+        torch.manual_seed(channels)
+        paths[stream] = Path(folder) / f"{stream}_imagenet.pt"
+        torch.save(InceptionI3d(num_classes=400, in_channels=channels).state_dict(), paths[stream])
+    return paths
