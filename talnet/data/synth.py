@@ -15,11 +15,16 @@ Generative model (per video, features on the 30 fps / stride 4 / window 16 grid;
   pattern over the l/2 after it. Context pairs of classes share the in-instance appearance and
   differ only by that context, and "partial" distractors (the middle phase without context)
   mimic actions in the background (context for proposals and classifier).
-- Two streams: flow carries class identity clearly; RGB weakly (lower signal-to-noise, larger
-  confusion groups sharing appearance, per-scene offsets that jump at camera cuts). Flow has its
-  own confusion pairs that RGB resolves, and each stream has its own distractors (a scene that
-  looks like an action in RGB only, camera motion that looks like one in flow only), so a
-  decision that needs both streams to agree (late fusion) beats either stream alone.
+- Two streams: as with I3D on THUMOS'14, RGB is weaker than flow but still informative, and the
+  two err in different places. Appearance is shared within confusion groups per stream (RGB:
+  groups of 3, like actions filmed in the same venue; flow: pairs, like the same motion in two
+  sports), the groups drawn independently, so each stream resolves classes the other confuses.
+  RGB also has lower signal-to-noise, slow drifts and per-scene offsets that jump at camera
+  cuts. Each stream has its own full look-alikes, approach and recovery included, that the
+  other stream does not see: the venue and its build-up on screen with nobody performing (RGB
+  only), the motion rehearsed somewhere else or mimicked by camera motion (flow only). One
+  stream alone cannot reject its look-alikes; a decision that needs both streams to agree (two
+  streams, fused) can.
 - Nuisances: temporally correlated Gaussian noise (neighbouring I3D windows share frames), slow
   low-rank drifts, smooth onsets (sigmoid ramps ~1-2 steps), per-instance amplitude variation.
 Trivial detectors fail: thresholding the feature norm finds action-plus-context stretches (about
@@ -64,22 +69,22 @@ class SynthConfig:
     context_amp: float = 0.8  # context strength relative to the in-instance signal
     context_pair_frac: float = 0.5  # fraction of classes in pairs told apart only by context
     instance_amp: tuple[float, float] = (0.7, 1.3)  # per-instance amplitude factor
-    distractors_per_min: float = 3.0
+    distractors_per_min: float = 4.0
     # per stream: signal amplitude (per-dim rms), noise std, drift std, scene offset std,
     # confusion group size and the fraction of appearance shared within a group
-    rgb_signal: float = 0.5
-    rgb_noise: float = 1.0
+    rgb_signal: float = 0.55
+    rgb_noise: float = 0.8
     rgb_drift: float = 0.4
     rgb_scene: float = 0.6
     rgb_cuts_per_min: float = 2.0
     rgb_group: int = 3
-    rgb_shared: float = 0.6
+    rgb_shared: float = 0.8
     flow_signal: float = 0.45
     flow_noise: float = 0.6
     flow_drift: float = 0.15
     flow_scene: float = 0.1
     flow_group: int = 2
-    flow_shared: float = 0.6
+    flow_shared: float = 0.8
     noise_corr_steps: int = 4  # window / stride: consecutive windows share frames
 
 
@@ -183,15 +188,17 @@ def _add_distractors(
     count = rng.poisson(cfg.distractors_per_min * layout.duration / 60.0)
     for _ in range(count):
         length = float(np.clip(np.exp(rng.normal(math.log(cfg.length_median_s), 0.9)), 0.5, 30))
+        kind = kinds[int(rng.integers(0, len(kinds)))]
+        # a one-stream look-alike carries its approach and recovery too: keep those free as well
+        pad = cfg.context_frac * length if kind in ("rgb_only", "flow_only") else 0.0
         for _try in range(5):  # a few tries to find a free place, else drop it
             start = float(rng.uniform(0, max(0.0, layout.duration - length)))
             end = start + length
-            if not any(start < b1 and end > b0 for b0, b1 in busy):
+            if not any(start - pad < b1 and end + pad > b0 for b0, b1 in busy):
                 break
         else:
             continue
-        busy.append((start, end))
-        kind = kinds[int(rng.integers(0, len(kinds)))]
+        busy.append((start - pad, end + pad))
         amp = float(rng.uniform(0.6, 1.0))
         layout.segments.append(
             Segment(kind, int(rng.integers(0, classes)), round(start, 3), round(end, 3), amp)
@@ -320,7 +327,7 @@ def _add_segment(
     c_amp = amp * cfg.context_amp
     if seg.kind == "context":  # an approach that is not followed by the action
         x[lo:hi] += c_amp * inside[:, None] * protos.approach[stream][seg.cls][None, :]
-    if seg.kind == "action":
+    if seg.kind in ("action", "rgb_only", "flow_only"):
         # approach before, recovery after: full strength for the first third, fading out by l/2
         before = np.clip(1.5 * (1.0 - (seg.start - t) / ctx), 0.0, 1.0) * _sigmoid(
             (seg.start - t) / cfg.ramp_s
