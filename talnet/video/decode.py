@@ -125,6 +125,19 @@ class VideoReader:
         prev_array: np.ndarray | None = None
         prev_duration = None
         eps = 1e-6  # float slack so a frame exactly on an output time counts as "at or before"
+
+        def show_previous_until(limit: float) -> Iterator[np.ndarray]:
+            """Repeat the previous source frame for every output time before `limit`."""
+            nonlocal k, buffer, prev_array
+            while k / opts.fps < limit - eps:
+                if prev_array is None:
+                    prev_array = self._to_array(prev_frame)
+                buffer.append(prev_array)
+                k += 1
+                if len(buffer) == opts.chunk:
+                    yield np.stack(buffer)
+                    buffer = []
+
         try:
             for frame in self._container.decode(self._stream):
                 time = _frame_time(frame, time_base, prev_time, self.info.source_fps)
@@ -135,14 +148,7 @@ class VideoReader:
                     continue  # duplicate or out-of-order timestamp: keep the earlier frame
                 if prev_frame is not None:
                     prev_duration = time - prev_time
-                    while k / opts.fps < time - eps:
-                        if prev_array is None:
-                            prev_array = self._to_array(prev_frame)
-                        buffer.append(prev_array)
-                        k += 1
-                        if len(buffer) == opts.chunk:
-                            yield np.stack(buffer)
-                            buffer = []
+                    yield from show_previous_until(time)
                 prev_frame, prev_time, prev_array = frame, time, None
                 last_duration = _frame_duration(frame, time_base)
         except av.FFmpegError as exc:
@@ -156,14 +162,7 @@ class VideoReader:
         end = prev_time + duration
         self.info.decoded_seconds = end
         self._check_truncated(end)
-        while k / opts.fps < end - eps:
-            if prev_array is None:
-                prev_array = self._to_array(prev_frame)
-            buffer.append(prev_array)
-            k += 1
-            if len(buffer) == opts.chunk:
-                yield np.stack(buffer)
-                buffer = []
+        yield from show_previous_until(end)
         if k == 0:  # a lone frame shorter than one output period still gives one frame
             buffer.append(self._to_array(prev_frame))
             k = 1
