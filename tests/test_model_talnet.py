@@ -55,3 +55,28 @@ def test_single_stream_and_missing_stream():
     assert list(net.branches) == ["flow"]
     with pytest.raises(TalnetError, match="stream"):
         TalNet({"rgb": 6}, 3, ModelConfig(**TINY, streams=["flow"]))
+
+
+def test_half_precision_training_step_and_detection_stay_finite():
+    # `--amp` runs the model under float16 autocast; a padding constant of -1e30 once overflowed
+    # half precision there. CPU autocast applies the same float16 casts, so this runs anywhere.
+    from talnet.config import load_config
+    from talnet.detect.inference import detect_steps
+    from talnet.train.objective import TrainingObjective
+
+    cfg = load_config("cpu_fast")  # the paper widths share every module; fp16 on CPU is slow
+    torch.manual_seed(0)
+    model = TalNet({"rgb": 16, "flow": 8}, 3, cfg.model)
+    feats = {"rgb": torch.randn(300, 16), "flow": torch.randn(300, 8)}
+    gt, labels = torch.tensor([[10.0, 40.0], [100.0, 230.0]]), torch.tensor([1, 3])
+    with torch.autocast("cpu", dtype=torch.float16):
+        losses = TrainingObjective(model, cfg.train)(feats, gt, labels, torch.Generator())
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"]) and losses["loss"] > 0
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    model.eval()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        segments, _, scores = detect_steps(model, feats, cfg.detect)
+    assert len(scores) > 0
+    assert torch.isfinite(segments).all() and torch.isfinite(scores).all()

@@ -85,7 +85,7 @@ class TowerBank(nn.Module):
         b, t, d = x.shape
         left = int(self.pool_left.max())
         right = int((self.pool_size - 1 - self.pool_left).max())
-        padded = F.pad(x, (0, 0, left, right), value=-1e30)
+        padded = F.pad(x, (0, 0, left, right), value=float("-inf"))
         steps = torch.arange(t, device=x.device)
         lo = (steps[None, :] + left - self.pool_left[:, None]).flatten()  # (K*T,)
         hi = lo + (self.pool_size[:, None] - 1).expand(-1, t).flatten()
