@@ -18,3 +18,11 @@ def test_console_script_runs():
     )
     assert out.returncode == 0
     assert out.stdout.startswith("talnet ")
+
+
+def test_allocator_tuning_applies_on_glibc_and_yields_to_the_users_setting(monkeypatch):
+    from talnet.allocator import keep_freed_memory
+
+    assert keep_freed_memory() is True  # this project's machines run glibc Linux
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert keep_freed_memory() is False

@@ -2,7 +2,7 @@ import torch
 import torch.nn.functional as F
 
 from talnet.model.rangemax import range_max
-from talnet.model.towers import ProposalNetwork, TowerBank, tower_geometry
+from talnet.model.towers import ProposalNetwork, TowerBank, propose_jointly, tower_geometry
 
 SCALES = [7, 12, 16, 32, 64]
 
@@ -80,3 +80,16 @@ def test_multi_tower_output_shapes():
     net = ProposalNetwork(6, SCALES, 8, 4)
     obj, off = net(torch.randn(2, 30, 6))
     assert obj.shape == (2, len(SCALES), 30, 2) and off.shape == (2, len(SCALES), 30, 2)
+
+
+def test_two_streams_run_jointly_equal_each_stream_alone():
+    # late fusion batches both streams' towers into one set of kernels; it must change nothing
+    torch.manual_seed(0)
+    rgb, flow = (ProposalNetwork(d, SCALES, 6, 5) for d in (7, 3))
+    xs = [torch.randn(2, 40, 7), torch.randn(2, 40, 3)]
+    joint = propose_jointly([rgb, flow], xs)
+    for spn, x, (objectness, offsets) in zip((rgb, flow), xs, joint, strict=True):
+        alone = spn.towers.forward_jointly([spn.towers], [torch.relu(spn.reduce(x))])[0]
+        assert torch.allclose(objectness, alone[..., :2], atol=1e-6)
+        assert torch.allclose(offsets, alone[..., 2:], atol=1e-6)
+    assert not torch.allclose(joint[0][0], joint[1][0])  # the streams' weights differ

@@ -11,9 +11,10 @@ from __future__ import annotations
 import resource
 import time
 
+import numpy as np
 import torch
 
-from talnet.bench.probe import best_time, matmul_gflops
+from talnet.bench.probe import matmul_gflops, repeat_for
 from talnet.config import Config, load_config
 from talnet.detect.inference import detect_steps
 from talnet.model.talnet import TalNet
@@ -27,12 +28,16 @@ THUMOS_VIDEOS = 200
 THUMOS_STEPS = 1350  # ~3 min at 30 fps, stride 4
 
 
-def forward_ms(config: Config, steps: int, classes: int = 20, repeats: int = 7) -> float:
-    """Best time (ms) of detect_steps (proposals, classifier, NMS) on one video of `steps`."""
+def forward_ms(
+    config: Config, steps: int, classes: int = 20, seconds: float = 2.0
+) -> tuple[float, float]:
+    """Best and median time (ms) of detect_steps (proposals, classifier, NMS) on one video of
+    `steps`, over as many runs as fit in `seconds` (at least 5, after 3 warm-up runs)."""
     torch.manual_seed(0)
     model = TalNet({"rgb": DIM, "flow": DIM}, classes, config.model).eval()
     feats = {s: torch.randn(steps, DIM) for s in ("rgb", "flow")}
-    return 1000 * best_time(lambda: detect_steps(model, feats, config.detect), repeats=repeats)
+    times = repeat_for(lambda: detect_steps(model, feats, config.detect), seconds, warmup=3)
+    return 1000 * min(times), 1000 * float(np.median(times))
 
 
 def train_step_s(config: Config, steps: int, classes: int = 20) -> float:
@@ -65,14 +70,17 @@ def run(quick: bool = False) -> None:
     """Print forward times next to the paper's 9 ms, then training time and peak memory."""
     threads = torch.get_num_threads()
     print(f"threads: {threads}; features: 2 streams x {DIM}-d; {FRAMES} frames at {FPS:g} fps")
-    print(f"{'config':14} {'stride':>6} {'steps':>6} {'forward ms':>11} {'paper ms':>9} probe")
+    print(
+        f"{'config':14} {'stride':>6} {'steps':>6} {'best ms':>8} {'median':>7} "
+        f"{'paper ms':>9} probe"
+    )
     for name in ("cpu_fast", "thumos14_i3d"):
         config = load_config(name)
         for stride in (16, 4):
             steps = FRAMES // stride - (16 // stride) + 1
-            ms = forward_ms(config, steps, repeats=3 if quick else 7)
+            best, median = forward_ms(config, steps, seconds=1.0 if quick else 3.0)
             print(
-                f"{name:14} {stride:6d} {steps:6d} {ms:11.1f} {PAPER_MS:9.1f} "
+                f"{name:14} {stride:6d} {steps:6d} {best:8.1f} {median:7.1f} {PAPER_MS:9.1f} "
                 f"{matmul_gflops():.0f} GFLOP/s"
             )
     print(f"\ntraining, THUMOS-sized: {THUMOS_VIDEOS} videos of ~{THUMOS_STEPS} steps")

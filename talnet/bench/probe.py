@@ -36,6 +36,20 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return float(np.median([_timed(fn) for _ in range(repeats)]))
 
 
+def repeat_for(
+    fn: Callable[[], object], seconds: float, warmup: int = 1, at_least: int = 5
+) -> list[float]:
+    """Wall times of `fn()` over as many runs as fit in `seconds` (at least `at_least`): fast
+    cases get many samples, so the best and the median mean something on a noisy machine."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < at_least or time.perf_counter() < deadline:
+        times.append(_timed(fn))
+    return times
+
+
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 
 from talnet import __version__
+from talnet.allocator import keep_freed_memory
 from talnet.errors import TalnetError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    keep_freed_memory()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning

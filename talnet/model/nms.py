@@ -68,13 +68,13 @@ def _pairwise_batched(segments: torch.Tensor) -> torch.Tensor:
 def _overlaps_above(segments: torch.Tensor, threshold: float) -> torch.Tensor:
     """tIoU > threshold for every pair, (G, N, 2) -> (G, N, N) bool, without a division:
     inter / (la + lb - inter) > t  <=>  inter * (1 + t) > t * (la + lb)."""
-    a = segments
-    inter = (
-        torch.minimum(a[:, :, None, 1], a[:, None, :, 1])
-        - torch.maximum(a[:, :, None, 0], a[:, None, :, 0])
-    ).clamp_min_(0)
-    length = a[..., 1] - a[..., 0]
-    return inter.mul_(1 + threshold) > threshold * (length[:, :, None] + length[:, None, :])
+    # contiguous starts and ends: broadcasting strided columns is several times slower
+    start, end = segments[..., 0].contiguous(), segments[..., 1].contiguous()
+    inter = torch.minimum(end[:, :, None], end[:, None, :])
+    inter.sub_(torch.maximum(start[:, :, None], start[:, None, :])).clamp_min_(0)
+    length = end - start
+    total = (length[:, :, None] + length[:, None, :]).mul_(threshold)
+    return inter.mul_(1 + threshold) > total
 
 
 def _greedy_sorted(segments: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ from torch import nn
 from talnet.config import ModelConfig
 from talnet.errors import TalnetError
 from talnet.model.classifier import ActionClassifier
-from talnet.model.towers import ProposalNetwork
+from talnet.model.towers import ProposalNetwork, propose_jointly
 
 
 class StreamNetwork(nn.Module):
@@ -78,7 +78,8 @@ class TalNet(nn.Module):
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: objectness logits (B, K, T, 2) and offsets (B, K, T, 2)."""
-        return [self.branches[name].spn(x) for name, x in inputs.items()]
+        spns = [self.branches[name].spn for name in inputs]
+        return propose_jointly(spns, list(inputs.values()))
 
     def feature_maps(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Per branch: the classifier's reduced feature map (B, T, D)."""

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talnet.model.rangemax import range_max
+from talnet.model.rangemax import RangeQuery, range_max, range_query
 
 
 @dataclass(frozen=True)
@@ -69,48 +69,110 @@ class TowerBank(nn.Module):
         self.register_buffer("pool_size", pools, persistent=False)
         self.register_buffer("dil1", torch.tensor([g.dilation1 for g in geometries]), False)
         self.register_buffer("dil2", torch.tensor([g.dilation2 for g in geometries]), False)
+        self._plans: dict[tuple[int, str, int], _TowerPlan] = {}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> tower features (B, K, T, H)."""
-        pooled = self._pool(x)  # (B, K, T, D)
-        h = torch.relu(self._dilated_conv(pooled, self.conv1, self.dil1) + self.bias1)
-        return torch.relu(self._dilated_conv(h, self.conv2, self.dil2) + self.bias2)
+        return self.features_jointly([self], [x])[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> head outputs (B, K, T, out_per_tower)."""
-        return torch.matmul(self.features(x), self.head) + self.head_bias
+        return self.forward_jointly([self], [x])[0]
 
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        """Stride-1 max pooling with each tower's kernel (centred; even kernels lean left)."""
-        b, t, d = x.shape
-        left = int(self.pool_left.max())
-        right = int((self.pool_size - 1 - self.pool_left).max())
-        padded = F.pad(x, (0, 0, left, right), value=float("-inf"))
-        steps = torch.arange(t, device=x.device)
-        lo = (steps[None, :] + left - self.pool_left[:, None]).flatten()  # (K*T,)
-        hi = lo + (self.pool_size[:, None] - 1).expand(-1, t).flatten()
-        return range_max(padded, lo, hi).view(b, -1, t, d)  # (B, K, T, D)
+    def same_layout(self, other: TowerBank) -> bool:
+        """Whether `other` has the same geometry and sizes, so the two can run as one batch."""
+        return self.geometries == other.geometries and all(
+            getattr(self, n).shape == getattr(other, n).shape for n in ("conv1", "conv2", "head")
+        )
 
-    def _dilated_conv(self, x: torch.Tensor, weight: torch.Tensor, dilation: torch.Tensor):
+    @staticmethod
+    def features_jointly(banks: list[TowerBank], xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Tower features of banks of the same layout on inputs of the same shape (e.g. the two
+        streams), as one batch of S*K towers: the kernel launches of one bank, not S."""
+        b, t, d = xs[0].shape
+        s = len(banks)
+        plan = banks[0]._plan(t, xs[0].device, s)
+        x = xs[0][:, None] if s == 1 else torch.stack(xs, dim=1)  # (B, S, T, D)
+        pooled = range_max(x, query=plan.pool).view(b, -1, t, d)  # (B, S*K, T, D)
+        conv1, bias1, conv2, bias2 = (
+            _joined(banks, n) for n in ("conv1", "bias1", "conv2", "bias2")
+        )  # fmt: skip
+        h = torch.relu(TowerBank._dilated_conv(pooled, conv1, plan.conv1) + bias1)
+        h = torch.relu(TowerBank._dilated_conv(h, conv2, plan.conv2) + bias2)
+        return list(h.chunk(s, dim=1))
+
+    @staticmethod
+    def forward_jointly(banks: list[TowerBank], xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Head outputs of each bank, computed as one batch (see `features_jointly`)."""
+        s = len(banks)
+        h = TowerBank.features_jointly(banks, xs)
+        h = h[0] if s == 1 else torch.cat(h, dim=1)
+        out = torch.matmul(h, _joined(banks, "head")) + _joined(banks, "head_bias")
+        return list(out.chunk(s, dim=1))
+
+    def _plan(self, t: int, device: torch.device, copies: int = 1) -> _TowerPlan:
+        """The index tensors for length `t` (and `copies` banks run jointly), built once per
+        length and device: they depend on nothing else, and building them costs as much as a
+        convolution at THUMOS lengths."""
+        key = (t, str(device), copies)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= 64:  # training crops come in few lengths; stay bounded
+                self._plans.clear()
+            pool_left = self.pool_left.to(device)
+            pool_size = self.pool_size.to(device)
+            steps = torch.arange(t, device=device)
+            # stride-1 max pooling, centred (even kernels lean left); a window cut by the video's
+            # edge is the max over what is inside, as with -inf padding
+            lo = steps[None, :] - pool_left[:, None]  # (K, T)
+            hi = lo + pool_size[:, None] - 1
+            pool = range_query(lo.clamp(min=0).flatten(), hi.clamp(max=t - 1).flatten(), t)
+            conv1 = _tap_rows(self.dil1.to(device).repeat(copies), t)
+            conv2 = _tap_rows(self.dil2.to(device).repeat(copies), t)
+            plan = self._plans[key] = _TowerPlan(pool, conv1, conv2)
+        return plan
+
+    @staticmethod
+    def _dilated_conv(x: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Per-tower kernel-3 convolution with per-tower dilation, zero padded, no bias.
 
         x (B, K, T, D), weight (K, D, 3H) -> (B, K, T, H): one batched matmul gives each tap's
-        contribution at its source step; one row gather brings each to its target step.
+        contribution at its source step; one row gather (`rows`, from `_tap_rows`) brings each
+        to its target step, reading a zero row where the source is outside the video.
         """
         b, k, t, _ = x.shape
         h = weight.shape[-1] // 3
-        pad = int(dilation.max())
-        # zero-padding the input (D wide) is cheaper than padding the taps (3H wide)
-        taps = torch.matmul(F.pad(x, (0, 0, pad, pad)), weight)  # (B, K, Tp, 3H)
-        tp = t + 2 * pad
-        rows = taps.reshape(b, k * tp * 3, h)  # row (tower, step, tap)
-        shift = torch.stack([-dilation, torch.zeros_like(dilation), dilation], dim=1)  # (K, 3)
-        steps = torch.arange(t, device=x.device)
-        source = pad + steps[None, :, None] + shift[:, None, :]  # (K, T, 3)
-        tower = torch.arange(k, device=x.device)[:, None, None]
-        tap = torch.arange(3, device=x.device)[None, None, :]
-        index = ((tower * tp + source) * 3 + tap).flatten()
-        return rows.index_select(1, index).view(b, k, t, 3, h).sum(dim=3)
+        taps = torch.matmul(x, weight)  # (B, K, T, 3H): every tap at its source step
+        flat = F.pad(taps.reshape(b, k * t * 3, h), (0, 0, 0, 1))  # + the zero row
+        return flat.index_select(1, rows).view(b, k, t, 3, h).sum(dim=3)
+
+
+@dataclass(frozen=True)
+class _TowerPlan:
+    """Index tensors of one TowerBank for one length: pooling ranges and both convs' taps."""
+
+    pool: RangeQuery
+    conv1: torch.Tensor
+    conv2: torch.Tensor
+
+
+def _joined(banks: list[TowerBank], name: str) -> torch.Tensor:
+    """Parameter `name` of every bank, concatenated along the tower axis."""
+    params = [getattr(bank, name) for bank in banks]
+    return params[0] if len(params) == 1 else torch.cat(params)
+
+
+def _tap_rows(dilation: torch.Tensor, t: int) -> torch.Tensor:
+    """For each (tower, step, tap): the row (tower, source step, tap) of the flattened taps, or
+    the zero row K*T*3 where the source step is outside [0, T)."""
+    k = dilation.numel()
+    shift = torch.stack([-dilation, torch.zeros_like(dilation), dilation], dim=1)  # (K, 3)
+    source = torch.arange(t, device=dilation.device)[None, :, None] + shift[:, None, :]
+    tower = torch.arange(k, device=dilation.device)[:, None, None]
+    tap = torch.arange(3, device=dilation.device)[None, None, :]
+    rows = ((tower * t + source) * 3 + tap).flatten()
+    outside = ((source < 0) | (source >= t)).expand(k, t, 3).flatten()
+    return rows.masked_fill(outside, k * t * 3)
 
 
 class ProposalNetwork(nn.Module):
@@ -142,8 +204,25 @@ class ProposalNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, C) -> objectness logits (B, K, T, 2), offsets (B, K, T, 2)."""
-        b, t, _ = x.shape
-        out = self.towers(torch.relu(self.reduce(x)))  # (B, K or 1, T, 4 or 4K)
+        return propose_jointly([self], [x])[0]
+
+    def _outputs(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tower outputs (B, K or 1, T, 4 or 4K) -> objectness and offsets, (B, K, T, 2) each."""
         if out.shape[1] != self.num_scales:  # one shared tower: (B, 1, T, 4K) -> (B, K, T, 4)
+            b, _, t, _ = out.shape
             out = out.view(b, t, self.num_scales, 4).transpose(1, 2)
         return out[..., :2], out[..., 2:]
+
+
+def propose_jointly(
+    spns: list[ProposalNetwork], xs: list[torch.Tensor]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Several streams' proposal networks; their towers run as one batch when their layouts
+    and input lengths match (late fusion's two streams), else one after another."""
+    reduced = [torch.relu(spn.reduce(x)) for spn, x in zip(spns, xs, strict=True)]
+    banks = [spn.towers for spn in spns]
+    if all(b.same_layout(banks[0]) for b in banks) and len({r.shape for r in reduced}) == 1:
+        outs = TowerBank.forward_jointly(banks, reduced)
+    else:
+        outs = [TowerBank.forward_jointly([b], [r])[0] for b, r in zip(banks, reduced, strict=True)]
+    return [spn._outputs(out) for spn, out in zip(spns, outs, strict=True)]
