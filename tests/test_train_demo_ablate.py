@@ -50,3 +50,19 @@ def test_ablation_runs_variants_and_proposal_counts(tmp_path):
     table = format_ablation(rows)
     assert "flow only" in table and "mAP@0.5" in table
     assert json.loads((tmp_path / "ab" / "ablation.json").read_text())[0]["name"] == "flow only"
+
+
+def test_ablation_with_seeds_reports_mean_spread_and_each_seed(tmp_path):
+    data = tiny_data(tmp_path / "data")
+    rows = run_ablation(
+        data / "annotations.json", data / "features", tmp_path / "ab", tiny_config(1),
+        names=["flow only"], progress=False, log_fn=lambda _m: None, seeds=[3, 4],
+    )  # fmt: skip
+    trained = [r for r in rows if r.name == "flow only"]
+    assert [r.seed for r in trained] == [3, 4]
+    assert (tmp_path / "ab" / "variant_00_seed3").is_dir()
+    assert (tmp_path / "ab" / "variant_00_seed4").is_dir()
+    line = next(ln for ln in format_ablation(rows).splitlines() if ln.startswith("flow only "))
+    values = [100 * r.map_at_half for r in trained]
+    assert f"{sum(values) / 2:7.1f}" in line  # the mean over the two seeds
+    assert " ".join(f"{v:.1f}" for v in values) in line  # and each seed's value

@@ -24,6 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-subset", default="validation")
     parser.add_argument("--test-subset", default="test")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this variant")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="train every variant once per seed and print mean, spread and each seed's mAP "
+        "(default: the config's one seed)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         train_subset=args.train_subset,
         test_subset=args.test_subset,
         progress=not args.quiet,
+        seeds=args.seeds,
     )
     print("\n" + format_ablation(rows))
     return 0

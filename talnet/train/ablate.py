@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from talnet.config import Config
 
 # name -> edits of the base config: (section, key, value)
@@ -35,6 +37,7 @@ class AblationRow:
     map_at_half: float
     map_avg: float
     train_s: float
+    seed: int = 0
 
 
 def variant_config(base: Config, edits: list[tuple[str, str, object]]) -> Config:
@@ -56,8 +59,10 @@ def run_ablation(
     test_subset: str = "test",
     progress: bool = True,
     log_fn: Callable[[str], None] = print,
+    seeds: list[int] | None = None,
 ) -> list[AblationRow]:
-    """Train each variant (same data, seed and schedule) and evaluate it on `test_subset`."""
+    """Train each variant (same data and schedule) once per training seed (default: the
+    config's) and evaluate it on `test_subset`; one row per variant and seed."""
     from talnet.detect import detect_features
     from talnet.detect.detector import Detector
     from talnet.errors import TalnetError
@@ -73,41 +78,65 @@ def run_ablation(
     out = Path(out_dir)
     rows: list[AblationRow] = []
 
-    def evaluate(detector: Detector, name: str, seconds: float) -> None:
+    seeds = list(seeds) if seeds else [base.train.seed]
+
+    def evaluate(detector: Detector, name: str, seconds: float, seed: int) -> None:
         dets = detect_features(detector, feat_dir, sorted(test_gt), progress=False)
         report = evaluate_detection(test_gt, dets)
         at_half = float(report.mAP[list(report.tious).index(0.5)])
-        rows.append(AblationRow(name, at_half, float(report.average), seconds))
+        rows.append(AblationRow(name, at_half, float(report.average), seconds, seed))
         log_fn(f"  {name}: mAP@0.5 {100 * at_half:.1f}, avg {100 * report.average:.1f}")
         write_json(out / "ablation.json", [row.__dict__ for row in rows])
 
     from talnet.train.loop import train
 
-    for i, name in enumerate(chosen):
-        log_fn(f"[{i + 1}/{len(chosen)}] {name}")
+    runs = [(name, seed) for name in chosen for seed in seeds]
+    for n, (name, seed) in enumerate(runs):
+        i = chosen.index(name)
+        log_fn(f"[{n + 1}/{len(runs)}] {name}" + (f", seed {seed}" if len(seeds) > 1 else ""))
         config = variant_config(base, VARIANTS[name])
+        config.train.seed = seed
+        folder = f"variant_{i:02d}" + (f"_seed{seed}" if len(seeds) > 1 else "")
         began = time.perf_counter()
         result = train(
-            annotations, feat_dir, out / f"variant_{i:02d}", config,
+            annotations, feat_dir, out / folder, config,
             train_subset=train_subset, progress=progress, log_fn=lambda _msg: None,
         )  # fmt: skip
         seconds = time.perf_counter() - began
         detector = Detector.from_checkpoint(result.checkpoint)
-        evaluate(detector, name, seconds)
+        evaluate(detector, name, seconds, seed)
         if i == 0:
             for count in PROPOSAL_COUNTS:
                 detector.config.detect.max_proposals = count
-                evaluate(detector, f"{name}, {count} proposals", 0.0)
+                evaluate(detector, f"{name}, {count} proposals", 0.0, seed)
     return rows
 
 
 def format_ablation(rows: list[AblationRow]) -> str:
-    """The ablation table: variant, mAP@0.5 (%), average mAP over tIoU 0.1-0.7 (%), time."""
-    width = max(len("variant"), *(len(r.name) for r in rows))
-    lines = [f"{'variant'.ljust(width)}  mAP@0.5  avg mAP  train s"]
+    """The ablation table: variant, mAP@0.5 (%), average mAP over tIoU 0.1-0.7 (%), time.
+
+    With several seeds per variant: mean and standard deviation over seeds, and the seeds'
+    mAP@0.5 values, so a difference can be read against the seed-to-seed spread.
+    """
+    groups: dict[str, list[AblationRow]] = {}
     for r in rows:
-        train_s = f"{r.train_s:7.0f}" if r.train_s else "      -"
+        groups.setdefault(r.name, []).append(r)
+    many = any(len(g) > 1 for g in groups.values())
+    width = max(len("variant"), *(len(name) for name in groups))
+    head = f"{'variant'.ljust(width)}  mAP@0.5  avg mAP  train s"
+    lines = [head + ("  seeds   mAP@0.5 per seed" if many else "")]
+    for name, group in groups.items():
+        at_half = np.array([r.map_at_half for r in group]) * 100
+        avg = np.array([r.map_avg for r in group]) * 100
+        train_s = np.mean([r.train_s for r in group])
+        train = f"{train_s:7.0f}" if train_s else "      -"
+        if not many:
+            lines.append(f"{name.ljust(width)}  {at_half[0]:7.1f}  {avg[0]:7.1f}  {train}")
+            continue
+        spread = f"±{at_half.std(ddof=1):.1f}" if len(group) > 1 else ""
+        per_seed = " ".join(f"{v:.1f}" for v in at_half)
         lines.append(
-            f"{r.name.ljust(width)}  {100 * r.map_at_half:7.1f}  {100 * r.map_avg:7.1f}  {train_s}"
+            f"{name.ljust(width)}  {at_half.mean():7.1f}  {avg.mean():7.1f}  {train}  "
+            f"{len(group):5d}   {per_seed} {spread}".rstrip()
         )
     return "\n".join(lines)
