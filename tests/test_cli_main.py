@@ -26,3 +26,13 @@ def test_allocator_tuning_applies_on_glibc_and_yields_to_the_users_setting(monke
     assert keep_freed_memory() is True  # this project's machines run glibc Linux
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert keep_freed_memory() is False
+
+
+def test_bench_cuda_says_so_and_succeeds_without_a_gpu(capsys):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: this checks the message printed without one")
+    assert main(["bench", "--only", "cuda", "--quick"]) == 0
+    assert "no CUDA device" in capsys.readouterr().out

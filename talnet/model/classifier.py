@@ -50,7 +50,18 @@ class ActionClassifier(nn.Module):
     def forward(self, fmap: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """fmap (T, D) of one video, proposals (N, 2) in steps -> logits (N, C+1), offsets
         (N, C+1, 2)."""
+        return self.head(self.pool(fmap, proposals))
+
+    def pool(self, fmap: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:
+        """SoI pooling over the (context-extended) proposals: (T, D), (N, 2) -> (N, bins, D)."""
         regions = extend_segments(proposals) if self.context else proposals
-        pooled = soi_pool(fmap, regions, self.bins, self.mode, self.samples)  # (N, bins, D)
+        return soi_pool(fmap, regions, self.bins, self.mode, self.samples)
+
+    def head(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled proposals (N, bins, D) -> logits (N, C+1), offsets (N, C+1, 2)."""
         hidden = self.fc(pooled.flatten(1))
         return self.cls(hidden), self.reg(hidden).view(-1, self.num_classes + 1, 2)
+
+    def pooling_key(self) -> tuple:
+        """Classifiers with equal keys pool the same regions the same way (so can share it)."""
+        return (self.bins, self.mode, self.samples, self.context)

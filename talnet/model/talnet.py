@@ -88,11 +88,17 @@ class TalNet(nn.Module):
     def classify(
         self, fmaps: list[torch.Tensor], proposals: torch.Tensor
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per branch: logits (N, C+1) and offsets (N, C+1, 2) for one video's proposals."""
-        return [
-            branch.classifier(fmap[0], proposals)
-            for branch, fmap in zip(self.branches.values(), fmaps, strict=True)
-        ]
+        """Per branch: logits (N, C+1) and offsets (N, C+1, 2) for one video's proposals.
+
+        Pooling is per channel, so branches that pool alike (late fusion's two streams) pool
+        their channel-concatenated maps in one pass and split the result.
+        """
+        classifiers = [branch.classifier for branch in self.branches.values()]
+        if len({c.pooling_key() for c in classifiers}) != 1:
+            return [c(fmap[0], proposals) for c, fmap in zip(classifiers, fmaps, strict=True)]
+        joint = fmaps[0][0] if len(fmaps) == 1 else torch.cat([f[0] for f in fmaps], dim=-1)
+        pooled = classifiers[0].pool(joint, proposals).split([f.shape[-1] for f in fmaps], -1)
+        return [c.head(p) for c, p in zip(classifiers, pooled, strict=True)]
 
 
 def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
