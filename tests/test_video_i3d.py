@@ -168,6 +168,28 @@ def test_clips_in_a_batch_are_independent(rgb_model) -> None:
     assert (batch[0] - batch[1]).abs().max() > 1e-3 * batch.abs().max()
 
 
+def test_channels_last_stays_channels_last_through_every_block(rgb_model) -> None:
+    # torch.cat gives channels-first; a block that let it through made every later max pool
+    # take PyTorch's ~10x slower channels-first kernel
+    import copy
+
+    from talnet.video.i3d import Mixed
+
+    cl = torch.channels_last_3d
+    model = copy.deepcopy(rgb_model).to(memory_format=cl)
+    layouts = []
+    for block in (m for m in model.modules() if isinstance(m, Mixed)):
+        block.register_forward_hook(
+            lambda _m, _i, out: layouts.append(out.is_contiguous(memory_format=cl))
+        )
+    x = torch.rand(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.inference_mode():
+        fast = model.extract_features(x.contiguous(memory_format=cl))
+        plain = rgb_model.extract_features(x)
+    assert len(layouts) == 9 and all(layouts)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+
+
 def test_flow_model_features() -> None:
     model = talnet.InceptionI3d(in_channels=2)
     model.load_state_dict(random_public_state_dict(2, seed=3), strict=True)

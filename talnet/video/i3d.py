@@ -125,9 +125,14 @@ class Mixed(nn.Module):
         self.out_channels = w0 + w1b + w2b + w3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat(
+        out = torch.cat(
             [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], 1
         )
+        if x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
+            # torch.cat answers channels-first; without this every later block (and its max
+            # pools, 10x slower channels-first) would leave the channels-last fast path
+            out = out.contiguous(memory_format=torch.channels_last_3d)
+        return out
 
 
 class InceptionI3d(nn.Module):
