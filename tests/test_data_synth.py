@@ -139,3 +139,22 @@ def test_cli_writes_dataset(tmp_path, capsys):
     )
     assert code == 0 and "wrote 3 videos" in capsys.readouterr().out
     assert np.load(tmp_path / "d" / "features" / "synth_test_0000.npy").shape[1] == 12
+
+
+def test_venue_shift_is_a_training_only_rgb_shortcut():
+    assert make_prototypes(0, 6, 16, SynthConfig()).venue is None  # off by default
+    cfg, meta, classes, dim = SynthConfig(rgb_venue=1.0), FeatureMeta(), 6, 32
+    protos = make_prototypes(0, classes, dim, cfg)
+    agreement = {"validation": [], "test": []}
+    for i, lay in enumerate(sample_layouts(0, 6, 6, classes, cfg)):
+        x = render_features(np.random.default_rng(i), lay, protos, cfg, meta)
+        times = meta.step_to_seconds(np.arange(len(x)))
+        for act in lay.actions:
+            # just before the action: the venue (and the approach pattern), no action yet
+            lo, hi = np.searchsorted(times, [act.start - 0.2 * (act.end - act.start), act.start])
+            if hi > lo:
+                rgb = x[lo:hi, :dim].mean(0)
+                agreement[lay.subset].append(float(rgb @ protos.venue[act.cls]) / dim)
+    # the class's venue shows in training videos only (amplitude 1, unit-rms pattern)
+    assert np.mean(agreement["validation"]) > 0.6
+    assert abs(np.mean(agreement["test"])) < 0.35

@@ -27,11 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dim", type=int, default=64, metavar="D", help="feature size per stream (default 64)"
     )
+    parser.add_argument(
+        "--rgb-venue",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="venue shift (default 0 = off): in training videos each action's surroundings "
+        "carry a class-specific RGB pattern of amplitude A that test videos do not share, an "
+        "easy shortcut that fails at test time (try 1.0)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.data.synth import make_synthetic
+    from talnet.data.synth import SynthConfig, make_synthetic
 
     out = make_synthetic(
         args.out,
@@ -40,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         videos_test=args.videos_test,
         classes=args.classes,
         dim=args.dim,
+        config=SynthConfig(rgb_venue=args.rgb_venue),
     )
     total = args.videos_train + args.videos_test
     print(f"wrote {total} videos: {out / 'annotations.json'} and {out / 'features'}")

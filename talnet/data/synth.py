@@ -86,6 +86,11 @@ class SynthConfig:
     flow_group: int = 2
     flow_shared: float = 0.8
     noise_corr_steps: int = 4  # window / stride: consecutive windows share frames
+    # Venue shift (off by default): in the training subset each action's surroundings in RGB
+    # carry a class-specific "venue" pattern of this amplitude, as when every training video of
+    # a class was filmed at one event; in the test subset the venue is unrelated to the class.
+    # An easy RGB shortcut on the training videos that fails on the test videos.
+    rgb_venue: float = 0.0
 
 
 @dataclass
@@ -207,11 +212,13 @@ def _add_distractors(
 
 @dataclass
 class Prototypes:
-    """Per stream: in-instance phases (C, 3, D), approach (C, D) and recovery (C, D) patterns."""
+    """Per stream: in-instance phases (C, 3, D), approach (C, D) and recovery (C, D) patterns;
+    RGB venue patterns (C, D) when the venue shift is on."""
 
     phases: dict[str, np.ndarray]
     approach: dict[str, np.ndarray]
     recovery: dict[str, np.ndarray]
+    venue: np.ndarray | None = None
 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
@@ -238,6 +245,9 @@ def make_prototypes(seed: int, classes: int, dim: int, cfg: SynthConfig) -> Prot
         out.phases[stream] = app[appearance].astype(np.float32)
         out.approach[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
         out.recovery[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+    if cfg.rgb_venue > 0:  # its own generator: data without the shift stay byte-identical
+        venue = _rng(seed, 3).standard_normal((classes, dim))
+        out.venue = _unit_rms(venue).astype(np.float32)
     return out
 
 
@@ -286,6 +296,8 @@ def render_features(
         bounds = np.searchsorted(times, layout.cuts) if stream == "rgb" else np.array([], int)
         scenes = rng.standard_normal((len(bounds) + 1, dim)) * getattr(cfg, f"{stream}_scene")
         x += scenes[np.searchsorted(bounds, np.arange(t_count), side="right")]
+        if stream == "rgb" and protos.venue is not None:
+            _add_venues(rng, x, times, layout, protos.venue, cfg)
         for seg in layout.segments:
             if seg.kind == "rgb_only" and stream != "rgb":
                 continue
@@ -294,6 +306,24 @@ def render_features(
             _add_segment(x, times, seg, protos, stream, signal, cfg)
         streams.append(x)
     return np.concatenate(streams, axis=1).astype(np.float32)
+
+
+def _add_venues(
+    rng: np.random.Generator,
+    x: np.ndarray,
+    times: np.ndarray,
+    layout: VideoLayout,
+    venue: np.ndarray,
+    cfg: SynthConfig,
+) -> None:
+    """The venue shift: each action and its context get a venue pattern in RGB, the class's own
+    in training videos, a random class's in test videos."""
+    for seg in layout.actions:
+        own = layout.subset == TRAIN_SUBSET
+        cls = seg.cls if own else int(rng.integers(0, venue.shape[0]))
+        ctx = cfg.context_frac * (seg.end - seg.start)
+        lo, hi = np.searchsorted(times, [seg.start - ctx, seg.end + ctx])
+        x[lo:hi] += cfg.rgb_venue * venue[cls]
 
 
 def _add_segment(
