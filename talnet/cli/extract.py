@@ -139,7 +139,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile I3D (about 2x faster on CPU; the first compile takes ~1 minute)",
+        help="torch.compile I3D with inductor freezing (the first compile takes ~1 minute; on a "
+        "2-core CPU it now runs about as fast as the channels-last eager default)",
     )
 
 

@@ -1,5 +1,6 @@
 """Fast inference for the feature backbones: eval mode, channels-last, and optionally
-torch.compile with inductor freezing (about 2x faster on CPU, ~1 minute to compile once).
+torch.compile with inductor freezing (~1 minute to compile once; since the eager model keeps
+channels-last through every block, about as fast as eager on CPU, 1.4x plain channels-first).
 """
 
 from __future__ import annotations
