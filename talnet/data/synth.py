@@ -25,6 +25,9 @@ Generative model (per video, features on the 30 fps / stride 4 / window 16 grid;
   only), the motion rehearsed somewhere else or mimicked by camera motion (flow only). One
   stream alone cannot reject its look-alikes; a decision that needs both streams to agree (two
   streams, fused) can.
+- Venue shift (`rgb_venue`, off by default): a class-specific RGB pattern around training actions
+  only, an appearance shortcut that fails on the test videos. Joint (early-fusion) training
+  leans on it; streams trained apart (late fusion) keep flow's evidence whole.
 - Nuisances: temporally correlated Gaussian noise (neighbouring I3D windows share frames), slow
   low-rank drifts, smooth onsets (sigmoid ramps ~1-2 steps), per-instance amplitude variation.
 Trivial detectors fail: thresholding the feature norm finds action-plus-context stretches (about
