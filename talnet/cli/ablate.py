@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from talnet.cli.training_args import add_training_arguments, training_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,8 +21,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--annotations", required=True)
     parser.add_argument("--features", required=True)
     parser.add_argument("--out", default="runs/ablate", help="folder for variant runs")
-    parser.add_argument("--config", default="cpu_fast", help="base config (cpu_fast)")
-    parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--train-subset", default="validation")
     parser.add_argument("--test-subset", default="test")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this variant")
@@ -32,22 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train every variant once per seed and print mean, spread and each seed's mAP "
         "(default: the config's one seed)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_training_arguments(parser, "cpu_fast", "base config, YAML file or preset (cpu_fast)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from talnet.config import load_config
     from talnet.train.ablate import format_ablation, run_ablation
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    base = load_config(args.config)
-    if args.epochs is not None:
-        base.train.epochs = args.epochs
+    base = training_config(args)
     rows = run_ablation(
         args.annotations,
         args.features,

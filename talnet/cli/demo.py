@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from talnet.cli.training_args import add_training_arguments, training_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -15,27 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: talnet demo --out runs/demo",
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
-    parser.add_argument("--config", default="cpu_fast", help="YAML file or preset name")
     parser.add_argument("--videos-train", type=int, default=100)
     parser.add_argument("--videos-test", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_training_arguments(parser, "cpu_fast", "YAML file or preset name (cpu_fast)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from talnet.config import load_config
     from talnet.train.demo import run_demo
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     result = run_demo(
         args.out,
-        load_config(args.config),
+        training_config(args),
         videos_train=args.videos_train,
         videos_test=args.videos_test,
         seed=args.seed,

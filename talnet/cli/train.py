@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from talnet.cli.training_args import add_training_arguments, training_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -21,39 +23,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--annotations", required=True, help="ground-truth JSON (ActivityNet)")
     parser.add_argument("--features", required=True, help="feature folder (with meta.json)")
     parser.add_argument("--out", required=True, help="run folder for checkpoint, config, log")
-    parser.add_argument(
-        "--config",
-        default=None,
-        help="YAML file or preset name (thumos14_i3d = the paper's recipe, the default; "
-        "cpu_fast = the CPU-budget schedule)",
-    )
     parser.add_argument("--train-subset", default="validation", help="default: validation")
     parser.add_argument(
         "--val-subset", default=None, help="subset to evaluate mAP on after each epoch"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument(
         "--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt if present"
     )
     parser.add_argument("--seed", type=int, default=None, help="override train.seed")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_arguments(
+        parser,
+        None,
+        "YAML file or preset name (thumos14_i3d = the paper's recipe, the default; "
+        "cpu_fast = the CPU-budget schedule)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from talnet.config import load_config
     from talnet.train.loop import train
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = load_config(args.config)
-    if args.seed is not None:
-        config.train.seed = args.seed
+    config = training_config(args)
     result = train(
         args.annotations,
         args.features,
