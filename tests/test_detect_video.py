@@ -21,12 +21,7 @@ CLASSES = ["jump", "run"]
 FAST = ["--quiet", "--workers", "1", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _checkpoint(path, dim: int = 1024):

@@ -45,13 +45,7 @@ FAST = ["--size", "32", "--resize", "0", "--stride", "16", "--flow", "dis", "--n
 FAST += ["--workers", "1", "--threads", "1"]  # one torch thread: no spin-wait thrashing
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny clips run faster on one thread, and the hand-made I3D runs here share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from video_factory import random_state_dict
 
 import talnet
 from talnet.video.i3d import SamePool3d, same_padding
@@ -53,19 +54,7 @@ def public_shapes(in_channels: int, num_classes: int = 400) -> dict[str, tuple[i
 
 def random_public_state_dict(in_channels: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights in the public layout, with plausible BatchNorm statistics."""
-    gen = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in public_shapes(in_channels).items():
-        if key.endswith("running_var"):
-            sd[key] = torch.rand(shape, generator=gen) + 0.5
-        elif key.endswith("conv3d.weight"):
-            fan_in = shape[1] * shape[2] * shape[3] * shape[4]
-            sd[key] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        elif key.endswith("bn.weight"):  # scales near 1 keep the signal alive through depth
-            sd[key] = 1 + torch.randn(shape, generator=gen) * 0.1
-        else:
-            sd[key] = torch.randn(shape, generator=gen) * 0.1
-    return sd
+    return random_state_dict(public_shapes(in_channels), "conv3d.weight", seed)
 
 
 def test_public_table_has_the_known_size() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from video_factory import random_state_dict
 
 import talnet
 
@@ -107,19 +108,7 @@ def public_shapes(num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
 
 
 def random_public_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in public_shapes().items():
-        if key.endswith("running_var"):
-            sd[key] = torch.rand(shape, generator=gen) + 0.5
-        elif key.endswith("conv.weight"):
-            fan_in = shape[1] * shape[2] * shape[3]
-            sd[key] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        elif key.endswith("bn.weight"):  # scales near 1 keep the signal alive through depth
-            sd[key] = 1 + torch.randn(shape, generator=gen) * 0.1
-        else:
-            sd[key] = torch.randn(shape, generator=gen) * 0.1
-    return sd
+    return random_state_dict(public_shapes(), "conv.weight", seed)
 
 
 def test_public_table_matches_torchvision_parameter_count() -> None:

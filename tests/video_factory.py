@@ -136,3 +136,26 @@ def save_random_i3d_weights(folder: str | Path) -> dict[str, Path]:
         paths[stream] = Path(folder) / f"{stream}_imagenet.pt"
         torch.save(InceptionI3d(num_classes=400, in_channels=channels).state_dict(), paths[stream])
     return paths
+
+
+def random_state_dict(shapes: dict[str, tuple[int, ...]], conv_suffix: str, seed: int = 0):
+    """Random weights for a public state-dict layout `shapes` (key -> shape): He-scaled
+    convolutions (keys ending in `conv_suffix`), BatchNorm scales near 1 and plausible running
+    variances, so the signal stays alive through a deep network."""
+    import math
+
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in shapes.items():
+        if key.endswith("running_var"):
+            sd[key] = torch.rand(shape, generator=gen) + 0.5
+        elif key.endswith(conv_suffix):
+            fan_in = math.prod(shape[1:])
+            sd[key] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
+        elif key.endswith("bn.weight"):
+            sd[key] = 1 + torch.randn(shape, generator=gen) * 0.1
+        else:
+            sd[key] = torch.randn(shape, generator=gen) * 0.1
+    return sd
