@@ -23,7 +23,6 @@ class RangeQuery:
     build it once per length and reuse it.
     """
 
-    length: int
     levels: int
     first: torch.Tensor  # (M,) row of the window starting at lo
     second: torch.Tensor  # (M,) row of the window ending at hi
@@ -41,7 +40,7 @@ def range_query(lo: torch.Tensor, hi: torch.Tensor, length: int) -> RangeQuery:
     level = (span[:, None] >= bounds[None, :]).sum(dim=1)
     sizes = [length - (1 << j) + 1 for j in range(levels)]
     offsets = torch.tensor([0, *sizes[:-1]], device=span.device).cumsum(0)[level]
-    return RangeQuery(length, levels, offsets + lo, offsets + hi - (1 << level) + 1)
+    return RangeQuery(levels, offsets + lo, offsets + hi - (1 << level) + 1)
 
 
 def range_max(

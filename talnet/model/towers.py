@@ -73,7 +73,7 @@ class TowerBank(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> tower features (B, K, T, H)."""
-        return self.features_jointly([self], [x])[0]
+        return self._features_batched([self], [x])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> head outputs (B, K, T, out_per_tower)."""
@@ -86,9 +86,16 @@ class TowerBank(nn.Module):
         )
 
     @staticmethod
-    def features_jointly(banks: list[TowerBank], xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tower features of banks of the same layout on inputs of the same shape (e.g. the two
-        streams), as one batch of S*K towers: the kernel launches of one bank, not S."""
+    def forward_jointly(banks: list[TowerBank], xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Head outputs of banks of the same layout on inputs of the same shape (e.g. the two
+        streams), computed as one batch of S*K towers: the kernel launches of one bank, not S."""
+        h = TowerBank._features_batched(banks, xs)  # (B, S*K, T, H)
+        out = torch.matmul(h, _joined(banks, "head")) + _joined(banks, "head_bias")
+        return list(out.chunk(len(banks), dim=1))
+
+    @staticmethod
+    def _features_batched(banks: list[TowerBank], xs: list[torch.Tensor]) -> torch.Tensor:
+        """Tower features of every bank on its input, as one (B, S*K, T, H) batch."""
         b, t, d = xs[0].shape
         s = len(banks)
         plan = banks[0]._plan(t, xs[0].device, s)
@@ -98,17 +105,7 @@ class TowerBank(nn.Module):
             _joined(banks, n) for n in ("conv1", "bias1", "conv2", "bias2")
         )  # fmt: skip
         h = torch.relu(TowerBank._dilated_conv(pooled, conv1, plan.conv1) + bias1)
-        h = torch.relu(TowerBank._dilated_conv(h, conv2, plan.conv2) + bias2)
-        return list(h.chunk(s, dim=1))
-
-    @staticmethod
-    def forward_jointly(banks: list[TowerBank], xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Head outputs of each bank, computed as one batch (see `features_jointly`)."""
-        s = len(banks)
-        h = TowerBank.features_jointly(banks, xs)
-        h = h[0] if s == 1 else torch.cat(h, dim=1)
-        out = torch.matmul(h, _joined(banks, "head")) + _joined(banks, "head_bias")
-        return list(out.chunk(s, dim=1))
+        return torch.relu(TowerBank._dilated_conv(h, conv2, plan.conv2) + bias2)
 
     def _plan(self, t: int, device: torch.device, copies: int = 1) -> _TowerPlan:
         """The index tensors for length `t` (and `copies` banks run jointly), built once per
@@ -224,5 +221,5 @@ def propose_jointly(
     if all(b.same_layout(banks[0]) for b in banks) and len({r.shape for r in reduced}) == 1:
         outs = TowerBank.forward_jointly(banks, reduced)
     else:
-        outs = [TowerBank.forward_jointly([b], [r])[0] for b, r in zip(banks, reduced, strict=True)]
+        outs = [bank(r) for bank, r in zip(banks, reduced, strict=True)]
     return [spn._outputs(out) for spn, out in zip(spns, outs, strict=True)]
