@@ -33,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
         videos_train=args.videos_train,
         videos_test=args.videos_test,
         seed=args.seed,
-        epochs=args.epochs,
         progress=not args.quiet,
     )
     print("\n" + result.table + "\n")

@@ -321,8 +321,8 @@ def _add_venues(
 ) -> None:
     """The venue shift: each action and its context get a venue pattern in RGB, the class's own
     in training videos, a random class's in test videos."""
+    own = layout.subset == TRAIN_SUBSET
     for seg in layout.actions:
-        own = layout.subset == TRAIN_SUBSET
         cls = seg.cls if own else int(rng.integers(0, venue.shape[0]))
         ctx = cfg.context_frac * (seg.end - seg.start)
         lo, hi = np.searchsorted(times, [seg.start - ctx, seg.end + ctx])
