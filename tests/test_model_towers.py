@@ -89,7 +89,7 @@ def test_two_streams_run_jointly_equal_each_stream_alone():
     xs = [torch.randn(2, 40, 7), torch.randn(2, 40, 3)]
     joint = propose_jointly([rgb, flow], xs)
     for spn, x, (objectness, offsets) in zip((rgb, flow), xs, joint, strict=True):
-        alone = spn.towers.forward_jointly([spn.towers], [torch.relu(spn.reduce(x))])[0]
+        alone = spn.towers(torch.relu(spn.reduce(x)))
         assert torch.allclose(objectness, alone[..., :2], atol=1e-6)
         assert torch.allclose(offsets, alone[..., 2:], atol=1e-6)
     assert not torch.allclose(joint[0][0], joint[1][0])  # the streams' weights differ
