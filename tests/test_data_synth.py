@@ -10,11 +10,11 @@ import pytest
 from talnet.cli.main import main
 from talnet.data.synth import (
     SynthConfig,
+    layouts_to_ground_truth,
     make_prototypes,
     make_synthetic,
     render_features,
     sample_layouts,
-    synth_ground_truth,
 )
 from talnet.errors import TalnetError
 from talnet.io.annotations import load_ground_truth
@@ -64,8 +64,14 @@ def test_shapes_meta_and_io_loaders(small):
             assert ann.label.startswith("action_")
 
 
+def _ground_truth(seed: int, videos_train: int, videos_test: int, classes: int = 20):
+    """The ground truth make_synthetic would write, without rendering any features."""
+    layouts = sample_layouts(seed, videos_train, videos_test, classes, SynthConfig())
+    return layouts_to_ground_truth(layouts, classes, SynthConfig().fps)
+
+
 def test_lengths_span_under_a_second_to_over_a_minute():
-    gt = synth_ground_truth(seed=0, videos_train=150, videos_test=50)
+    gt = _ground_truth(seed=0, videos_train=150, videos_test=50)
     lengths = np.array([a.end - a.start for v in gt.values() for a in v.annotations])
     durations = np.array([v.duration for v in gt.values()])
     assert lengths.min() < 1.0 and lengths.max() > 60.0
@@ -75,8 +81,9 @@ def test_lengths_span_under_a_second_to_over_a_minute():
 
 
 def test_annotations_only_path_matches_written_file(small):
+    # so the layout-only tests above examine exactly what make_synthetic writes
     written = json.loads((small / "annotations.json").read_text())["database"]
-    gt = synth_ground_truth(seed=3, videos_train=4, videos_test=2, classes=6)
+    gt = _ground_truth(seed=3, videos_train=4, videos_test=2, classes=6)
     assert {v: [[a.start, a.end] for a in i.annotations] for v, i in gt.items()} == {
         v: [a["segment"] for a in e["annotations"]] for v, e in written.items()
     }

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from talnet.model.anchors import geometric_scales, make_anchors
+from talnet.model.anchors import make_anchors
 from talnet.model.coder import SegmentCoder
 
 
@@ -33,9 +33,3 @@ def test_anchors_scale_major_centred_on_steps():
     assert anchors.shape == (6, 2)
     assert anchors[1].tolist() == [0.0, 2.0]  # scale 2 at step 1
     assert anchors[5].tolist() == [-1.0, 5.0]  # scale 6 at step 2
-
-
-def test_geometric_scales_are_increasing_and_span():
-    scales = geometric_scales(1, 512, per_octave=2)
-    assert scales[0] == 1 and scales[-1] == 512
-    assert all(b > a for a, b in zip(scales, scales[1:], strict=False))

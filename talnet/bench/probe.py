@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 
 def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
     """fp32 matrix-multiply throughput (GFLOP/s) of torch on this machine, right now.
@@ -27,13 +25,6 @@ def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> fl
     for _ in range(warmup):
         fn()
     return min(_timed(fn) for _ in range(repeats))
-
-
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time in seconds of `fn()`."""
-    for _ in range(warmup):
-        fn()
-    return float(np.median([_timed(fn) for _ in range(repeats)]))
 
 
 def repeat_for(

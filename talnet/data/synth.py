@@ -406,19 +406,6 @@ def layouts_to_ground_truth(layouts: list[VideoLayout], classes: int, fps: float
     }
 
 
-def synth_ground_truth(
-    seed: int = 0,
-    videos_train: int = 200,
-    videos_test: int = 213,
-    classes: int = 20,
-    config: SynthConfig | None = None,
-) -> GroundTruth:
-    """The ground truth make_synthetic would write, without rendering features."""
-    cfg = config or SynthConfig()
-    layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg)
-    return layouts_to_ground_truth(layouts, classes, cfg.fps)
-
-
 def make_synthetic(
     out_dir: str | Path,
     seed: int = 0,

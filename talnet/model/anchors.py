@@ -14,15 +14,3 @@ def make_anchors(scales: torch.Tensor, length: int) -> torch.Tensor:
     centers = torch.arange(length, dtype=scales.dtype, device=scales.device)  # (T,)
     half = scales[:, None] / 2  # (K, 1)
     return torch.stack([centers - half, centers + half], dim=-1).reshape(-1, 2)
-
-
-def geometric_scales(smallest: float, largest: float, per_octave: int = 2) -> list[float]:
-    """Rounded geometric series of anchor scales from `smallest` to `largest` (inclusive)."""
-    scales: list[float] = []
-    s = float(smallest)
-    while s <= largest * 1.0001:
-        r = float(round(s))
-        if not scales or r > scales[-1]:
-            scales.append(r)
-        s *= 2 ** (1 / per_octave)
-    return scales
