@@ -1,4 +1,4 @@
-"""The one config object of the model stage: dataclasses loaded from YAML (SPEC §2–§3).
+"""The one config object of the model stage: dataclasses loaded from YAML (docs/design.md §3).
 
 Every number of the paper's model and recipe is a key here; `talnet/configs/*.yaml` ship the
 named presets (`thumos14_i3d`: the supplement's recipe; `cpu_fast`: the CPU-budget schedule).
@@ -22,7 +22,7 @@ DEFAULT_CONFIG = "thumos14_i3d"
 
 @dataclass
 class ModelConfig:
-    """Architecture (SPEC §2). Scales and lengths are in feature steps."""
+    """Architecture (docs/design.md §3). Scales and lengths are in feature steps."""
 
     # Anchor lengths in feature steps, one proposal tower per scale.
     anchors: list[float] = field(
@@ -47,7 +47,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """The training recipe (SPEC §3, the supplement) and the schedule around it."""
+    """The training recipe (docs/design.md §3, the supplement) and the schedule around it."""
 
     epochs: int = 30
     lr: float = 1e-4

@@ -1,4 +1,4 @@
-"""Ground truth (SPEC §6): ActivityNet-style JSON, read and validated, written atomically.
+"""Ground truth (docs/design.md §6): ActivityNet-style JSON, read and validated, written atomically.
 
 The file is `{"database": {VIDEO_ID: {"subset", "duration", "fps", "annotations": [{"label",
 "segment": [start, end]}]}}}`. ActionFormer's `thumos14.json` (extra `segment(frames)`,

@@ -1,4 +1,4 @@
-"""Feature files (SPEC §6): FEAT_DIR/VIDEO_ID.npy (T, 2048) or FEAT_DIR/STREAM/VIDEO_ID.npy."""
+"""Feature files (docs/design.md §2, §6): FEAT_DIR/VIDEO_ID.npy or FEAT_DIR/STREAM/VIDEO_ID.npy."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Detections (SPEC §6): ActivityNet results JSON `{"results": {VIDEO_ID: [{"label", "score",
-"segment": [start, end]}]}}`, read and validated, written atomically and sorted by score."""
+"""Detections (docs/design.md §6): ActivityNet results JSON `{"results": {VIDEO_ID: [{"label",
+"score", "segment": [start, end]}]}}`, read and validated, written atomically, sorted by score."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Multi-scale anchors over the 1D feature map (SPEC §2), in feature-step coordinates.
+"""Multi-scale anchors over the 1D feature map (docs/design.md §3), in feature-step coordinates.
 
 Step i is the point i (its window's centre); an anchor of scale s at step i is the segment
 [i - s/2, i + s/2]. Anchors are laid out scale-major, (K, T) -> K*T rows, matching the towers.

@@ -1,4 +1,4 @@
-"""Segment proposal network: one receptive-field-aligned tower per anchor scale (SPEC §2).
+"""Segment proposal network: one receptive-field-aligned tower per anchor scale (docs/design.md §3).
 
 Tower for scale s: stride-1 max pooling (kernel k), then two kernel-3 convolutions with
 dilations u and 2u, with u = s // 7 and k = s - 6u, so the receptive field is exactly
