@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -118,3 +119,53 @@ def test_detect_features_api(trained):
     data, ckpt = trained
     dets = detect_features(Detector.from_checkpoint(ckpt), data / "features", progress=False)
     assert len(dets) == 6
+
+
+def _regridded(data, folder, **changes):
+    """A copy of the tiny features whose meta.json declares another grid or other streams."""
+    import shutil
+
+    from talnet.io.features import write_meta
+
+    shutil.copytree(data / "features", folder)
+    meta = read_meta(folder)
+    for key, value in changes.items():
+        setattr(meta, key, value)
+    write_meta(folder, meta)
+    return folder
+
+
+GRID_CHANGES = [
+    ({"stride": 16}, "stride 4 in training, 16 here"),
+    ({"fps": 25.0}, "fps 30 in training, 25 here"),
+    ({"window": 8}, "window 16 in training, 8 here"),
+    ({"streams": ["rgb", "depth"]}, "stream(s) ['flow'] missing"),
+]
+
+
+@pytest.mark.parametrize(("changes", "named"), GRID_CHANGES)
+def test_detector_refuses_features_on_another_grid(trained, tmp_path, changes, named):
+    data, ckpt = trained
+    feats = _regridded(data, tmp_path / "f", **changes)
+    detector = Detector.from_checkpoint(ckpt)
+    with pytest.raises(TalnetError, match="do not fit the checkpoint") as err:
+        detect_features(detector, feats, progress=False)
+    assert named in str(err.value)
+    meta = read_meta(feats)
+    arrays = {s: np.zeros((40, 8), np.float32) for s in meta.streams}
+    with pytest.raises(TalnetError, match=re.escape(named)):
+        detector.detect(arrays, meta)
+
+
+@pytest.mark.parametrize(("changes", "named"), GRID_CHANGES[:2])
+def test_detect_cli_refuses_features_on_another_grid(trained, tmp_path, changes, named):
+    data, ckpt = trained
+    feats = _regridded(data, tmp_path / "f", **changes)
+    out = tmp_path / "dets.json"
+    cmd = [
+        sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
+        "--features", str(feats), "--out", str(out), "--quiet",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and named in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and not out.exists()

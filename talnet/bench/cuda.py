@@ -96,6 +96,7 @@ def bench_model(quick: bool) -> None:
 
     from talnet.config import load_config
     from talnet.detect.inference import detect_steps
+    from talnet.io.features import FeatureMeta
     from talnet.model.talnet import TalNet
 
     print(f"{'config':14} {'stride':>6} {'steps':>6} {'fp32 ms':>8} {'fp16 ms':>8}")
@@ -104,7 +105,7 @@ def bench_model(quick: bool) -> None:
         torch.manual_seed(0)
         model = TalNet({"rgb": 1024, "flow": 1024}, 20, config.model).eval().cuda()
         for stride in (16, 4):
-            steps = 3000 // stride - (16 // stride) + 1
+            steps = FeatureMeta(stride=stride).num_steps(3000)
             feats = {s: torch.randn(steps, 1024, device="cuda") for s in ("rgb", "flow")}
 
             def run(model=model, feats=feats, config=config):

@@ -17,6 +17,7 @@ import torch
 from talnet.bench.probe import matmul_gflops, repeat_for
 from talnet.config import Config, load_config
 from talnet.detect.inference import detect_steps
+from talnet.io.features import FeatureMeta
 from talnet.model.talnet import TalNet
 from talnet.train.objective import TrainingObjective
 
@@ -77,7 +78,7 @@ def run(quick: bool = False) -> None:
     for name in ("cpu_fast", "thumos14_i3d"):
         config = load_config(name)
         for stride in (16, 4):
-            steps = FRAMES // stride - (16 // stride) + 1
+            steps = FeatureMeta(fps=FPS, stride=stride).num_steps(FRAMES)
             best, median = forward_ms(config, steps, seconds=1.0 if quick else 3.0)
             print(
                 f"{name:14} {stride:6d} {steps:6d} {best:8.1f} {median:7.1f} {PAPER_MS:9.1f} "

@@ -273,12 +273,6 @@ def _drift(rng: np.random.Generator, t: int, dim: int, rank: int = 3) -> np.ndar
     return walk @ (rng.standard_normal((rank, dim)) / math.sqrt(rank))
 
 
-def num_steps(duration: float, meta: FeatureMeta) -> int:
-    """Number of full feature windows in a video of `duration` seconds."""
-    frames = int(math.floor(duration * meta.fps))
-    return max(1, (frames - meta.window) // meta.stride + 1)
-
-
 def render_features(
     rng: np.random.Generator,
     layout: VideoLayout,
@@ -287,8 +281,8 @@ def render_features(
     meta: FeatureMeta,
 ) -> np.ndarray:
     """Features of one video: (T, 2*D) float32 = [rgb | flow]."""
-    t_count = num_steps(layout.duration, meta)
-    times = np.asarray(meta.step_to_seconds(np.arange(t_count)), dtype=np.float64)
+    t_count = meta.num_steps(math.floor(layout.duration * meta.fps))
+    times = meta.step_times(t_count)
     dim = protos.phases["rgb"].shape[-1]
     streams = []
     for stream in ("rgb", "flow"):

@@ -18,6 +18,7 @@ def detect_features(
     from talnet.io.features import list_feature_videos, load_features, read_meta
 
     meta = read_meta(feat_dir)
+    detector.check_fits(meta, feat_dir)
     available = list_feature_videos(feat_dir, meta)
     ids = available if video_ids is None else list(video_ids)
     missing = sorted(set(ids) - set(available))

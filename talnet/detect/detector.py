@@ -9,7 +9,7 @@ import torch
 
 from talnet.config import Config
 from talnet.errors import TalnetError
-from talnet.io.features import FeatureMeta, steps_duration
+from talnet.io.features import FeatureMeta
 from talnet.io.types import Detection
 from talnet.model.talnet import TalNet
 
@@ -38,13 +38,34 @@ class Detector:
         model, config, meta = model_from_checkpoint(ckpt, path)
         return cls(model, list(ckpt["classes"]), meta, config, device)
 
+    @property
+    def expected_meta(self) -> FeatureMeta:
+        """The feature grid and streams the model was trained on (only the streams it uses)."""
+        streams = list(self.model.stream_dims)
+        return self.meta.restricted_to(streams, [self.model.stream_dims[s] for s in streams])
+
+    def check_fits(self, meta: FeatureMeta, source: str | Path | None = None) -> None:
+        """Refuse features made on another grid (fps, stride, window) or lacking a stream the
+        model uses: their steps would map to wrong times. The error names each setting."""
+        problems = self.expected_meta.mismatches(meta)
+        if problems:
+            raise TalnetError(
+                "features do not fit the checkpoint: " + "; ".join(problems), source
+            )
+
     def detect(
         self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
     ) -> list[Detection]:
-        """One video's features {stream: (T, C)} -> detections in seconds, best first."""
+        """One video's features {stream: (T, C)} -> detections in seconds, best first.
+
+        `meta` describes the features (default: the checkpoint's own grid); features on
+        another grid are refused (see `check_fits`)."""
         from talnet.detect.inference import detect_steps
 
-        meta = meta or self.meta
+        if meta is None:
+            meta = self.meta
+        else:
+            self.check_fits(meta)
         missing = [s for s in self.model.stream_dims if s not in features]
         if missing:
             raise TalnetError(f"features lack stream(s) {missing} the model was trained on")
@@ -59,7 +80,7 @@ class Detector:
         length = next(iter(tensors.values())).shape[0]
         segments, classes, scores = detect_steps(self.model, tensors, self.config.detect)
         seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
-        seconds = np.clip(seconds.reshape(-1, 2), 0.0, steps_duration(length, meta))
+        seconds = np.clip(seconds.reshape(-1, 2), 0.0, meta.duration(length))
         return [
             Detection(self.classes[int(c)], float(s[0]), float(s[1]), float(p))
             for s, c, p in zip(seconds, classes.tolist(), scores.tolist(), strict=True)

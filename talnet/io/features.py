@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,46 @@ class FeatureMeta:
     @property
     def seconds_per_step(self) -> float:
         return self.stride / self.fps
+
+    def num_steps(self, n_frames: int) -> int:
+        """Feature steps of a video of n_frames: floor((n - window) / stride) + 1, at least 1
+        (a video shorter than one window is padded by repeating its last frame), 0 if empty."""
+        if n_frames < 1:
+            return 0
+        return max(1, (int(n_frames) - self.window) // self.stride + 1)
+
+    def step_times(self, num_steps: int) -> np.ndarray:
+        """Centre times in seconds of steps 0..T-1, (T,) float64."""
+        return np.asarray(self.step_to_seconds(np.arange(num_steps)), dtype=np.float64)
+
+    def duration(self, num_steps: int) -> float:
+        """Seconds of video covered by T feature windows: ((T - 1) * stride + window) / fps."""
+        return ((num_steps - 1) * self.stride + self.window) / self.fps
+
+    def mismatches(self, other: FeatureMeta) -> list[str]:
+        """What keeps features described by `other` from feeding a model trained on features
+        described by `self`: one phrase per differing setting, [] when they fit. Streams of
+        `other` beyond those of `self` are fine (a model may use a subset)."""
+        found = []
+        if not math.isclose(self.fps, other.fps, rel_tol=1e-6):
+            found.append(f"fps {self.fps:g} in training, {other.fps:g} here")
+        for key in ("stride", "window"):
+            trained, here = getattr(self, key), getattr(other, key)
+            if trained != here:
+                found.append(f"{key} {trained} in training, {here} here")
+        missing = [s for s in self.streams if s not in other.streams]
+        if missing:
+            found.append(f"stream(s) {missing} missing (streams here: {other.streams})")
+        if self.dims is not None and other.dims is not None:
+            widths = dict(zip(other.streams, other.dims, strict=True))
+            for stream, dim in zip(self.streams, self.dims, strict=True):
+                if stream in widths and widths[stream] != dim:
+                    found.append(f"stream {stream!r} {dim}-d in training, {widths[stream]}-d here")
+        return found
+
+    def restricted_to(self, streams: list[str], dims: list[int] | None = None) -> FeatureMeta:
+        """A copy describing only `streams` (in that order), with `dims` when given."""
+        return replace(self, streams=list(streams), dims=list(dims) if dims else None)
 
 
 def write_meta(feat_dir: str | Path, meta: FeatureMeta) -> None:
@@ -126,11 +167,6 @@ def feature_length(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> in
     """Number of feature steps T of one video, read from the .npy header without loading it."""
     path = feature_path(feat_dir, video_id, meta, meta.streams[0])
     return int(_open_array(path, video_id, mmap=True).shape[0])
-
-
-def steps_duration(num_steps: int, meta: FeatureMeta) -> float:
-    """Seconds of video covered by `num_steps` feature windows: ((T-1)*stride + window) / fps."""
-    return ((num_steps - 1) * meta.stride + meta.window) / meta.fps
 
 
 def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dict[str, np.ndarray]:

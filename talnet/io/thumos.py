@@ -16,7 +16,7 @@ from pathlib import Path
 
 from talnet.errors import TalnetError
 from talnet.io.annotations import AMBIGUOUS, DataWarning, warn_oddities
-from talnet.io.features import feature_length, list_feature_videos, read_meta, steps_duration
+from talnet.io.features import feature_length, list_feature_videos, read_meta
 from talnet.io.types import Annotation, GroundTruth, VideoInfo
 
 # File suffix -> subset name, as THUMOS'14 is used: train on validation, test on test.
@@ -173,6 +173,6 @@ def _add_feature_durations(
         if video_id in available and (duration is None or fps is None):
             steps = feature_length(features_dir, video_id, meta)
             timing[video_id] = (
-                duration if duration is not None else steps_duration(steps, meta),
+                duration if duration is not None else meta.duration(steps),
                 fps if fps is not None else meta.fps,
             )

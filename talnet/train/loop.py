@@ -8,7 +8,6 @@ see N videos per optimizer step. Rank 0 logs, evaluates and writes checkpoints.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -24,7 +23,6 @@ from talnet.config import Config, save_config
 from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
 from talnet.io.annotations import clip_for_training, labels_of, load_ground_truth
-from talnet.io.atomic import atomic_open
 from talnet.io.features import read_meta
 from talnet.model.talnet import TalNet
 from talnet.train.checkpoint import (
@@ -33,11 +31,18 @@ from talnet.train.checkpoint import (
     model_state,
     save_checkpoint,
 )
-from talnet.train.objective import LOSS_NAMES, TrainingObjective
-
-CHECKPOINT = "checkpoint.pt"
-LOG = "log.jsonl"
-CONFIG = "config.yaml"
+from talnet.train.objective import TrainingObjective
+from talnet.train.runfiles import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LOG_FILE,
+    LOSS_NAMES,
+    TOTAL_LOSS,
+    VAL_MAP_AT_HALF,
+    VAL_MAP_AVERAGE,
+    append_log,
+    trim_log,
+)
 
 
 @dataclass
@@ -94,7 +99,7 @@ def train(
     meta = read_meta(feat_dir)
     gt = clip_for_training(load_ground_truth(annotations, train_subset))
     val_gt = load_ground_truth(annotations, val_subset) if val_subset else None
-    ckpt_path = out / CHECKPOINT
+    ckpt_path = out / CHECKPOINT_FILE
     start_epoch, ckpt = 0, None
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
@@ -127,8 +132,8 @@ def train(
         sampler.set_state(ckpt["rng"]["sampler"][rank % len(ckpt["rng"]["sampler"])])
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        save_config(out / CONFIG, config)
-        _trim_log(out / LOG, start_epoch)
+        save_config(out / CONFIG_FILE, config)
+        trim_log(out / LOG_FILE, start_epoch)
         if start_epoch:
             log_fn(f"resuming from epoch {start_epoch} of {tcfg.epochs} ({ckpt_path})")
 
@@ -167,7 +172,7 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            values = torch.tensor([losses[n].item() for n in (*LOSS_NAMES, "loss")])
+            values = torch.tensor([losses[n].item() for n in (*LOSS_NAMES, TOTAL_LOSS)])
             totals += values.double()
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{values[-1]:.3f}", lr=f"{lr:.2g}")
@@ -175,7 +180,8 @@ def train(
             dist.all_reduce(totals)
         means = (totals / (steps_per_epoch * world)).tolist()
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": steps_per_epoch}
-        record.update({n: round(v, 5) for n, v in zip((*LOSS_NAMES, "loss"), means, strict=True)})
+        names = (*LOSS_NAMES, TOTAL_LOSS)
+        record.update({n: round(v, 5) for n, v in zip(names, means, strict=True)})
         if rank == 0:
             if val_gt is not None and (
                 (epoch + 1) % tcfg.eval_every == 0 or epoch + 1 == tcfg.epochs
@@ -189,7 +195,7 @@ def train(
                 rng={"torch": torch.get_rng_state(), "sampler": _gather_states(sampler, world)},
             )
             save_checkpoint(ckpt_path, state)
-            _append_log(out / LOG, record)
+            append_log(out / LOG_FILE, record)
             log_fn(_describe(record, tcfg.epochs))
         elif world > 1:
             _gather_states(sampler, world)
@@ -198,7 +204,7 @@ def train(
         last = record
     if world > 1:
         dist.destroy_process_group()
-    return TrainResult(ckpt_path, out / LOG, tcfg.epochs, last)
+    return TrainResult(ckpt_path, out / LOG_FILE, tcfg.epochs, last)
 
 
 def _held_out_map(model, classes, meta, config, feat_dir, val_gt, device) -> dict[str, float]:
@@ -210,15 +216,15 @@ def _held_out_map(model, classes, meta, config, feat_dir, val_gt, device) -> dic
     dets = detect_features(detector, feat_dir, sorted(val_gt), progress=False)
     report = evaluate_detection(val_gt, dets)
     at_half = float(report.mAP[list(report.tious).index(0.5)]) if 0.5 in report.tious else None
-    return {"val_mAP@0.5": round(at_half, 4), "val_mAP_avg": round(report.average, 4)}
+    return {VAL_MAP_AT_HALF: round(at_half, 4), VAL_MAP_AVERAGE: round(report.average, 4)}
 
 
 def _describe(record: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['loss']:.3f}"]
     parts += [f"{n} {record[n]:.3f}" for n in LOSS_NAMES]
     parts.append(f"lr {record['lr']:.2g}")
-    if "val_mAP@0.5" in record:
-        parts.append(f"val mAP@0.5 {record['val_mAP@0.5']:.3f}")
+    if VAL_MAP_AT_HALF in record:
+        parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
     return ", ".join(parts)
 
@@ -244,17 +250,3 @@ def _gather_states(sampler: torch.Generator, world: int) -> list[torch.Tensor]:
     states = [torch.empty_like(state) for _ in range(world)]
     dist.all_gather(states, state)
     return states
-
-
-def _trim_log(path: Path, epochs: int) -> None:
-    """Keep only the log lines of epochs <= `epochs` (a resumed run rewrites the rest)."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("epoch", 0) <= epochs]
-    with atomic_open(path) as handle:
-        handle.write("".join(ln + "\n" for ln in kept))
-
-
-def _append_log(path: Path, record: dict[str, Any]) -> None:
-    existing = path.read_text() if path.exists() else ""
-    with atomic_open(path) as handle:
-        handle.write(existing + json.dumps(record) + "\n")

@@ -13,8 +13,7 @@ from talnet.model.matching import label_anchors, label_proposals
 from talnet.model.proposals import generate_proposals
 from talnet.model.sampling import sample_labels
 from talnet.model.talnet import TalNet, fuse
-
-LOSS_NAMES = ("spn_cls", "spn_reg", "cls_cls", "cls_reg")
+from talnet.train.runfiles import LOSS_NAMES
 
 
 class TrainingObjective(nn.Module):
