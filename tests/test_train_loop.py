@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -66,14 +65,22 @@ def test_resume_after_killing_a_training_process(data, tmp_path):
         str(data / "annotations.json"), "--features", str(data / "features"), "--out", str(run),
         "--config", str(_tiny_yaml(tmp_path, 200)), "--quiet", "--threads", "1",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Unbuffered, so each epoch's line arrives when the trainer prints it (after its checkpoint).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    seen: list[str] = []
     try:
-        deadline = time.time() + 240  # generous: the machine may be busy with other work
-        while time.time() < deadline and not ((run / "log.jsonl").exists() and len(_log(run)) >= 2):
-            time.sleep(0.1)
+        for line in proc.stdout:  # blocks until the next line; ends if the trainer exits
+            seen.append(line)
+            if line.startswith("epoch 2/"):
+                break
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
+    assert seen and seen[-1].startswith("epoch 2/"), "trainer ended early:\n" + "".join(seen)
     done = load_checkpoint(run / "checkpoint.pt")["epoch"]
     assert 2 <= done < 200  # killed mid-run, after some epochs
     out = subprocess.run(

@@ -74,6 +74,23 @@ def open_page(browser, report):
         item.page.close()
 
 
+PROBE = "talnet-test-probe"
+
+
+def settle(opened: Opened) -> None:
+    """Wait until the page has handled everything it started: load a missing image whose error
+    handler opens a dialog, and wait for that dialog. An injected `<img onerror>` or script
+    would have fired (its dialog, its request) before this one, so afterwards `dialogs` and
+    `requests` are complete up to the probe."""
+    with opened.page.expect_event("dialog", predicate=lambda d: d.message == PROBE):
+        opened.page.evaluate(
+            "probe => { const img = document.createElement('img');"
+            " img.onerror = () => alert(probe); img.src = probe + '.png';"
+            " document.body.append(img); }",
+            PROBE,
+        )
+
+
 def count(page, selector: str) -> int:
     return page.evaluate(f"document.querySelectorAll({selector!r}).length")
 
@@ -168,8 +185,8 @@ def test_script_in_labels_and_ids_shows_as_text_and_runs_nothing(open_page):
             assert UNSAFE_ID in page.text_content("#video-table")
         else:
             assert page.text_content("h1") == UNSAFE_ID
-        page.wait_for_timeout(100)
-        assert opened.dialogs == []
+        settle(opened)
+        assert opened.dialogs == [PROBE]
         # Only the report's own scripts exist: the JSON data block and timeline.js.
         assert page.evaluate("document.querySelectorAll('script:not([type])').length") <= 1
         assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
@@ -178,8 +195,10 @@ def test_script_in_labels_and_ids_shows_as_text_and_runs_nothing(open_page):
 def test_site_loads_only_local_files(open_page):
     for relative in ("index.html", "video/vid_a.html"):
         opened = open_page(relative)
-        opened.page.wait_for_timeout(200)
-        assert opened.requests and all(u.startswith("file://") for u in opened.requests)
+        settle(opened)
+        *own, probe = opened.requests
+        assert probe.endswith(f"/{PROBE}.png")  # the probe's request came last
+        assert own and all(u.startswith("file://") for u in own)
 
 
 def test_javascript_times_match_format_time(open_page):
