@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -76,8 +77,8 @@ def test_detect_video_refuses_features_the_checkpoint_was_not_trained_on(tmp_pat
     assert code == 2 and not out.exists()
     error = [line for line in err if line.startswith("talnet: error:")]
     assert len(error) == 1 and str(ckpt) in error[0]
-    assert "'rgb' is 8-d there, I3D gives 1024-d" in error[0]
-    assert "stride 16 there, 4 here" in error[0]
+    assert "stream 'rgb' 8-d in training, 1024-d here" in error[0]
+    assert "stride 16 in training, 4 here" in error[0]
 
 
 def test_detect_features_path_still_works_and_flags_must_match_the_source(tmp_path, capsys):
@@ -99,7 +100,8 @@ def test_detect_features_path_still_works_and_flags_must_match_the_source(tmp_pa
 def test_detect_videos_api_equals_extract_then_detect(tmp_path):
     from talnet.detect import detect_videos
     from talnet.detect.detector import Detector
-    from talnet.video.extract import ExtractOptions, extract_video_features
+    from talnet.video.extract import extract_video_features
+    from talnet.video.options import ExtractOptions
 
     video = make_video(tmp_path / "a.mkv", seconds=0.6, codec="mpeg4")  # one padded window
     detector = Detector.from_checkpoint(_checkpoint(tmp_path / "c.pt"))
@@ -113,14 +115,18 @@ def test_detect_videos_api_equals_extract_then_detect(tmp_path):
 
 def test_settings_that_differ_from_training_warn(tmp_path):
     from talnet.detect.detector import Detector
-    from talnet.detect.video import check_fits, checkpoint_settings
-    from talnet.video.extract import ExtractOptions
+    from talnet.detect.video import check_fits
+    from talnet.video.options import ExtractOptions
 
     ckpt = _checkpoint(tmp_path / "c.pt")
     detector = Detector.from_checkpoint(ckpt)
-    settings = checkpoint_settings(detector)
-    assert settings == {"fps": 30.0, "stride": 16, "window": 16, "streams": "rgb,flow",
-                        "flow": "dis", "size": 32, "resize": 0}  # fmt: skip
+    recorded = ExtractOptions.from_meta(detector.expected_meta, random_weights=True)
+    got = (recorded.fps, recorded.stride, recorded.window, recorded.streams, recorded.flow)
+    assert got == (30.0, 16, 16, ("rgb", "flow"), "dis")
+    assert (recorded.size, recorded.short_side) == (32, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_fits(detector, recorded, ckpt)  # the checkpoint's own settings fit, silently
     options = ExtractOptions(stride=16, size=32, short_side=None, flow="tvl1", random_weights=True)
     with pytest.warns(UserWarning, match="flow_method dis, extracting with tvl1"):
         check_fits(detector, options, ckpt)

@@ -9,11 +9,12 @@ from video_factory import (
     make_audio_only,
     make_empty_video,
     make_video,
+    read_frames,
     truncate,
 )
 
 from talnet.errors import TalnetError
-from talnet.video.decode import DecodeOptions, VideoReader, read_frames
+from talnet.video.decode import DecodeOptions, VideoReader
 
 
 def test_constant_rate_is_resampled_by_time(tmp_path):

@@ -7,41 +7,36 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from video_factory import (
+    flow_sequence,
     make_audio_only,
     make_empty_video,
     make_video,
+    read_frames,
     save_random_i3d_weights,
     truncate,
 )
 
 from talnet.cli.main import main
 from talnet.errors import TalnetError
-from talnet.io.features import read_meta_file, write_meta
-from talnet.video.decode import DecodeOptions, read_frames
-from talnet.video.extract import (
-    ExtractOptions,
-    Extractor,
-    Windows,
-    collect_videos,
-    extract_dataset,
-    extract_video_features,
-    num_steps,
-    parse_shard,
-    shard_from_env,
-    shard_videos,
-)
-from talnet.video.flow import flow_sequence
+from talnet.io.feature_folder import parse_shard, shard_from_env, shard_videos
+from talnet.io.features import FeatureMeta, read_meta_file, write_meta
+from talnet.video.collect import collect_videos
+from talnet.video.decode import DecodeOptions
+from talnet.video.extract import extract_dataset, extract_video_features
 from talnet.video.i3d import InceptionI3d
+from talnet.video.options import ExtractOptions
+from talnet.video.pipeline import Extractor
+from talnet.video.windows import Windows
 
 # Tiny frames and few windows keep I3D cheap on the CPU; the pipeline is the same as at 224.
-FAST = ["--size", "32", "--resize", "0", "--stride", "16", "--flow", "dis", "--no-progress"]
+FAST = ["--size", "32", "--resize", "0", "--stride", "16", "--flow", "dis", "--quiet"]
 FAST += ["--workers", "1", "--threads", "1"]  # one torch thread: no spin-wait thrashing
 
 
@@ -54,10 +49,9 @@ def weights(tmp_path_factory):
     return save_random_i3d_weights(tmp_path_factory.mktemp("weights"))
 
 
-def test_step_rule():
-    assert [num_steps(n, 16, 4) for n in (0, 1, 15, 16, 19, 20, 100)] == [0, 1, 1, 1, 1, 2, 22]
-    assert num_steps(60, 16, 16) == 3
-    assert num_steps(47, 16, 16) == 2  # the 15-frame tail is dropped
+def num_steps(n_frames: int, window: int, stride: int) -> int:
+    """The step rule, as FeatureMeta (docs/design.md §2) states it."""
+    return FeatureMeta(window=window, stride=stride).num_steps(n_frames)
 
 
 def test_windows_from_uneven_chunks_match_slicing():
@@ -186,6 +180,51 @@ def test_settings_mismatch_with_existing_folder_is_refused(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["meta.json"]
 
 
+def test_weight_files_are_hashed_once_per_options(tmp_path, weights, monkeypatch):
+    import talnet.video.options as options_module
+
+    calls = []
+    real = options_module.weight_file_id
+    monkeypatch.setattr(options_module, "weight_file_id", lambda p: calls.append(p) or real(p))
+    options = ExtractOptions(rgb_weights=weights["rgb"], streams=("rgb",))
+    first, second = options.meta(), options.meta()
+    assert first == second and first.extra["weights"]["rgb"]["file"] == "rgb_imagenet.pt"
+    assert calls == [weights["rgb"]]
+
+
+def test_options_from_meta_reproduce_the_recorded_settings(weights):
+    made = ExtractOptions(
+        fps=25.0, stride=8, window=12, flow="dis", streams=("flow",), layout="folders", size=112,
+        short_side=None, flow_weights=weights["flow"],
+    )  # fmt: skip
+    again = ExtractOptions.from_meta(made.meta(), flow_weights=weights["flow"], batch=2)
+    assert again.meta() == made.meta()
+    assert again.batch == 2
+    # Features another tool made record only the grid: the rest are ExtractOptions' defaults.
+    plain = ExtractOptions.from_meta(FeatureMeta(stride=16, streams=["rgb", "audio"]),
+                                     random_weights=True)  # fmt: skip
+    assert (plain.stride, plain.streams, plain.flow, plain.size) == (16, ("rgb",), "tvl1", 224)
+    assert plain.short_side == 256
+
+
+def test_cli_defaults_are_the_options_defaults(capsys):
+    from talnet.cli.extract import extract_options
+    from talnet.cli.main import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["extract", "v.mp4", "--out", "f", "--random-weights"])
+    assert extract_options(args) == ExtractOptions(random_weights=True)
+    assert args.quiet is False
+    args = parser.parse_args(["extract", "v.mp4", "--out", "f", "--no-progress", "--resize", "0"])
+    assert args.quiet is True  # the old name of --quiet still works
+    assert extract_options(args, random_weights=True).short_side is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["extract", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help lines
+    assert "--quiet" in text and "--no-progress" not in text
+    assert "(default 30)" in text and "(default 256)" in text and "(default rgb,flow)" in text
+
+
 def test_collect_videos(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -243,33 +282,70 @@ def test_shard_selection():
             parse_shard(bad)
 
 
+# `talnet extract`, but it writes the first video in full, then stops for good halfway through
+# the second one's atomic write and says so: the kill then lands at a known point, whatever the
+# machine's speed, leaving one finished output and one temporary file.
+_STOP_IN_SECOND_WRITE = """
+import sys, threading
+from pathlib import Path
+
+import numpy as np
+
+import talnet.io.feature_folder as folder
+from talnet.cli.main import main
+from talnet.io.atomic import atomic_path
+
+real_save_array, saved = folder.save_array, []
+
+
+def save_array(feat_dir, video_id, array, stream=None):
+    saved.append(video_id)
+    if len(saved) == 1:
+        return real_save_array(feat_dir, video_id, array, stream)
+    with atomic_path(Path(feat_dir) / f"{video_id}.npy", suffix=".npy") as tmp:
+        np.save(tmp, array)
+        print("writing", video_id, flush=True)
+        threading.Event().wait()  # until killed
+
+
+folder.save_array = save_array
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_kill(tmp_path):
     for i in range(5):
         make_video(tmp_path / "videos" / f"v{i}.mp4", seconds=0.5)
     out = tmp_path / "feats"
     args = ["extract", str(tmp_path / "videos"), "--out", str(out), "--random-weights"]
     args += ["--streams", "rgb", *FAST]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "talnet.cli.main", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so the kill takes its workers too
-    )
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _STOP_IN_SECOND_WRITE, *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,  # its own process group, so the kill takes its workers too
+        )
+    # Only a guard against a hung child (it would make readline return EOF); not a time limit
+    # on what the test checks.
+    watchdog = threading.Timer(600, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
     try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("*.npy")) and proc.poll() is None:
-            assert time.monotonic() < deadline, "extraction produced nothing in time"
-            time.sleep(0.02)
+        line = proc.stdout.readline()
     finally:
+        watchdog.cancel()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
-    assert 1 <= len(finished) < 5, "the kill should land mid-run"
+        proc.stdout.close()
+    assert line == "writing v1\n", (tmp_path / "stderr.txt").read_text()
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("v*.npy")}
+    assert list(finished) == ["v0.npy"]
+    assert [p.name.split(".")[1:3] for p in out.glob(".*")] == [["v1", "npy"]]  # the temporary
 
     assert main(args) == 0
     outputs = sorted(p.name for p in out.iterdir())
     assert outputs == ["meta.json"] + [f"v{i}.npy" for i in range(5)]  # no temporaries left
-    for name, mtime in finished.items():
-        assert (out / name).stat().st_mtime_ns == mtime  # not recomputed
+    assert (out / "v0.npy").stat().st_mtime_ns == finished["v0.npy"]  # not recomputed
     for i in range(5):
         assert np.load(out / f"v{i}.npy").shape == (num_steps(15, 16, 16), 1024)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from video_factory import flow_sequence
 
 from talnet.errors import TalnetError
 from talnet.video.flow import (
@@ -12,7 +13,6 @@ from talnet.video.flow import (
     create_flow,
     end_point_error,
     flow_between,
-    flow_sequence,
     scale_flow,
     synthetic_pair,
 )

@@ -8,6 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from talnet.video.decode import DecodeOptions, VideoReader
+from talnet.video.flow import flow_between, pad_last
+
 
 def shapes_frame(i: int, width: int, height: int) -> np.ndarray:
     """Frame i (H, W, 3) uint8: a textured background with a square and a bar moving over it."""
@@ -159,3 +162,16 @@ def random_state_dict(shapes: dict[str, tuple[int, ...]], conv_suffix: str, seed
         else:
             sd[key] = torch.randn(shape, generator=gen) * 0.1
     return sd
+
+
+def read_frames(path: str | Path, options: DecodeOptions | None = None) -> np.ndarray:
+    """All frames of a (short) video as one (n, size, size, 3) uint8 array."""
+    with VideoReader(path, options) as reader:
+        chunks = list(reader.chunks())
+    return np.concatenate(chunks)
+
+
+def flow_sequence(frames: np.ndarray, method: str) -> np.ndarray:
+    """Flow aligned with frames, (n, H, W, 3) -> (n, H, W, 2): last flow repeated (zeros if n=1),
+    computed in one go, to check the chunked pipeline against."""
+    return pad_last(flow_between(frames, method), len(frames), frames.shape[1:3])

@@ -103,24 +103,26 @@ def extraction_rtf(
     One torch thread by default: with the flow and decoder processes (and, here, other jobs)
     on the same cores, more threads make OpenMP spin and thrash.
     """
-    from talnet.video.extract import ExtractOptions, Extractor
+    from talnet.video.options import ExtractOptions
+    from talnet.video.pipeline import Extractor
 
     options = ExtractOptions(
         flow=flow, stride=stride, random_weights=True, threads=threads, compile=compile
     )
     steps = {}
 
-    def on_video(i, p, feats, error, frames):
-        if feats is None:
-            raise RuntimeError(error)
-        steps["T"] = len(feats["rgb"])
+    def extract_once(extractor: Extractor) -> None:
+        for video in extractor.iter([path]):
+            if video.features is None:
+                raise RuntimeError(video.error)
+            steps["T"] = len(video.features["rgb"])
 
     start = time.perf_counter()
     with Extractor(options) as extractor:
         if compile:  # the first pass compiles (cached on disk); time the second
-            extractor.run([path], on_video)
+            extract_once(extractor)
         ready = time.perf_counter()
-        extractor.run([path], on_video)
+        extract_once(extractor)
         wall = time.perf_counter() - ready
     return {
         "flow": flow + (" compiled" if compile else ""),

@@ -100,12 +100,11 @@ def _run_features(args: argparse.Namespace, detector) -> int:
 
 def _run_videos(args: argparse.Namespace, detector) -> int:
     from talnet.cli.extract import extract_options, warn_random_weights
-    from talnet.detect.video import checkpoint_settings, detect_videos
+    from talnet.detect.video import detect_videos
     from talnet.io.results import save_detections
 
     # Unset flags take the checkpoint's training settings (then talnet extract's defaults).
-    settings = {k: v for k, v in checkpoint_settings(detector).items() if getattr(args, k) is None}
-    options = extract_options(args, **settings)
+    options = extract_options(args, base=detector.expected_meta)
     warn_random_weights(options, recorded=False)
     report = detect_videos(
         detector, args.video, options, checkpoint=args.checkpoint, progress=not args.quiet

@@ -7,6 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from talnet.io.features import FeatureMeta
+from talnet.video.flow import FLOW_METHODS
+from talnet.video.options import LAYOUTS, ExtractOptions
+
 EPILOG = """\
 step rule: with n frames, T = max(1, floor((n - window) / stride) + 1) features; step i covers
 frames [i*stride, i*stride + window) and is timed at its centre, (i*stride + window/2) / fps;
@@ -43,41 +47,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_extract_arguments(parser)
     parser.add_argument(
         "--layout",
-        choices=("concat", "folders"),
-        default="concat",
+        choices=LAYOUTS,
         help="concat: FEAT_DIR/ID.npy (T, 2048); folders: FEAT_DIR/rgb/ID.npy and "
-        "FEAT_DIR/flow/ID.npy",
+        f"FEAT_DIR/flow/ID.npy (default {DEFAULTS['layout']})",
     )
-    parser.add_argument("--device", default="cpu", help="torch device for I3D (cpu, cuda, ...)")
+    parser.add_argument(
+        "--device", help=f"torch device for I3D (cpu, cuda, ...; default {DEFAULTS['device']})"
+    )
     parser.add_argument(
         "--shard",
         metavar="K/N",
         help="do only shard K of N (0 <= K < N); default from RANK/WORLD_SIZE under torchrun",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    # The old name of --quiet, still accepted so existing scripts keep working.
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
-# Defaults of the flags that decide what the features are; `talnet detect --video` takes them
-# from the checkpoint's training meta instead, falling back to these.
-FEATURE_DEFAULTS = {"fps": 30.0, "stride": 4, "window": 16, "size": 224, "resize": 256}
-FEATURE_DEFAULTS |= {"flow": "tvl1", "streams": "rgb,flow"}
+# Every extraction flag defaults to None (not given); ExtractOptions holds the real defaults,
+# or, for `talnet detect --video`, the checkpoint's recorded settings come first.
+DEFAULTS = ExtractOptions.defaults()
+# flag dest -> ExtractOptions field
+_FIELDS = {"i3d_rgb": "rgb_weights", "i3d_flow": "flow_weights", "resize": "short_side"}
+_FIELDS |= {name: name for name in ("random_weights", "flow", "streams", "fps", "stride")}
+_FIELDS |= {name: name for name in ("window", "size", "batch", "workers", "threads", "compile")}
+_FIELDS |= {"layout": "layout", "device": "device"}
+
+
+def _shown(name: str) -> str:
+    """A default as the flag would be typed."""
+    value = DEFAULTS[name]
+    if name == "streams":
+        return ",".join(value)
+    if name == "short_side":
+        return str(value or 0)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
     """The extraction flags shared by `talnet extract` and `talnet detect --video`.
 
-    With from_checkpoint, the feature flags default to None, to be filled from the checkpoint.
+    With from_checkpoint, the help says the defaults come from the checkpoint's training meta.
     """
-    from talnet.video.flow import FLOW_METHODS
-
-    def default(name: str) -> object:
-        return None if from_checkpoint else FEATURE_DEFAULTS[name]
 
     def said(name: str) -> str:
-        value = FEATURE_DEFAULTS[name]
-        value = f"{value:g}" if isinstance(value, float) else value
-        return f"default: the checkpoint's, else {value}" if from_checkpoint else f"default {value}"
+        if from_checkpoint:
+            return f"default: the checkpoint's, else {_shown(name)}"
+        return f"default {_shown(name)}"
 
     parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
     parser.add_argument("--i3d-flow", type=Path, metavar="FILE", help="flow I3D state dict (.pt)")
@@ -90,45 +107,23 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--flow",
         choices=FLOW_METHODS,
-        default=default("flow"),
         help="optical flow: tvl1 (tuned TV-L1), tvl1-default (OpenCV's settings, slow), "
         f"dis (DIS medium preset, fast) or dis-fast ({said('flow')})",
     )
+    parser.add_argument("--streams", help=f"comma list ({said('streams')})")
+    parser.add_argument("--fps", type=float, help=f"frame rate to resample to ({said('fps')})")
     parser.add_argument(
-        "--streams", default=default("streams"), help=f"comma list ({said('streams')})"
+        "--stride", type=int, help=f"frames between feature steps ({said('stride')})"
     )
-    parser.add_argument(
-        "--fps",
-        type=float,
-        default=default("fps"),
-        help=f"frame rate to resample to ({said('fps')})",
-    )
-    parser.add_argument(
-        "--stride",
-        type=int,
-        default=default("stride"),
-        help=f"frames between feature steps ({said('stride')})",
-    )
-    parser.add_argument(
-        "--window",
-        type=int,
-        default=default("window"),
-        help=f"frames per I3D clip ({said('window')})",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=default("size"),
-        help=f"square frame size fed to I3D ({said('size')})",
-    )
+    parser.add_argument("--window", type=int, help=f"frames per I3D clip ({said('window')})")
+    parser.add_argument("--size", type=int, help=f"square frame size fed to I3D ({said('size')})")
     parser.add_argument(
         "--resize",
         type=int,
-        default=default("resize"),
         help="resize the shorter side to this before the centre crop; "
-        f"0 squashes the frame to --size x --size ({said('resize')})",
+        f"0 squashes the frame to --size x --size ({said('short_side')})",
     )
-    parser.add_argument("--batch", type=int, default=4, help="clips per I3D call (default 4)")
+    parser.add_argument("--batch", type=int, help=f"clips per I3D call (default {_shown('batch')})")
     parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
     parser.add_argument(
         "--threads",
@@ -144,38 +139,26 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     )
 
 
-def extract_options(args: argparse.Namespace, **overrides: object):
-    """ExtractOptions from the flags of add_extract_arguments (None: FEATURE_DEFAULTS)."""
-    from talnet.video.extract import ExtractOptions
-
-    def get(name: str) -> object:
-        value = overrides.get(name, getattr(args, name, None))
-        return FEATURE_DEFAULTS[name] if value is None else value
-
-    streams = get("streams")
-    if isinstance(streams, str):
-        streams = [s.strip() for s in streams.split(",") if s.strip()]
-    return ExtractOptions(
-        fps=get("fps"),
-        stride=get("stride"),
-        window=get("window"),
-        flow=get("flow"),
-        streams=tuple(streams),
-        layout=overrides.get("layout", getattr(args, "layout", "concat")),
-        size=get("size"),
-        short_side=get("resize") or None,
-        rgb_weights=args.i3d_rgb,
-        flow_weights=args.i3d_flow,
-        random_weights=args.random_weights,
-        device=overrides.get("device", args.device),
-        batch=args.batch,
-        compile=args.compile,
-        workers=args.workers,
-        threads=args.threads,
-    )
+def extract_options(
+    args: argparse.Namespace, base: FeatureMeta | None = None, **overrides: object
+) -> ExtractOptions:
+    """ExtractOptions from the flags of add_extract_arguments: `overrides` first, then the flags
+    given, then `base`'s recorded settings (ExtractOptions.from_meta), then the defaults."""
+    given: dict = {}
+    for dest, name in _FIELDS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if dest == "streams":
+            value = tuple(s.strip() for s in value.split(",") if s.strip())
+        elif dest == "resize":
+            value = value or None  # 0: squash to --size x --size
+        given[name] = value
+    given |= overrides
+    return ExtractOptions(**given) if base is None else ExtractOptions.from_meta(base, **given)
 
 
-def warn_random_weights(options, recorded: bool = True) -> None:
+def warn_random_weights(options: ExtractOptions, recorded: bool = True) -> None:
     """Say loudly on stderr which streams run on random I3D weights."""
     missing = [s for s in options.streams if options.weights(s) is None]
     if options.random_weights and missing:
@@ -188,17 +171,16 @@ def warn_random_weights(options, recorded: bool = True) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.video.extract import extract_dataset, parse_shard, shard_from_env
+    from talnet.io.feature_folder import parse_shard, shard_from_env
+    from talnet.video.extract import extract_dataset
 
-    device = args.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per local process
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
-    options = extract_options(args, device=device)
+    overrides = {}
+    if args.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        overrides["device"] = f"cuda:{os.environ['LOCAL_RANK']}"
+    options = extract_options(args, **overrides)
     warn_random_weights(options)
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
-    report = extract_dataset(
-        args.inputs, args.out, options, shard=shard, progress=not args.no_progress
-    )
+    report = extract_dataset(args.inputs, args.out, options, shard=shard, progress=not args.quiet)
     rate = report.frames / max(report.seconds, 1e-9)
     line = (
         f"extracted {len(report.done)} video(s) into {args.out}"

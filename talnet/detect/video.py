@@ -2,47 +2,26 @@
 
 The features must be made the way the checkpoint's training features were (same streams and
 widths, fps, stride, window), or its anchors and times would silently mean something else; so
-the extraction defaults to the checkpoint's recorded settings and refuses to differ from them.
+the extraction defaults to the checkpoint's recorded settings (`ExtractOptions.from_meta`) and
+refuses to differ from them.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from talnet.errors import TalnetError
 from talnet.io.atomic import safe_child
 from talnet.io.types import Detections
-from talnet.video.extract import FEATURE_DIM, STREAMS, ExtractOptions, Extractor, collect_videos
-
-
-def checkpoint_settings(detector) -> dict[str, Any]:
-    """Extraction settings of the features `detector` (a Detector) was trained on.
-
-    fps, stride, window and streams always; flow, size and resize (0 = squash) only when the
-    training features were made by `talnet extract`, which records them in meta.json.
-    """
-    meta = detector.meta
-    streams = [s for s in detector.model.stream_dims if s in STREAMS]
-    settings: dict[str, Any] = {"fps": meta.fps, "stride": meta.stride, "window": meta.window}
-    if streams:
-        settings["streams"] = ",".join(streams)
-    extra = meta.extra or {}
-    if extra.get("backbone", "i3d") != "i3d":
-        return settings
-    if extra.get("flow_method"):
-        settings["flow"] = extra["flow_method"]
-    if isinstance(extra.get("frame_size"), int):
-        settings["size"] = extra["frame_size"]
-    if "resize_short_side" in extra:
-        settings["resize"] = extra["resize_short_side"] or 0
-    return settings
+from talnet.video.collect import collect_videos
+from talnet.video.options import ExtractOptions
+from talnet.video.pipeline import Extractor
 
 
 def check_fits(detector, options: ExtractOptions, checkpoint: str | Path | None = None) -> None:
@@ -51,18 +30,8 @@ def check_fits(detector, options: ExtractOptions, checkpoint: str | Path | None 
     Streams, widths, fps, stride and window must match (TalnetError naming the checkpoint);
     other recorded settings (flow method, frame size) that differ only give a warning.
     """
-    meta, extracted = detector.meta, options.meta()
-    problems = []
-    for stream, dim in detector.model.stream_dims.items():
-        if stream not in options.streams:
-            problems.append(f"stream {stream!r} is not extracted (streams {list(options.streams)})")
-        elif dim != FEATURE_DIM:
-            problems.append(f"stream {stream!r} is {dim}-d there, I3D gives {FEATURE_DIM}-d")
-    if not math.isclose(meta.fps, extracted.fps, rel_tol=1e-6):
-        problems.append(f"fps {meta.fps:g} there, {extracted.fps:g} here")
-    for key in ("stride", "window"):
-        if getattr(meta, key) != getattr(extracted, key):
-            problems.append(f"{key} {getattr(meta, key)} there, {getattr(extracted, key)} here")
+    trained, extracted = detector.expected_meta, options.meta()
+    problems = trained.mismatches(extracted)
     if problems:
         raise TalnetError(
             "the checkpoint was trained on other features than this extraction makes: "
@@ -70,11 +39,11 @@ def check_fits(detector, options: ExtractOptions, checkpoint: str | Path | None 
             checkpoint,
         )
     for key in ("flow_method", "frame_size", "resize_short_side"):
-        trained, now = (meta.extra or {}).get(key, "?"), extracted.extra.get(key)
-        if trained != "?" and trained != now and not (key == "flow_method" and now is None):
+        was, now = (trained.extra or {}).get(key, "?"), extracted.extra.get(key)
+        if was != "?" and was != now and not (key == "flow_method" and now is None):
             where = f"{checkpoint}: " if checkpoint else ""
             warnings.warn(
-                f"{where}trained on features with {key} {trained}, extracting with {now}; "
+                f"{where}trained on features with {key} {was}, extracting with {now}; "
                 "detections may be worse",
                 stacklevel=2,
             )
@@ -132,25 +101,22 @@ def detect_videos(
     meta = options.meta()
     bar = tqdm(total=len(todo), unit="video", desc="detect", disable=not progress)
     started = time.perf_counter()
-
-    def on_video(i: int, path: Path, feats: dict | None, error: str | None, frames: int) -> None:
-        bar.update(1)
-        if feats is None:
-            fail(path, error or "extraction failed")
-            return
-        report.frames += frames
+    with Extractor(options) as extractor, closing(extractor.iter(todo)) as videos_out:
         try:
-            report.detections[path.stem] = detector.detect(feats, meta)
-        except TalnetError as exc:
-            fail(path, str(exc))
-
-    with Extractor(options) as extractor:
-        try:
-            extractor.run(todo, on_video)
+            for video in videos_out:
+                bar.update(1)
+                if video.features is None:
+                    fail(video.path, video.error or "extraction failed")
+                    continue
+                report.frames += video.frames
+                try:
+                    report.detections[video.path.stem] = detector.detect(video.features, meta)
+                except TalnetError as exc:
+                    fail(video.path, str(exc))
         finally:
             bar.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-__all__ = ["VideoDetections", "check_fits", "checkpoint_settings", "detect_videos"]
+__all__ = ["VideoDetections", "check_fits", "detect_videos"]

@@ -189,13 +189,6 @@ class VideoReader:
         return np.ascontiguousarray(array[top : top + opts.size, left : left + opts.size])
 
 
-def read_frames(path: str | Path, options: DecodeOptions | None = None) -> np.ndarray:
-    """All frames of a (short) video as one (n, size, size, 3) uint8 array; for tests and demos."""
-    with VideoReader(path, options) as reader:
-        chunks = list(reader.chunks())
-    return np.concatenate(chunks)
-
-
 def _frame_time(
     frame: av.VideoFrame, time_base: float | None, prev_time: float | None, fps: float | None
 ) -> float:

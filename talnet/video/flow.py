@@ -93,11 +93,6 @@ def flow_between(frames: np.ndarray, method: str, flow_fn: Callable | None = Non
     return out
 
 
-def flow_sequence(frames: np.ndarray, method: str) -> np.ndarray:
-    """Flow aligned with frames, (n, H, W, 3) -> (n, H, W, 2): last flow repeated (zeros if n=1)."""
-    return pad_last(flow_between(frames, method), len(frames), frames.shape[1:3])
-
-
 def pad_last(flows: np.ndarray, n: int, size: tuple[int, int]) -> np.ndarray:
     """Extend (m, H, W, 2) flows to n entries by repeating the last one (zeros if there is none)."""
     if len(flows) >= n:

@@ -1,0 +1,204 @@
+"""The extraction pipeline, videos in, per-video I3D features out, with no core idle.
+
+One decoder process reads the videos in order and streams frame chunks; a pool of flow
+processes turns chunks into flow; the main process runs I3D (RGB on frames scaled to [-1, 1],
+flow on 2-channel flow of the same windows) while they work ahead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from talnet.errors import TalnetError
+from talnet.video.decode import DecodeOptions, VideoReader
+from talnet.video.flow import FlowWorkers, pad_last
+from talnet.video.options import ExtractOptions
+from talnet.video.weights import load_i3d_weights, random_i3d
+from talnet.video.windows import StreamRunner, Windows
+
+# progress(event, i, n): ("start", i, expected frames or None), then ("frames", i, n new).
+Progress = Callable[[str, int, int | None], None]
+
+
+def load_stream(stream: str, options: ExtractOptions) -> Callable:
+    """The feature function (N, C, T, H, W) tensor -> (N, 1024) of one stream's I3D."""
+    from talnet.video.compile import make_feature_extractor
+
+    channels = 3 if stream == "rgb" else 2
+    path = options.weights(stream)
+    model = random_i3d(channels) if path is None else load_i3d_weights(path, channels)
+    return make_feature_extractor(model, compile=options.compile, device=options.device)
+
+
+# -- the decoder process --------------------------------------------------------------------
+
+
+def _decode_worker(paths: list[str], options: DecodeOptions, queue) -> None:
+    """Child process: decode each video in order, sending ("start"|"chunk"|"end"|"error", i, x)."""
+    for i, path in enumerate(paths):
+        try:
+            with VideoReader(path, options) as reader:
+                queue.put(("start", i, reader.info.expected_frames(options.fps)))
+                for chunk in reader.chunks():
+                    queue.put(("chunk", i, chunk))
+                queue.put(("end", i, reader.info.frames_out))
+        except TalnetError as exc:
+            queue.put(("error", i, str(exc)))
+        except Exception as exc:  # a decoder bug must fail this video, not the whole run
+            queue.put(("error", i, f"{path}: {type(exc).__name__}: {exc}"))
+    queue.put(("done", len(paths), None))
+
+
+class _Decoder:
+    """The decoder process and its bounded queue of chunks (bounded so memory stays flat)."""
+
+    def __init__(self, paths: Sequence[Path], options: DecodeOptions, depth: int = 6) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.queue = context.Queue(maxsize=depth)
+        self.process = context.Process(
+            target=_decode_worker, args=([str(p) for p in paths], options, self.queue), daemon=True
+        )
+        self.process.start()
+
+    def get(self) -> tuple:
+        while True:
+            try:
+                return self.queue.get(timeout=5.0)
+            except Exception:  # queue.Empty: make sure the decoder is still alive
+                if not self.process.is_alive():
+                    raise TalnetError("the video decoder process died unexpectedly") from None
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=5)
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoFeatures:
+    """One video's outcome: {stream: (T, 1024) float32} and its frame count, or the error."""
+
+    index: int  # position in the list given to Extractor.iter
+    path: Path
+    features: dict[str, np.ndarray] | None
+    error: str | None = None  # why it failed (naming the file), when features is None
+    frames: int = 0  # frames decoded at the extraction fps
+
+
+class Extractor:
+    """Models, flow workers and the decode pipeline of one extraction run."""
+
+    def __init__(self, options: ExtractOptions) -> None:
+        self.options = options
+        self._threads_before = None
+        if options.threads:
+            import torch
+
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(options.threads)  # process-wide; restored by close()
+        self.features = {s: load_stream(s, options) for s in options.streams}
+        use_flow = "flow" in options.streams
+        self.flow_workers = FlowWorkers(options.flow, options.workers) if use_flow else None
+
+    def close(self) -> None:
+        if self.flow_workers is not None:
+            self.flow_workers.close()
+        if self._threads_before is not None:
+            import torch
+
+            torch.set_num_threads(self._threads_before)
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def iter(
+        self, videos: Sequence[str | Path], progress: Progress | None = None
+    ) -> Iterator[VideoFeatures]:
+        """Extract each video in order, yielding its VideoFeatures as soon as it is done.
+
+        A video that fails yields features None and the error; the others still run. The
+        decoder process stops when the iterator is exhausted or closed (use
+        contextlib.closing to stop early safely).
+        """
+        videos = [Path(v) for v in videos]
+        decoder = _Decoder(videos, self.options.decode_options())
+        try:
+            current: _VideoState | None = None
+            while True:
+                kind, i, payload = decoder.get()
+                if kind == "done":
+                    break
+                if kind == "start":
+                    current = _VideoState(self)
+                    if progress:
+                        progress("start", i, payload)
+                elif kind == "chunk" and current is not None:
+                    current.add_chunk(payload)
+                    if progress:
+                        progress("frames", i, len(payload))
+                elif kind == "end" and current is not None:
+                    features, current = current.finish(), None
+                    yield VideoFeatures(i, videos[i], features, frames=payload)
+                elif kind == "error":
+                    current = None  # drop partial features: no partial output
+                    yield VideoFeatures(i, videos[i], None, error=payload)
+        finally:
+            decoder.close()
+
+
+class _VideoState:
+    """One video in flight: RGB windows go to I3D at once, flow chunks to the workers."""
+
+    def __init__(self, extractor: Extractor) -> None:
+        opts = extractor.options
+        self.workers = extractor.flow_workers
+        self.runners = {s: StreamRunner(s, extractor.features[s], opts.batch) for s in opts.streams}
+        self.windows = {s: Windows(opts.window, opts.stride) for s in opts.streams}
+        self.prev_chunk: np.ndarray | None = None
+        self.pending: deque = deque()  # flow results in frame order
+        # Enough flow jobs in flight to keep every worker busy while I3D runs here.
+        self.lookahead = 2 * (self.workers.processes if self.workers else 1)
+
+    def add_chunk(self, chunk: np.ndarray) -> None:
+        if "rgb" in self.runners:
+            self.runners["rgb"].add(self.windows["rgb"].push(chunk))
+        if self.workers is None:
+            return
+        if self.prev_chunk is not None:
+            # The previous chunk's last flow needs this chunk's first frame.
+            self.pending.append(self.workers.submit(np.concatenate([self.prev_chunk, chunk[:1]])))
+        self.prev_chunk = chunk
+        while self.pending and (self.pending[0].ready() or len(self.pending) > self.lookahead):
+            self._take_flow(self.pending.popleft().get())
+
+    def finish(self) -> dict[str, np.ndarray]:
+        if self.workers is not None and self.prev_chunk is not None:
+            self.pending.append(self.workers.submit(self.prev_chunk))
+            while len(self.pending) > 1:
+                self._take_flow(self.pending.popleft().get())
+            last = self.pending.popleft().get()
+            size = self.prev_chunk.shape[1:3]
+            self._take_flow(pad_last(last, len(self.prev_chunk), size))
+        out = {}
+        for stream, runner in self.runners.items():
+            runner.add(self.windows[stream].finish())
+            out[stream] = runner.result()
+        return out
+
+    def _take_flow(self, flows: np.ndarray) -> None:
+        self.runners["flow"].add(self.windows["flow"].push(flows))
+
+
+__all__ = ["Extractor", "Progress", "VideoFeatures", "load_stream"]
