@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 browser:
 	bash scripts/install_browser.sh
 
+# ruff, then the layer contract of pyproject.toml (imports point down the pipeline).
 lint: setup
 	$(VENV)/bin/ruff check talnet tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test: setup browser lint
 	$(VENV)/bin/pytest -q -n 2

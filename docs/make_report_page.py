@@ -89,7 +89,7 @@ def main() -> None:
         (tmp / "det.json").write_text(json.dumps(dets))
         command = [
             sys.executable, "-m", "talnet.cli.main", "report", "--ground-truth",
-            str(tmp / "gt.json"), "--predictions", str(tmp / "det.json"), "--videos",
+            str(tmp / "gt.json"), "--predictions", str(tmp / "det.json"), "--video-dir",
             str(tmp / "videos"), "--out", str(tmp / "report"),
         ]  # fmt: skip
         subprocess.run(command, check=True)

@@ -43,6 +43,21 @@ class ModelConfig:
     soi_samples: int = 2  # interpolation samples per bin (averaged)
     fc_dim: int = 1024
     dropout: float = 0.5
+    # Offset encoding weights (w_c, w_l): t_c = w_c (c - c_a) / l_a, t_l = w_l log(l / l_a).
+    offset_weights: list[float] = field(default_factory=lambda: [10.0, 5.0])
+
+
+@dataclass
+class ProposalConfig:
+    """Proposals from the proposal network into the classifier; like detectron2's RPN, each
+    setting has a training value and a test value."""
+
+    pre_nms_train: int = 2000  # top-scoring anchors into proposal NMS
+    pre_nms_test: int = 1000
+    post_nms_train: int = 300  # proposals kept after NMS, into the classifier
+    post_nms_test: int = 100
+    nms_train: float = 0.7  # tIoU threshold of proposal NMS
+    nms_test: float = 0.7
 
 
 @dataclass
@@ -67,9 +82,6 @@ class TrainConfig:
     cls_foreground_fraction: float = 0.25
     cls_foreground_iou: float = 0.5
     reg_weight: float = 1.0  # lambda of the supplement's Eq. (1), both stages
-    proposals_pre_nms: int = 2000
-    proposals_post_nms: int = 300
-    proposal_nms: float = 0.7
     add_gt_proposals: bool = True  # ground truth joins the classifier's proposal pool
     # Jittered copies of each ground truth joining the pool (centre +-10 %, length x0.8-1.25):
     # more foreground examples per step while the proposal network is still poor.
@@ -81,11 +93,8 @@ class TrainConfig:
 
 @dataclass
 class DetectConfig:
-    """Inference: proposals into the classifier, per-class NMS, output size."""
+    """Inference after the classifier: per-class NMS, output size, long-video windows."""
 
-    proposals_pre_nms: int = 1000
-    proposal_nms: float = 0.7
-    max_proposals: int = 100
     score_threshold: float = 0.001
     class_nms: float = 0.4
     soft_nms: bool = False
@@ -100,6 +109,7 @@ class Config:
     """Everything the model stage needs, passed down as one object."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    proposals: ProposalConfig = field(default_factory=ProposalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
 
@@ -112,6 +122,7 @@ class Config:
         """Build from a (possibly partial) dict; unknown keys are errors naming `source`."""
         if not isinstance(raw, dict):
             raise TalnetError("config must be a mapping of sections", source)
+        raw = _upgrade_legacy_keys(raw)
         sections = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(raw) - set(sections)
         if unknown:
@@ -126,7 +137,7 @@ class Config:
 
     def validate(self, source: str | Path | None = None) -> None:
         """Reject values the model cannot run with, naming the key."""
-        m, t, d = self.model, self.train, self.detect
+        m, p, t, d = self.model, self.proposals, self.train, self.detect
         checks = [
             (len(m.anchors) > 0 and all(a > 0 for a in m.anchors), "model.anchors: positive"),
             (m.fusion in ("late", "early"), "model.fusion: 'late' or 'early'"),
@@ -138,12 +149,40 @@ class Config:
             (t.spn_negative_iou <= t.spn_positive_iou, "train.spn_negative_iou <= positive"),
             (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
             (t.max_steps >= 2 * max(m.anchors), "train.max_steps >= 2 * largest anchor"),
-            (d.max_proposals > 0 and d.max_detections > 0, "detect.max_*: positive"),
+            (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
+            (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),
+            (min(p.pre_nms_test, p.post_nms_test) > 0, "proposals.*_test: positive"),
+            (d.max_detections > 0, "detect.max_detections: positive"),
             (d.window_steps >= 4 * max(m.anchors), "detect.window_steps >= 4 * largest anchor"),
         ]
         for ok, what in checks:
             if not ok:
                 raise TalnetError(f"bad config value: {what}", source)
+
+
+# Keys of configs saved before the proposal settings had their own section (old checkpoints).
+_LEGACY_KEYS = {
+    ("train", "proposals_pre_nms"): "pre_nms_train",
+    ("train", "proposals_post_nms"): "post_nms_train",
+    ("train", "proposal_nms"): "nms_train",
+    ("detect", "proposals_pre_nms"): "pre_nms_test",
+    ("detect", "max_proposals"): "post_nms_test",
+    ("detect", "proposal_nms"): "nms_test",
+}
+
+
+def _upgrade_legacy_keys(raw: Any) -> Any:
+    """Move a saved config's old proposal keys into the `proposals` section."""
+    if not isinstance(raw, dict) or not any(
+        isinstance(raw.get(sec), dict) and key in raw[sec] for sec, key in _LEGACY_KEYS
+    ):
+        return raw
+    raw = {name: dict(value) if isinstance(value, dict) else value for name, value in raw.items()}
+    proposals = raw.setdefault("proposals", {})
+    for (section, key), new in _LEGACY_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            proposals.setdefault(new, raw[section].pop(key))
+    return raw
 
 
 def _build_section(section_cls: type, raw: Any, name: str, source: Any) -> Any:

@@ -20,10 +20,10 @@ def tiny_data(folder: Path, train: int = 4, test: int = 2, seed: int = 0) -> Pat
 def tiny_config(epochs: int = 2) -> Config:
     """cpu_fast with small anchors and widths, one crop per video."""
     cfg = load_config("cpu_fast")
-    m, t, d = cfg.model, cfg.train, cfg.detect
+    m, p, t, d = cfg.model, cfg.proposals, cfg.train, cfg.detect
     m.anchors = [2, 4, 8, 16, 32]
     m.spn_reduce_dim, m.tower_dim, m.soi_reduce_dim, m.soi_bins, m.fc_dim = 8, 8, 8, 4, 16
     t.epochs, t.windows_per_video, t.max_steps, t.warmup_epochs = epochs, 1, 128, 0.0
-    t.proposals_pre_nms, t.proposals_post_nms = 200, 50
+    p.pre_nms_train, p.post_nms_train = 200, 50
     d.window_steps = 256
     return cfg

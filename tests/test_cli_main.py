@@ -36,3 +36,33 @@ def test_bench_cuda_says_so_and_succeeds_without_a_gpu(capsys):
         pytest.skip("a GPU is present: this checks the message printed without one")
     assert main(["bench", "--only", "cuda", "--quick"]) == 0
     assert "no CUDA device" in capsys.readouterr().out
+
+
+def _subcommands():
+    import argparse
+
+    from talnet.cli.main import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_one_vocabulary_across_commands():
+    # --ground-truth names the annotation file everywhere (--annotations is an alias), --quiet
+    # turns progress bars off everywhere, and --videos no longer means two things.
+    commands = _subcommands()
+    for name, parser in commands.items():
+        flags = {s for a in parser._actions for s in a.option_strings}
+        assert "--videos" not in flags, name
+        if "--annotations" in flags or "--ground-truth" in flags:
+            assert {"--annotations", "--ground-truth"} <= flags, name
+            for flag in ("--annotations", "--ground-truth"):
+                action = next(a for a in parser._actions if flag in a.option_strings)
+                assert action.dest == "ground_truth", name
+        long_work = ("train", "ablate", "demo", "detect", "extract", "visualize")
+        if name in long_work:
+            assert "--quiet" in flags, name
+    assert {"train", "detect", "evaluate", "report", "visualize", "check", "ablate"} <= set(
+        name for name, p in commands.items()
+        if "--ground-truth" in {s for a in p._actions for s in a.option_strings}
+    )

@@ -10,14 +10,13 @@ from model_factory import tiny_config, tiny_data
 
 from talnet.detect import detect_features
 from talnet.detect.detector import Detector
-from talnet.detect.inference import propose_windowed
 from talnet.errors import TalnetError
 from talnet.evaluate.detection import evaluate_detection
 from talnet.io.annotations import load_ground_truth
 from talnet.io.features import load_features, read_meta
 from talnet.io.results import load_detections
 from talnet.model.talnet import TalNet, fuse
-from talnet.train.loop import train
+from talnet.train.loop import FitOptions, train
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def trained(tmp_path_factory):
     data = tiny_data(folder / "data")
     result = train(
         data / "annotations.json", data / "features", folder / "run", tiny_config(1),
-        progress=False, log_fn=lambda _m: None,
+        options=FitOptions(progress=False, log_fn=lambda _m: None),
     )  # fmt: skip
     return data, result.checkpoint
 
@@ -66,13 +65,15 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path):
 
 def test_windowed_proposals_equal_a_whole_video_pass():
     torch.manual_seed(0)
-    cfg = tiny_config().model
-    net = TalNet({"rgb": 8, "flow": 8}, 3, cfg).eval()
+    config = tiny_config()
+    cfg = config.model
+    config.detect.window_steps = 4 * max(cfg.anchors)
+    net = TalNet({"rgb": 8, "flow": 8}, 3, config).eval()
     feats = {"rgb": torch.randn(700, 8), "flow": torch.randn(700, 8)}
     inputs = net.branch_inputs(feats)
     with torch.no_grad():
         whole_obj, whole_off = fuse(net.propose(inputs))
-        win_obj, win_off = propose_windowed(net, inputs, window=4 * max(cfg.anchors))
+        win_obj, win_off = net.propose_windowed(inputs)
     assert win_obj.shape == whole_obj[0].shape == (len(cfg.anchors), 700, 2)
     assert torch.allclose(win_obj, whole_obj[0], atol=1e-5)
     assert torch.allclose(win_off, whole_off[0], atol=1e-5)
@@ -83,7 +84,7 @@ def test_detect_cli_output_loads_and_evaluates(trained, tmp_path):
     out = tmp_path / "dets.json"
     cmd = [
         sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
-        "--features", str(data / "features"), "--annotations", str(data / "annotations.json"),
+        "--features", str(data / "features"), "--ground-truth", str(data / "annotations.json"),
         "--subset", "test", "--out", str(out), "--max-detections", "20", "--quiet",
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -108,7 +109,7 @@ def test_detect_cli_refuses_missing_videos(trained, tmp_path):
     data, ckpt = trained
     cmd = [
         sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
-        "--features", str(data / "features"), "--videos", "nope", "--out", str(tmp_path / "d"),
+        "--features", str(data / "features"), "--video-ids", "nope", "--out", str(tmp_path / "d"),
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert run.returncode == 2 and "talnet: error:" in run.stderr

@@ -14,8 +14,8 @@ from video_factory import make_video, save_random_i3d_weights
 from talnet.cli.main import main
 from talnet.io.features import FeatureMeta, save_array, write_meta
 from talnet.io.results import load_detections
+from talnet.model.checkpoint import model_state, save_checkpoint
 from talnet.model.talnet import TalNet
-from talnet.train.checkpoint import model_state, save_checkpoint
 
 CLASSES = ["jump", "run"]
 # Tiny frames, one clip per 16 frames, DIS flow and one thread keep I3D to seconds on the CPU.
@@ -30,7 +30,7 @@ def _checkpoint(path, dim: int = 1024):
     `talnet extract --stride 16 --size 32 --resize 0 --flow dis` (as its meta records)."""
     torch.manual_seed(0)
     cfg = tiny_config()
-    model = TalNet({"rgb": dim, "flow": dim}, len(CLASSES), cfg.model)
+    model = TalNet({"rgb": dim, "flow": dim}, len(CLASSES), cfg)
     extra = {"backbone": "i3d", "flow_method": "dis", "frame_size": 32, "resize_short_side": None}
     meta = FeatureMeta(stride=16, dims=[dim, dim], extra=extra)
     save_checkpoint(path, model_state(model, cfg, CLASSES, meta))

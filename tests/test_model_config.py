@@ -52,3 +52,15 @@ def test_missing_file_and_unknown_preset(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(TalnetError, match="no such config preset"):
         load_config("nope")
+
+
+def test_configs_saved_before_the_proposals_section_still_load():
+    old = Config().to_dict()
+    old.pop("proposals")
+    old["train"].update(proposals_pre_nms=1500, proposals_post_nms=250, proposal_nms=0.6)
+    old["detect"].update(proposals_pre_nms=700, max_proposals=90, proposal_nms=0.65)
+    cfg = Config.from_dict(old)
+    p = cfg.proposals
+    assert (p.pre_nms_train, p.post_nms_train, p.nms_train) == (1500, 250, 0.6)
+    assert (p.pre_nms_test, p.post_nms_test, p.nms_test) == (700, 90, 0.65)
+    assert "max_proposals" in old["detect"]  # the caller's dict is left as it was

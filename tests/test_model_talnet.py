@@ -1,9 +1,15 @@
+import math
+
 import pytest
 import torch
 
-from talnet.config import ModelConfig
+from talnet.config import Config, ModelConfig, load_config
 from talnet.errors import TalnetError
-from talnet.model.talnet import TalNet, fuse
+from talnet.model.anchors import make_anchors
+from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
+from talnet.model.matching import pairwise_tiou
+from talnet.model.talnet import StepDetections, TalNet, fuse
+from talnet.model.targets import GroundTruthSteps
 
 TINY = dict(
     anchors=[2, 4, 8],
@@ -16,6 +22,10 @@ TINY = dict(
 )
 
 
+def _config(**model) -> Config:
+    return Config(model=ModelConfig(**{**TINY, **model}))
+
+
 def _features(t: int = 40) -> dict[str, torch.Tensor]:
     torch.manual_seed(1)
     return {"rgb": torch.randn(t, 6), "flow": torch.randn(t, 5)}
@@ -23,17 +33,16 @@ def _features(t: int = 40) -> dict[str, torch.Tensor]:
 
 def test_late_fusion_is_the_mean_of_the_two_streams_logits():
     torch.manual_seed(0)
-    net = TalNet({"rgb": 6, "flow": 5}, 3, ModelConfig(**TINY)).eval()
+    net = TalNet({"rgb": 6, "flow": 5}, 3, _config()).eval()
     feats = _features()
     inputs = net.branch_inputs(feats)
-    per_stream = net.propose(inputs)
-    obj, off = fuse(per_stream)
+    obj, off = fuse(net.propose(inputs))
     alone_rgb = net.branches["rgb"].spn(feats["rgb"][None])
     alone_flow = net.branches["flow"].spn(feats["flow"][None])
     assert torch.allclose(obj, (alone_rgb[0] + alone_flow[0]) / 2)
     assert torch.allclose(off, (alone_rgb[1] + alone_flow[1]) / 2)
     proposals = torch.tensor([[3.0, 9.0], [10.0, 30.0]])
-    logits, offsets = fuse(net.classify(net.feature_maps(inputs), proposals))
+    logits, offsets = fuse(net.classify(inputs, proposals))
     rgb = net.branches["rgb"].classifier
     flow = net.branches["flow"].classifier
     rgb_logits = rgb(rgb.feature_map(feats["rgb"][None])[0], proposals)[0]
@@ -43,7 +52,7 @@ def test_late_fusion_is_the_mean_of_the_two_streams_logits():
 
 
 def test_early_fusion_is_one_network_on_concatenated_features():
-    net = TalNet({"rgb": 6, "flow": 5}, 3, ModelConfig(**TINY, fusion="early"))
+    net = TalNet({"rgb": 6, "flow": 5}, 3, _config(fusion="early"))
     assert list(net.branches) == ["rgb+flow"]
     assert net.branches["rgb+flow"].spn.reduce.in_features == 11
     inputs = net.branch_inputs(_features())
@@ -51,32 +60,97 @@ def test_early_fusion_is_one_network_on_concatenated_features():
 
 
 def test_single_stream_and_missing_stream():
-    net = TalNet({"rgb": 6, "flow": 5}, 3, ModelConfig(**TINY, streams=["flow"]))
+    net = TalNet({"rgb": 6, "flow": 5}, 3, _config(streams=["flow"]))
     assert list(net.branches) == ["flow"]
     with pytest.raises(TalnetError, match="stream"):
-        TalNet({"rgb": 6}, 3, ModelConfig(**TINY, streams=["flow"]))
+        TalNet({"rgb": 6}, 3, _config(streams=["flow"]))
+
+
+def test_offset_weights_come_from_the_config():
+    net = TalNet({"rgb": 6}, 3, _config(offset_weights=[4.0, 2.0]))
+    assert net.coder.weights == (4.0, 2.0)
+
+
+def test_silent_network_detects_its_anchors_with_uniform_class_scores():
+    # With every final layer zeroed, objectness is a tie, offsets are 0 and the classifier's
+    # softmax is uniform over background + 3 classes: each detection is an anchor (clipped to
+    # the video) scored exactly 1/4, for every class alike.
+    torch.manual_seed(0)
+    net = TalNet({"rgb": 6, "flow": 5}, 3, _config()).eval()
+    for name, param in net.named_parameters():
+        if ".towers." in name or ".cls." in name or ".reg." in name:
+            torch.nn.init.zeros_(param)
+    with torch.inference_mode():
+        found = net(_features(40))
+    assert isinstance(found, StepDetections)
+    assert len(found.scores) > 0
+    assert torch.allclose(found.scores, torch.full_like(found.scores, 0.25))
+    anchors = make_anchors(net.scales, 40).clamp(-0.5, 39.5)
+    tiou = pairwise_tiou(found.segments, anchors).max(dim=1).values
+    assert torch.allclose(tiou, torch.ones_like(tiou), atol=1e-5)
+    assert set(found.classes.tolist()) == {0, 1, 2}
+
+
+def test_training_pass_returns_sampled_proposals_and_the_four_losses():
+    torch.manual_seed(0)
+    cfg = _config()
+    net = TalNet({"rgb": 6, "flow": 5}, 3, cfg).train()
+    gt = GroundTruthSteps(torch.tensor([[5.0, 12.0], [20.0, 28.0]]), torch.tensor([1, 3]))
+    proposals, losses = net(_features(40), gt, torch.Generator().manual_seed(0))
+    assert set(losses) == {*LOSS_NAMES, TOTAL_LOSS}
+    assert proposals.shape[1] == 2 and 0 < len(proposals) <= cfg.train.cls_batch
+    assert torch.isclose(losses[TOTAL_LOSS], sum(losses[n] for n in LOSS_NAMES))
+    # the classifier starts near the uniform prior: cross-entropy ~ log(C + 1)
+    assert abs(losses["cls_cls"].item() - math.log(4)) < 0.05
+    losses[TOTAL_LOSS].backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_training_finds_planted_actions():
+    # Two actions carry a class-specific signal; a tiny model trained on this one video must
+    # then detect each at tIoU > 0.5 with the right class as that class's best detection.
+    gen = torch.Generator().manual_seed(0)
+    t, segs = 160, [(30, 54, 1), (100, 112, 2)]
+    feats = {"rgb": 0.3 * torch.randn(t, 6, generator=gen)}
+    for start, end, label in segs:
+        feats["rgb"][start:end, label] += 2.0
+    gt = GroundTruthSteps(
+        torch.tensor([[s - 0.5, e - 0.5] for s, e, _ in segs]), torch.tensor([c for *_, c in segs])
+    )
+    cfg = _config(anchors=[4, 8, 16, 32], streams=["rgb"])
+    cfg.train.cls_foreground_fraction = 0.5
+    torch.manual_seed(0)
+    net = TalNet({"rgb": 6}, 2, cfg)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        _, losses = net(feats, gt, gen)
+        optimizer.zero_grad()
+        losses[TOTAL_LOSS].backward()
+        optimizer.step()
+    with torch.inference_mode():
+        found = net.eval()(feats)
+    for (*_, label), truth in zip(segs, gt.segments, strict=True):
+        mine = found.classes == label - 1
+        best = found.segments[mine][0]
+        assert pairwise_tiou(best[None], truth[None]).item() > 0.5, (label, best, truth)
 
 
 def test_half_precision_training_step_and_detection_stay_finite():
     # `--amp` runs the model under float16 autocast; a padding constant of -1e30 once overflowed
     # half precision there. CPU autocast applies the same float16 casts, so this runs anywhere.
-    from talnet.config import load_config
-    from talnet.detect.inference import detect_steps
-    from talnet.train.objective import TrainingObjective
-
     cfg = load_config("cpu_fast")  # the paper widths share every module; fp16 on CPU is slow
     torch.manual_seed(0)
-    model = TalNet({"rgb": 16, "flow": 8}, 3, cfg.model)
+    model = TalNet({"rgb": 16, "flow": 8}, 3, cfg)
     feats = {"rgb": torch.randn(300, 16), "flow": torch.randn(300, 8)}
-    gt, labels = torch.tensor([[10.0, 40.0], [100.0, 230.0]]), torch.tensor([1, 3])
+    gt = GroundTruthSteps(torch.tensor([[10.0, 40.0], [100.0, 230.0]]), torch.tensor([1, 3]))
     with torch.autocast("cpu", dtype=torch.float16):
-        losses = TrainingObjective(model, cfg.train)(feats, gt, labels, torch.Generator())
-    losses["loss"].backward()
-    assert torch.isfinite(losses["loss"]) and losses["loss"] > 0
+        _, losses = model(feats, gt, torch.Generator())
+    losses[TOTAL_LOSS].backward()
+    assert torch.isfinite(losses[TOTAL_LOSS]) and losses[TOTAL_LOSS] > 0
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     model.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
-        segments, _, scores = detect_steps(model, feats, cfg.detect)
-    assert len(scores) > 0
-    assert torch.isfinite(segments).all() and torch.isfinite(scores).all()
+        found = model(feats)
+    assert len(found.scores) > 0
+    assert torch.isfinite(found.segments).all() and torch.isfinite(found.scores).all()

@@ -5,7 +5,7 @@ from model_factory import tiny_config, tiny_data
 from talnet.cli.main import main
 from talnet.config import save_config
 from talnet.io.results import load_detections
-from talnet.train.ablate import VARIANTS, format_ablation, run_ablation, variant_config
+from talnet.pipelines.ablate import VARIANTS, format_ablation, run_ablation, variant_config
 
 
 def test_demo_end_to_end_prints_table_and_paths(tmp_path, capsys):

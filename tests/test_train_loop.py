@@ -3,15 +3,23 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from model_factory import tiny_config, tiny_data
 
 from talnet.config import load_config
+from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
-from talnet.train.checkpoint import load_checkpoint
-from talnet.train.loop import learning_rate, train
+from talnet.io.annotations import clip_for_training, load_ground_truth
+from talnet.io.features import read_meta
+from talnet.model.checkpoint import load_checkpoint
+from talnet.model.talnet import TalNet
+from talnet.pipelines.evaluation import held_out_validator
+from talnet.train.loop import FitOptions, fit, learning_rate, train
+
+QUIET = FitOptions(progress=False, log_fn=lambda _m: None)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +32,12 @@ def _log(run):
 
 
 def test_train_writes_checkpoint_config_and_log(data, tmp_path):
+    validate = held_out_validator(
+        data / "features", load_ground_truth(data / "annotations.json", "test")
+    )
     result = train(
         data / "annotations.json", data / "features", tmp_path / "run", tiny_config(2),
-        val_subset="test", progress=False, log_fn=lambda _m: None,
+        options=FitOptions(progress=False, log_fn=lambda _m: None, validate=validate),
     )  # fmt: skip
     log = _log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [1, 2]
@@ -38,6 +49,22 @@ def test_train_writes_checkpoint_config_and_log(data, tmp_path):
     assert ckpt["epoch"] == 2 and ckpt["classes"] == ["action_00", "action_01", "action_02"]
 
 
+def test_fit_trains_in_memory_and_writes_nothing(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    meta = read_meta(data / "features")
+    gt = clip_for_training(load_ground_truth(data / "annotations.json", "validation"))
+    training = TrainingData(gt, data / "features", meta)
+    config = tiny_config(2)
+    torch.manual_seed(0)
+    model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
+    before = [p.detach().clone() for p in model.parameters()]
+    epochs = []
+    last = fit(model, training, config, replace(QUIET, on_epoch=lambda r, *_: epochs.append(r)))
+    assert [r["epoch"] for r in epochs] == [1, 2] and last is epochs[-1]
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_same_seed_same_losses_and_resume_continues_exactly(data, tmp_path):
     config = tiny_config(1)
     config.train.schedule = "constant"  # so a 1-epoch run is a prefix of a 3-epoch run
@@ -45,7 +72,7 @@ def test_same_seed_same_losses_and_resume_continues_exactly(data, tmp_path):
     def run(folder, epochs, resume=False):
         train(
             data / "annotations.json", data / "features", folder, config,
-            resume=resume, epochs=epochs, progress=False, log_fn=lambda _m: None,
+            resume=resume, epochs=epochs, options=QUIET,
         )  # fmt: skip
         return _log(folder)
 
@@ -104,7 +131,7 @@ def test_two_process_ddp_on_cpu(data, tmp_path):
     run = tmp_path / "ddp"
     cmd = [
         torchrun, "--standalone", "--nproc_per_node=2", "-m", "talnet.cli.main", "train",
-        "--annotations", str(data / "annotations.json"), "--features", str(data / "features"),
+        "--ground-truth", str(data / "annotations.json"), "--features", str(data / "features"),
         "--out", str(run), "--config", str(_tiny_yaml(tmp_path, 2)), "--quiet", "--threads", "1",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -131,4 +158,4 @@ def test_training_on_missing_features_is_a_clear_error(data, tmp_path):
     (tmp_path / "feats").mkdir()
     with pytest.raises(TalnetError, match="feature"):
         train(data / "annotations.json", tmp_path / "feats", tmp_path / "r", tiny_config(1),
-              progress=False)  # fmt: skip
+              options=QUIET)  # fmt: skip

@@ -43,7 +43,7 @@ def report(inputs, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # predictions for a video without ground truth
         rc = main(
-            ["report", "--ground-truth", str(gt), "--predictions", str(det), "--videos",
+            ["report", "--ground-truth", str(gt), "--predictions", str(det), "--video-dir",
              str(videos), "--subset", "test", "--out", str(out)]
         )  # fmt: skip
     assert rc == 0

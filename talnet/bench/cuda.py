@@ -95,7 +95,6 @@ def bench_model(quick: bool) -> None:
     import torch
 
     from talnet.config import load_config
-    from talnet.detect.inference import detect_steps
     from talnet.io.features import FeatureMeta
     from talnet.model.talnet import TalNet
 
@@ -103,14 +102,14 @@ def bench_model(quick: bool) -> None:
     for name in ("cpu_fast", "thumos14_i3d"):
         config = load_config(name)
         torch.manual_seed(0)
-        model = TalNet({"rgb": 1024, "flow": 1024}, 20, config.model).eval().cuda()
+        model = TalNet({"rgb": 1024, "flow": 1024}, 20, config).eval().cuda()
         for stride in (16, 4):
             steps = FeatureMeta(stride=stride).num_steps(3000)
             feats = {s: torch.randn(steps, 1024, device="cuda") for s in ("rgb", "flow")}
 
-            def run(model=model, feats=feats, config=config):
+            def run(model=model, feats=feats):
                 with torch.inference_mode():
-                    return detect_steps(model, feats, config.detect)
+                    return model(feats)
 
             def run_fp16(run=run):
                 with torch.autocast("cuda", dtype=torch.float16):
@@ -126,11 +125,10 @@ def bench_training(quick: bool, device: str = "cuda") -> None:
     detect on the GPU and evaluate: the CUDA path end to end, with its mAP and seconds/epoch."""
     from talnet.config import load_config
     from talnet.data.synth import TEST_SUBSET, TRAIN_SUBSET, make_synthetic
-    from talnet.detect import detect_features
     from talnet.detect.detector import Detector
-    from talnet.evaluate.detection import evaluate_detection
     from talnet.io.annotations import load_ground_truth
-    from talnet.train.loop import train
+    from talnet.pipelines.evaluation import evaluate_detector
+    from talnet.train.loop import FitOptions, train
 
     videos, epochs = (30, 3) if quick else (100, 10)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,18 +146,21 @@ def bench_training(quick: bool, device: str = "cuda") -> None:
             began = time.perf_counter()
             result = train(
                 annotations, features, Path(tmp) / f"run_amp{int(amp)}", config,
-                train_subset=TRAIN_SUBSET, device=device, amp=amp, progress=False,
-                log_fn=lambda _msg: None,
+                train_subset=TRAIN_SUBSET,
+                options=FitOptions(device=device, amp=amp, progress=False, log_fn=_silent),
             )  # fmt: skip
             per_epoch = (time.perf_counter() - began) / epochs
             detector = Detector.from_checkpoint(result.checkpoint, device=device)
-            dets = detect_features(detector, features, sorted(test_gt), progress=False)
-            report = evaluate_detection(test_gt, dets)
-            at_half = float(report.mAP[list(report.tious).index(0.5)])
+            evaluation = evaluate_detector(detector, features, test_gt)
             print(
                 f"{device + (' amp' if amp else ' fp32'):<12} {per_epoch:8.1f} "
-                f"{result.last['loss']:10.3f} {100 * at_half:8.1f} {100 * report.average:8.1f}"
+                f"{result.last['loss']:10.3f} {100 * evaluation.map_at(0.5):8.1f} "
+                f"{100 * evaluation.report.average:8.1f}"
             )
+
+
+def _silent(_line: str) -> None:
+    """Training lines are not part of the benchmark's table."""
 
 
 def run(quick: bool = False) -> None:

@@ -16,10 +16,10 @@ import torch
 
 from talnet.bench.probe import matmul_gflops, repeat_for
 from talnet.config import Config, load_config
-from talnet.detect.inference import detect_steps
 from talnet.io.features import FeatureMeta
+from talnet.model.losses import TOTAL_LOSS
 from talnet.model.talnet import TalNet
-from talnet.train.objective import TrainingObjective
+from talnet.model.targets import GroundTruthSteps
 
 PAPER_MS = 9.0
 FRAMES = 3000
@@ -32,32 +32,37 @@ THUMOS_STEPS = 1350  # ~3 min at 30 fps, stride 4
 def forward_ms(
     config: Config, steps: int, classes: int = 20, seconds: float = 2.0
 ) -> tuple[float, float]:
-    """Best and median time (ms) of detect_steps (proposals, classifier, NMS) on one video of
-    `steps`, over as many runs as fit in `seconds` (at least 5, after 3 warm-up runs)."""
+    """Best and median time (ms) of the model's inference pass (proposals, classifier, NMS) on
+    one video of `steps`, over as many runs as fit in `seconds` (at least 5, after 3 warm-up
+    runs)."""
     torch.manual_seed(0)
-    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config.model).eval()
+    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config).eval()
     feats = {s: torch.randn(steps, DIM) for s in ("rgb", "flow")}
-    times = repeat_for(lambda: detect_steps(model, feats, config.detect), seconds, warmup=3)
+
+    def detect() -> None:
+        with torch.inference_mode():
+            model(feats)
+
+    times = repeat_for(detect, seconds, warmup=3)
     return 1000 * min(times), 1000 * float(np.median(times))
 
 
 def train_step_s(config: Config, steps: int, classes: int = 20) -> float:
     """Mean seconds per training step (forward, backward, Adam) on max_steps-long crops."""
     torch.manual_seed(0)
-    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config.model)
-    objective = TrainingObjective(model, config.train)
+    model = TalNet({"rgb": DIM, "flow": DIM}, classes, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     gen = torch.Generator().manual_seed(0)
     length = min(config.train.max_steps, THUMOS_STEPS)
     feats = {s: torch.randn(length, DIM) for s in ("rgb", "flow")}
     starts = torch.rand(10, generator=gen) * (length - 60)
-    gt = torch.stack([starts, starts + 5 + torch.rand(10, generator=gen) * 50], 1)
-    labels = torch.randint(1, classes + 1, (10,), generator=gen)
+    segments = torch.stack([starts, starts + 5 + torch.rand(10, generator=gen) * 50], 1)
+    gt = GroundTruthSteps(segments, torch.randint(1, classes + 1, (10,), generator=gen))
 
     def step() -> None:
-        losses = objective(feats, gt, labels, gen)
+        _, losses = model(feats, gt, gen)
         optimizer.zero_grad()
-        losses["loss"].backward()
+        losses[TOTAL_LOSS].backward()
         optimizer.step()
 
     step()

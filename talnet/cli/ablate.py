@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from talnet.cli.training_args import add_training_arguments, training_config
+from talnet.cli.arguments import (
+    add_ground_truth_argument,
+    add_training_arguments,
+    training_config,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,10 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with/without context, early vs late fusion, RGB/flow/both, tower widths; proposal "
         "counts at detection time) with the same config, seed and data; print mAP@0.5 and "
         "the average over tIoU 0.1-0.7 on the test subset. Writes OUT/ablation.json.",
-        epilog="example: talnet ablate --annotations runs/demo/data/annotations.json "
+        epilog="example: talnet ablate --ground-truth runs/demo/data/annotations.json "
         "--features runs/demo/data/features --out runs/ablate",
     )
-    parser.add_argument("--annotations", required=True)
+    add_ground_truth_argument(parser, required=True)
     parser.add_argument("--features", required=True)
     parser.add_argument("--out", default="runs/ablate", help="folder for variant runs")
     parser.add_argument("--train-subset", default="validation")
@@ -37,11 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.train.ablate import format_ablation, run_ablation
+    from talnet.pipelines.ablate import format_ablation, run_ablation
 
     base = training_config(args)
     rows = run_ablation(
-        args.annotations,
+        args.ground_truth,
         args.features,
         args.out,
         base,

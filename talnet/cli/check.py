@@ -6,6 +6,8 @@ import argparse
 import sys
 import warnings
 
+from talnet.cli.arguments import add_ground_truth_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "of its videos has features. Prints one summary line per file, a warning line per "
         "oddity kept as it is, and exits 2 with one error line on the first problem.",
     )
-    parser.add_argument("--ground-truth", metavar="GT_JSON", help="ActivityNet-style ground truth")
+    add_ground_truth_argument(parser, required=False, help="ActivityNet-style ground truth")
     parser.add_argument("--subset", help="only this subset of the ground truth (any case)")
     parser.add_argument("--predictions", metavar="DET_JSON", help="ActivityNet results JSON")
     parser.add_argument("--features", metavar="FEAT_DIR", help="feature folder (with meta.json)")

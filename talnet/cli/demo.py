@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from talnet.cli.training_args import add_training_arguments, training_config
+from talnet.cli.arguments import add_training_arguments, training_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.train.demo import run_demo
+    from talnet.pipelines.demo import run_demo
 
     result = run_demo(
         args.out,

@@ -5,14 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from talnet.cli.arguments import add_ground_truth_argument, add_quiet_argument
 from talnet.cli.extract import add_extract_arguments
 
 EPILOG = """\
+two forms:
+  on features   talnet detect --checkpoint CKPT --features FEAT_DIR --out DET.json
+                    [--ground-truth GT.json --subset test | --video-ids ID ...]
+  on videos     talnet detect --checkpoint CKPT --video VIDEO_OR_DIR ... --out DET.json
+                    [extraction flags]
+
 examples:
-  talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --annotations gt.json \\
+  talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --ground-truth gt.json \\
       --subset test --out dets.json
   talnet detect --video a.mp4 b.mkv --checkpoint runs/a/checkpoint.pt \\
       --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt --out dets.json
+
+Features made on another grid than the checkpoint's training features (fps, stride, window,
+streams) are refused with the setting named.
 
 With --video, the features are extracted in memory (as `talnet extract` would) and the
 extraction settings default to those the checkpoint's training features were made with; a
@@ -22,7 +32,7 @@ checkpoint trained on other features (streams, widths, fps, stride, window) is r
 # Flags that only mean something with --video (extraction) or with --features.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
 VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
-FEATURES_ONLY = ("annotations", "subset", "videos")
+FEATURES_ONLY = ("ground_truth", "subset", "video_ids")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,13 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="video files (or folders of them); the file stem is the video id",
     )
     parser.add_argument("--out", required=True, help="results JSON to write")
-    parser.add_argument("--annotations", help="ground truth whose --subset videos to run on")
-    parser.add_argument("--subset", help="subset of --annotations (e.g. test)")
-    parser.add_argument("--videos", nargs="+", metavar="ID", help="these video ids only")
+    features = parser.add_argument_group("which videos (with --features; default: all)")
+    add_ground_truth_argument(
+        features, required=False, help="ground truth whose --subset videos to run on"
+    )
+    features.add_argument("--subset", help="subset of --ground-truth (e.g. test)")
+    features.add_argument("--video-ids", nargs="+", metavar="ID", help="these video ids only")
     parser.add_argument("--max-detections", type=int, default=None, help="per video (200)")
     parser.add_argument("--soft-nms", action="store_true", help="Gaussian Soft-NMS per class")
     parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
     extraction = parser.add_argument_group("extraction (with --video)")
     add_extract_arguments(extraction, from_checkpoint=True)
     parser.set_defaults(func=run)
@@ -86,11 +99,11 @@ def _run_features(args: argparse.Namespace, detector) -> int:
     from talnet.io.annotations import load_ground_truth
     from talnet.io.results import save_detections
 
-    if args.videos and args.annotations:
-        raise TalnetError("give either --videos or --annotations/--subset, not both")
-    ids = args.videos
-    if args.annotations:
-        ids = sorted(load_ground_truth(args.annotations, args.subset))
+    if args.video_ids and args.ground_truth:
+        raise TalnetError("give either --video-ids or --ground-truth/--subset, not both")
+    ids = args.video_ids
+    if args.ground_truth:
+        ids = sorted(load_ground_truth(args.ground_truth, args.subset))
     dets = detect_features(detector, args.features, ids, progress=not args.quiet)
     save_detections(args.out, dets, max_per_video=detector.config.detect.max_detections)
     total = sum(len(v) for v in dets.values())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from talnet.cli.arguments import add_ground_truth_argument
+
 _PROTOCOLS = ("thumos", "activitynet")
 
 
@@ -24,9 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: talnet evaluate --ground-truth gt.json --predictions det.json "
         "--subset test --json",
     )
-    parser.add_argument(
-        "--ground-truth", required=True, metavar="GT.json", help="ActivityNet-style ground truth"
-    )
+    add_ground_truth_argument(parser, required=True, help="ActivityNet-style ground truth")
     parser.add_argument(
         "--predictions", required=True, metavar="DET.json", help="ActivityNet results JSON"
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from talnet.cli.arguments import add_ground_truth_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,12 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "With --run, training curves from the run's log.jsonl are added, and the run's\n"
         "predictions and ground truth are used unless given.",
         epilog="examples:\n"
-        "  talnet report --ground-truth gt.json --predictions det.json --videos videos/ "
+        "  talnet report --ground-truth gt.json --predictions det.json --video-dir videos/ "
         "--subset test --out report/\n"
         "  talnet report --run runs/demo --out runs/demo/report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--ground-truth", metavar="GT.json", help="ActivityNet-style ground truth")
+    add_ground_truth_argument(parser, required=False, help="ActivityNet-style ground truth")
     parser.add_argument("--predictions", metavar="DET.json", help="ActivityNet results JSON")
     parser.add_argument(
         "--run",
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "detections.json, data/annotations.json)",
     )
     parser.add_argument(
-        "--videos",
+        "--video-dir",
         metavar="VIDEO_DIR",
         help="folder of video files named VIDEO_ID.mp4/.webm/... (linked, not copied)",
     )
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         ground_truth=args.ground_truth,
         predictions=args.predictions,
         run_dir=args.run,
-        video_dir=args.videos,
+        video_dir=args.video_dir,
         subset=args.subset,
         tious=ACTIVITYNET_TIOUS if args.tious == "activitynet" else THUMOS_TIOUS,
         copy_videos=args.copy_videos,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from talnet.cli.training_args import add_training_arguments, training_config
+from talnet.cli.arguments import (
+    add_ground_truth_argument,
+    add_training_arguments,
+    training_config,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,10 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "RUN_DIR/log.jsonl (losses per stage, learning rate, time, held-out mAP). "
         "Under `torchrun --nproc_per_node=N talnet train ...` it trains with "
         "DistributedDataParallel (gloo on CPU, nccl on GPU).",
-        epilog="example: talnet train --annotations gt.json --features feats/ --out runs/a "
+        epilog="example: talnet train --ground-truth gt.json --features feats/ --out runs/a "
         "--config cpu_fast --val-subset test",
     )
-    parser.add_argument("--annotations", required=True, help="ground-truth JSON (ActivityNet)")
+    add_ground_truth_argument(parser, required=True)
     parser.add_argument("--features", required=True, help="feature folder (with meta.json)")
     parser.add_argument("--out", required=True, help="run folder for checkpoint, config, log")
     parser.add_argument("--train-subset", default="validation", help="default: validation")
@@ -43,21 +47,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.train.loop import train
+    from talnet.io.annotations import load_ground_truth
+    from talnet.pipelines.evaluation import held_out_validator
+    from talnet.train.loop import FitOptions, train
 
     config = training_config(args)
+    validate = None
+    if args.val_subset:
+        val_gt = load_ground_truth(args.ground_truth, args.val_subset)
+        validate = held_out_validator(args.features, val_gt)
+    options = FitOptions(
+        device=args.device, amp=args.amp, progress=not args.quiet, validate=validate
+    )
     result = train(
-        args.annotations,
+        args.ground_truth,
         args.features,
         args.out,
         config,
         train_subset=args.train_subset,
-        val_subset=args.val_subset,
         resume=args.resume,
         epochs=args.epochs,
-        device=args.device,
-        amp=args.amp,
-        progress=not args.quiet,
+        options=options,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
         print(f"checkpoint: {result.checkpoint}\nlog: {result.log}")

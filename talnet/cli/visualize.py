@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from talnet.cli.arguments import add_ground_truth_argument, add_quiet_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--predictions", required=True, metavar="DET.json", help="ActivityNet results JSON"
     )
-    parser.add_argument(
-        "--ground-truth", metavar="GT.json", help="ActivityNet-style ground truth (optional)"
+    add_ground_truth_argument(
+        parser, required=False, help="ActivityNet-style ground truth (optional)"
     )
     parser.add_argument(
         "--video-id",
@@ -42,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", required=True, metavar="OUT.mp4", help="output video (.mp4/.mov/.mkv)"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -3,7 +3,7 @@
 Long-video policy (training): a video longer than `max_steps` feature steps is randomly cropped
 to `max_steps` each time it is drawn; ground truth is clipped to the crop and an instance keeps
 its label only if at least half of it lies inside (a fragment would teach wrong boundaries).
-Inference never crops (see talnet.detect.inference for its window policy).
+Inference never crops (see talnet.model.talnet for its window policy).
 """
 
 from __future__ import annotations

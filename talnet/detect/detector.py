@@ -11,32 +11,35 @@ from talnet.config import Config
 from talnet.errors import TalnetError
 from talnet.io.features import FeatureMeta
 from talnet.io.types import Detection
+from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
 from talnet.model.talnet import TalNet
 
 
 class Detector:
-    """A model with its classes, feature meta and detection settings."""
+    """A model with its classes and the feature meta it was trained on."""
 
     def __init__(
         self,
         model: TalNet,
         classes: list[str],
         meta: FeatureMeta,
-        config: Config,
         device: str | torch.device = "cpu",
     ):
         self.model = model.to(device).eval()
-        self.classes, self.meta, self.config = classes, meta, config
+        self.classes, self.meta = classes, meta
         self.device = torch.device(device)
+
+    @property
+    def config(self) -> Config:
+        """The model's config; its `proposals` and `detect` settings apply to the next call."""
+        return self.model.config
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Detector:
         """Load a checkpoint written by `talnet train` (weights_only: no code is unpickled)."""
-        from talnet.train.checkpoint import load_checkpoint, model_from_checkpoint
-
         ckpt = load_checkpoint(path)
-        model, config, meta = model_from_checkpoint(ckpt, path)
-        return cls(model, list(ckpt["classes"]), meta, config, device)
+        model, _, meta = model_from_checkpoint(ckpt, path)
+        return cls(model, list(ckpt["classes"]), meta, device)
 
     @property
     def expected_meta(self) -> FeatureMeta:
@@ -60,8 +63,6 @@ class Detector:
 
         `meta` describes the features (default: the checkpoint's own grid); features on
         another grid are refused (see `check_fits`)."""
-        from talnet.detect.inference import detect_steps
-
         if meta is None:
             meta = self.meta
         else:
@@ -78,11 +79,12 @@ class Detector:
                 )
             tensors[stream] = torch.from_numpy(arr).to(self.device)
         length = next(iter(tensors.values())).shape[0]
-        segments, classes, scores = detect_steps(self.model, tensors, self.config.detect)
-        seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
+        with torch.inference_mode():
+            found = self.model(tensors)
+        seconds = np.asarray(meta.step_to_seconds(found.segments.double().cpu().numpy()))
         seconds = np.clip(seconds.reshape(-1, 2), 0.0, meta.duration(length))
         return [
             Detection(self.classes[int(c)], float(s[0]), float(s[1]), float(p))
-            for s, c, p in zip(seconds, classes.tolist(), scores.tolist(), strict=True)
+            for s, c, p in zip(seconds, found.classes.tolist(), found.scores.tolist(), strict=True)
             if s[1] > s[0]
         ]

@@ -57,6 +57,13 @@ class DetectionReport:
             "ap_per_class": {k: [float(x) for x in v] for k, v in self.ap_per_class.items()},
         }
 
+    def map_at(self, tiou: float) -> float:
+        """mAP at one of the evaluated thresholds (KeyError naming them if it was not)."""
+        hits = np.flatnonzero(np.isclose(self.tious, tiou))
+        if not len(hits):
+            raise KeyError(f"tIoU {tiou:g} not evaluated; thresholds: {self.tious.tolist()}")
+        return float(self.mAP[hits[0]])
+
     def format_table(self) -> str:
         """mAP (%) per threshold and their average, then AP (%) per class at tIoU 0.5."""
         heads = [f"{t:g}" for t in self.tious] + ["avg"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# The four loss terms of both stages (summed into "loss"); the training log's keys too.
+LOSS_NAMES = ("spn_cls", "spn_reg", "cls_cls", "cls_reg")
+TOTAL_LOSS = "loss"
+
 
 def stage_loss(
     logits: torch.Tensor,

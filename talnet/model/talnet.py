@@ -1,14 +1,48 @@
-"""TAL-Net: per-stream proposal network and classifier, fused late by averaging logits."""
+"""TAL-Net: per-stream proposal network and classifier, fused late by averaging logits.
+
+The model owns its forward pass (docs/design.md §3-§4), as torchvision's and detectron2's
+region proposal networks do: `model(features)` returns one video's detections in feature steps,
+`model(features, targets)` returns the classifier's proposals and the four losses of training.
+
+Long-video policy (inference): the classifier always sees the whole video (its 1x1 reduced map
+is cheap); the proposal towers run on the whole video up to `detect.window_steps` steps, and
+beyond that on windows of that many steps overlapping by half, each step's output taken from
+the window where it lies farthest from an edge. The overlap (>= 2x the largest anchor, which
+the config checks) covers the widest receptive field with context, so the result equals a
+whole-video pass.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from talnet.config import ModelConfig
+from talnet.config import Config, ModelConfig
 from talnet.errors import TalnetError
+from talnet.model.anchors import make_anchors
 from talnet.model.classifier import ActionClassifier
+from talnet.model.coder import SegmentCoder
+from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS, stage_loss
+from talnet.model.nms import batched_nms, soft_nms
+from talnet.model.proposals import generate_proposals
+from talnet.model.targets import (
+    GroundTruthSteps,
+    anchor_targets,
+    classifier_candidates,
+    proposal_targets,
+)
 from talnet.model.towers import ProposalNetwork, propose_jointly
+
+
+@dataclass
+class StepDetections:
+    """One video's detections in feature steps, best first."""
+
+    segments: torch.Tensor  # (M, 2) [start, end]
+    classes: torch.Tensor  # (M,) long, class index 0..C-1
+    scores: torch.Tensor  # (M,)
 
 
 class StreamNetwork(nn.Module):
@@ -42,18 +76,20 @@ class TalNet(nn.Module):
     """The whole model. Late fusion: one StreamNetwork per stream, logits averaged; early
     fusion: one StreamNetwork on the streams' concatenated features.
 
-    Inputs are {stream: (T, C) or (B, T, C)} tensors; stream dims come from the features.
+    Inputs are {stream: (T, C)} tensors of one video; stream dims come from the features. The
+    config is held by reference: detection settings changed on it apply to the next call.
     """
 
-    def __init__(self, stream_dims: dict[str, int], num_classes: int, cfg: ModelConfig):
+    def __init__(self, stream_dims: dict[str, int], num_classes: int, config: Config):
         super().__init__()
+        cfg = config.model
         streams = list(cfg.streams or stream_dims)
         missing = [s for s in streams if s not in stream_dims]
         if missing:
             raise TalnetError(
                 f"config asks for stream(s) {missing} but the features have {list(stream_dims)}"
             )
-        self.config = cfg
+        self.config = config
         self.num_classes = num_classes
         self.stream_dims = {s: int(stream_dims[s]) for s in streams}
         if cfg.fusion == "early":
@@ -67,6 +103,21 @@ class TalNet(nn.Module):
             }
         )
         self.register_buffer("scales", torch.tensor(cfg.anchors, dtype=torch.float32), False)
+        self.coder = SegmentCoder(tuple(cfg.offset_weights))
+
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        targets: GroundTruthSteps | None = None,
+        generator: torch.Generator | None = None,
+    ) -> StepDetections | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Inference (no targets): one video's detections in steps. Training: the classifier's
+        sampled proposals (N, 2) and the losses {spn_cls, spn_reg, cls_cls, cls_reg, loss};
+        `generator` draws the sampled anchors and proposals."""
+        inputs = self.branch_inputs(features)
+        if targets is None:
+            return self._detect(inputs)
+        return self._losses(inputs, targets, generator)
 
     def branch_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{stream: (T, C) or (B, T, C)} -> {branch: (B, T, C)} (concatenated for early fusion)."""
@@ -81,24 +132,126 @@ class TalNet(nn.Module):
         spns = [self.branches[name].spn for name in inputs]
         return propose_jointly(spns, list(inputs.values()))
 
-    def feature_maps(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Per branch: the classifier's reduced feature map (B, T, D)."""
-        return [self.branches[name].classifier.feature_map(x) for name, x in inputs.items()]
+    def propose_windowed(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Fused proposal-network outputs (K, T, 2) twice, in overlapping windows if T exceeds
+        `detect.window_steps` (equal to a whole-video pass, see the module docstring)."""
+        window = self.config.detect.window_steps
+        length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
+        if length <= window:
+            objectness, offsets = fuse(self.propose(inputs))
+            return objectness[0], offsets[0]
+        hop = window // 2
+        starts = list(range(0, length - window, hop)) + [length - window]
+        batched = {
+            name: torch.cat([x[:, s : s + window] for s in starts]) for name, x in inputs.items()
+        }
+        objectness, offsets = fuse(self.propose(batched))  # (W, K, window, 2)
+        pieces_obj, pieces_off = [], []
+        for w, s in enumerate(starts):
+            # own the steps from the midpoint of the overlap with the previous window to the next
+            lo = 0 if w == 0 else (s + starts[w - 1] + window) // 2
+            hi = length if w == len(starts) - 1 else (starts[w + 1] + s + window) // 2
+            pieces_obj.append(objectness[w, :, lo - s : hi - s])
+            pieces_off.append(offsets[w, :, lo - s : hi - s])
+        return torch.cat(pieces_obj, dim=1), torch.cat(pieces_off, dim=1)
 
     def classify(
-        self, fmaps: list[torch.Tensor], proposals: torch.Tensor
+        self, inputs: dict[str, torch.Tensor], proposals: torch.Tensor
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: logits (N, C+1) and offsets (N, C+1, 2) for one video's proposals.
 
         Pooling is per channel, so branches that pool alike (late fusion's two streams) pool
         their channel-concatenated maps in one pass and split the result.
         """
-        classifiers = [branch.classifier for branch in self.branches.values()]
+        classifiers = [self.branches[name].classifier for name in inputs]
+        fmaps = [c.feature_map(x) for c, x in zip(classifiers, inputs.values(), strict=True)]
         if len({c.pooling_key() for c in classifiers}) != 1:
             return [c(fmap[0], proposals) for c, fmap in zip(classifiers, fmaps, strict=True)]
         joint = fmaps[0][0] if len(fmaps) == 1 else torch.cat([f[0] for f in fmaps], dim=-1)
         pooled = classifiers[0].pool(joint, proposals).split([f.shape[-1] for f in fmaps], -1)
         return [c.head(p) for c, p in zip(classifiers, pooled, strict=True)]
+
+    def _proposals(self, objectness: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps, with the
+        training or test settings of `proposals` by the module's mode."""
+        p, phase = self.config.proposals, "train" if self.training else "test"
+        proposals, _ = generate_proposals(
+            objectness,
+            offsets,
+            self.scales,
+            self.coder,
+            getattr(p, f"pre_nms_{phase}"),
+            getattr(p, f"nms_{phase}"),
+            getattr(p, f"post_nms_{phase}"),
+        )
+        return proposals
+
+    def _losses(
+        self,
+        inputs: dict[str, torch.Tensor],
+        gt: GroundTruthSteps,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Both stages on one crop, as the supplement says. Each branch (stream) gets its own
+        loss on the same sampled anchors and proposals, as if the streams were trained
+        separately; the classifier's proposals come from the fused (detached) proposal network,
+        plus the ground truth, labelled at tIoU 0.5 and sampled."""
+        cfg = self.config.train
+        length = next(iter(inputs.values())).shape[1]  # inputs are (1, T, C)
+        spn_out = self.propose(inputs)  # per branch: (1, K, T, 2) twice
+        anchors = make_anchors(self.scales, length)
+        spn = anchor_targets(anchors, gt, cfg, self.coder, generator)
+        with torch.no_grad():
+            objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
+            candidates = classifier_candidates(
+                self._proposals(objectness[0], offsets[0]), gt, cfg, generator
+            )
+            cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
+            proposals = candidates[cls.index]
+        cls_out = self.classify(inputs, proposals)
+        losses = {name: torch.zeros((), device=anchors.device) for name in LOSS_NAMES}
+        rows = torch.arange(len(cls.index), device=anchors.device)
+        for (obj, off), (logits, deltas) in zip(spn_out, cls_out, strict=True):
+            terms = stage_loss(
+                obj.reshape(-1, 2)[spn.index].float(),
+                spn.labels,
+                off.reshape(-1, 2)[spn.index].float(),
+                spn.offsets,
+                cfg.reg_weight,
+            ) + stage_loss(
+                logits.float(),
+                cls.labels,
+                deltas[rows, cls.labels].float(),
+                cls.offsets,
+                cfg.reg_weight,
+            )
+            for name, value in zip(LOSS_NAMES, terms, strict=True):
+                losses[name] = losses[name] + value / len(spn_out)
+        losses[TOTAL_LOSS] = sum(losses[name] for name in LOSS_NAMES)
+        return proposals, losses
+
+    def _detect(self, inputs: dict[str, torch.Tensor]) -> StepDetections:
+        """Proposals, their class scores and refined segments, per-class NMS: at most
+        `detect.max_detections` detections, best first."""
+        cfg = self.config.detect
+        length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
+        proposals = self._proposals(*self.propose_windowed(inputs))
+        logits, deltas = fuse(self.classify(inputs, proposals))
+        probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
+        n, c = probs.shape
+        segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
+        segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (C, N, 2)
+        scores = probs.T.contiguous()  # (C, N)
+        if cfg.soft_nms:
+            scores = soft_nms(segments, scores, cfg.soft_nms_sigma, cfg.max_detections)
+        else:
+            scores = batched_nms(segments, scores, cfg.class_nms)[1]
+        flat = scores.flatten()
+        flat = torch.where(flat > cfg.score_threshold, flat, torch.zeros_like(flat))
+        top = flat.topk(min(cfg.max_detections, flat.numel()))
+        keep = top.values > 0
+        idx = top.indices[keep]
+        return StepDetections(segments.reshape(-1, 2)[idx], idx // n, top.values[keep])
 
 
 def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:

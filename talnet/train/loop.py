@@ -1,4 +1,5 @@
-"""`talnet train`: the training loop, one video crop per step, checkpoint every epoch.
+"""Training: `fit` runs the epochs in memory, `train` is its file-based wrapper (features and
+ground truth in, RUN_DIR/checkpoint.pt, config.yaml and log.jsonl out, resumable).
 
 Runs alone or under `torchrun --nproc_per_node=N` (DistributedDataParallel: gloo on CPU,
 nccl on GPU); each process takes every N-th crop of the same shuffled epoch, so N processes
@@ -11,7 +12,8 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,15 @@ from talnet.config import Config, save_config
 from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
 from talnet.io.annotations import clip_for_training, labels_of, load_ground_truth
-from talnet.io.features import read_meta
-from talnet.model.talnet import TalNet
-from talnet.train.checkpoint import (
+from talnet.io.features import FeatureMeta, read_meta
+from talnet.model.checkpoint import (
     load_checkpoint,
     model_from_checkpoint,
     model_state,
     save_checkpoint,
 )
-from talnet.train.objective import TrainingObjective
+from talnet.model.talnet import TalNet
+from talnet.model.targets import GroundTruthSteps
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -39,10 +41,13 @@ from talnet.train.runfiles import (
     LOSS_NAMES,
     TOTAL_LOSS,
     VAL_MAP_AT_HALF,
-    VAL_MAP_AVERAGE,
     append_log,
     trim_log,
 )
+
+# Held-out evaluation of the model being trained: (model, classes, meta) -> metrics for the log
+# (e.g. {"val_mAP@0.5": ...}); built by the caller, who knows the validation data.
+Validator = Callable[[TalNet, list[str], FeatureMeta], dict[str, float]]
 
 
 @dataclass
@@ -53,6 +58,28 @@ class TrainResult:
     log: Path
     epochs: int
     last: dict[str, Any]
+
+
+@dataclass
+class TrainingState:
+    """What a resumed run continues from: optimizer state, RNG states, epochs done."""
+
+    epoch: int = 0
+    optimizer: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+
+
+@dataclass
+class FitOptions:
+    """How `fit` runs (not what it learns): device, precision, progress, per-epoch hooks."""
+
+    device: str = "cpu"
+    amp: bool = False
+    progress: bool = True
+    validate: Validator | None = None
+    # Called on rank 0 after each epoch with (record, model, optimizer, RNG states).
+    on_epoch: Callable[[dict[str, Any], TalNet, torch.optim.Optimizer, dict], None] | None = None
+    log_fn: Callable[[str], None] = field(default=print)
 
 
 def learning_rate(cfg: Config, epoch_progress: float) -> float:
@@ -69,78 +96,37 @@ def learning_rate(cfg: Config, epoch_progress: float) -> float:
     return t.lr
 
 
-def train(
-    annotations: str | Path,
-    feat_dir: str | Path,
-    out_dir: str | Path,
+def fit(
+    model: TalNet,
+    data: TrainingData,
     config: Config,
-    train_subset: str = "validation",
-    val_subset: str | None = None,
-    resume: bool = False,
-    epochs: int | None = None,
-    device: str = "cpu",
-    amp: bool = False,
-    progress: bool = True,
-    log_fn=print,
-) -> TrainResult:
-    """Train TAL-Net on one subset; write RUN_DIR/checkpoint.pt, config.yaml and log.jsonl.
-
-    With `resume`, the run continues from RUN_DIR/checkpoint.pt with the config saved there
-    (`epochs`, when given, overrides train.epochs in either case).
-    """
-    out = Path(out_dir)
+    options: FitOptions | None = None,
+    state: TrainingState | None = None,
+) -> dict[str, Any]:
+    """Train `model` in memory for epochs state.epoch+1 .. train.epochs, one crop per step,
+    Adam; returns the last epoch's record (losses, lr, held-out metrics when validated)."""
+    opts, state = options or FitOptions(), state or TrainingState()
+    tcfg, device = config.train, opts.device
     rank, world = _init_distributed(device)
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TalnetError("--device cuda asked for, but no CUDA device is available")
-        if world > 1:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    amp = amp and device.startswith("cuda")
-    meta = read_meta(feat_dir)
-    gt = clip_for_training(load_ground_truth(annotations, train_subset))
-    val_gt = load_ground_truth(annotations, val_subset) if val_subset else None
-    ckpt_path = out / CHECKPOINT_FILE
-    start_epoch, ckpt = 0, None
-    if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        config = Config.from_dict(ckpt["config"], ckpt_path)
-        start_epoch = int(ckpt["epoch"])
-    if epochs is not None:
-        config.train.epochs = epochs
-    classes = list(ckpt["classes"]) if ckpt else labels_of(gt)
-    if not classes:
-        raise TalnetError(f"no labelled action in subset {train_subset!r}", annotations)
-    data = TrainingData(gt, feat_dir, meta, classes)
-    tcfg = config.train
-
-    torch.manual_seed(tcfg.seed)
-    if ckpt:
-        model, _, _ = model_from_checkpoint(ckpt, ckpt_path)
-    else:
-        dims = dict(zip(meta.streams, meta.dims or [], strict=True))
-        model = TalNet(dims, len(classes), config.model)
+    amp = opts.amp and device.startswith("cuda")
     model.to(device)
-    objective: torch.nn.Module = TrainingObjective(model, tcfg)
+    trainer: torch.nn.Module = model
     if world > 1:
-        objective = torch.nn.parallel.DistributedDataParallel(objective)
+        trainer = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     sampler = torch.Generator().manual_seed(tcfg.seed * 1009 + rank)
-    if ckpt:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        sampler.set_state(ckpt["rng"]["sampler"][rank % len(ckpt["rng"]["sampler"])])
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(out / CONFIG_FILE, config)
-        trim_log(out / LOG_FILE, start_epoch)
-        if start_epoch:
-            log_fn(f"resuming from epoch {start_epoch} of {tcfg.epochs} ({ckpt_path})")
+    if state.optimizer is not None:
+        optimizer.load_state_dict(state.optimizer)
+    if state.rng is not None:
+        torch.set_rng_state(state.rng["torch"])
+        sampler.set_state(state.rng["sampler"][rank % len(state.rng["sampler"])])
 
     crops_per_epoch = len(data) * tcfg.windows_per_video
     steps_per_epoch = math.ceil(crops_per_epoch / world)
+    names = (*LOSS_NAMES, TOTAL_LOSS)
     last: dict[str, Any] = {}
-    for epoch in range(start_epoch, tcfg.epochs):
+    for epoch in range(state.epoch, tcfg.epochs):
         began = time.perf_counter()
         model.train()
         # the same shuffled order on every rank (seeded by epoch); each takes its share
@@ -149,30 +135,32 @@ def train(
         ) % len(data)
         mine = order[rank::world].tolist()
         mine += order[: steps_per_epoch - len(mine)].tolist()  # equal step counts for DDP
-        totals = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float64)
+        totals = torch.zeros(len(names), dtype=torch.float64)
         bar = tqdm(
             mine, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False,
-            disable=not progress or rank != 0,
+            disable=not opts.progress or rank != 0,
         )  # fmt: skip
+        lr = tcfg.lr
         for step, index in enumerate(bar):
             lr = learning_rate(config, epoch + step / steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             crop = data.crop(index, tcfg.max_steps, sampler)
             feats = {s: x.to(device) for s, x in crop.features.items()}
+            gt = GroundTruthSteps(crop.segments.to(device), crop.labels.to(device))
             autocast = (
                 torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
             )
             with autocast:
-                losses = objective(feats, crop.segments.to(device), crop.labels.to(device), sampler)
+                _, losses = trainer(feats, gt, sampler)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
+            scaler.scale(losses[TOTAL_LOSS]).backward()
             if tcfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            values = torch.tensor([losses[n].item() for n in (*LOSS_NAMES, TOTAL_LOSS)])
+            values = torch.tensor([losses[n].item() for n in names])
             totals += values.double()
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{values[-1]:.3f}", lr=f"{lr:.2g}")
@@ -180,47 +168,89 @@ def train(
             dist.all_reduce(totals)
         means = (totals / (steps_per_epoch * world)).tolist()
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": steps_per_epoch}
-        names = (*LOSS_NAMES, TOTAL_LOSS)
         record.update({n: round(v, 5) for n, v in zip(names, means, strict=True)})
+        rng = {"torch": torch.get_rng_state(), "sampler": _gather_states(sampler, world)}
         if rank == 0:
-            if val_gt is not None and (
+            if opts.validate is not None and (
                 (epoch + 1) % tcfg.eval_every == 0 or epoch + 1 == tcfg.epochs
             ):
-                record.update(_held_out_map(model, classes, meta, config, feat_dir, val_gt, device))
+                record.update(opts.validate(model, data.classes, data.meta))
             record["time_s"] = round(time.perf_counter() - began, 2)
-            state = model_state(model, config, classes, meta)
-            state.update(
-                epoch=epoch + 1,
-                optimizer=optimizer.state_dict(),
-                rng={"torch": torch.get_rng_state(), "sampler": _gather_states(sampler, world)},
-            )
-            save_checkpoint(ckpt_path, state)
-            append_log(out / LOG_FILE, record)
-            log_fn(_describe(record, tcfg.epochs))
-        elif world > 1:
-            _gather_states(sampler, world)
+            if opts.on_epoch is not None:
+                opts.on_epoch(record, model, optimizer, rng)
+            opts.log_fn(_describe(record, tcfg.epochs))
         if world > 1:
             dist.barrier()
         last = record
     if world > 1:
         dist.destroy_process_group()
-    return TrainResult(ckpt_path, out / LOG_FILE, tcfg.epochs, last)
+    return last
 
 
-def _held_out_map(model, classes, meta, config, feat_dir, val_gt, device) -> dict[str, float]:
-    from talnet.detect import detect_features
-    from talnet.detect.detector import Detector
-    from talnet.evaluate.detection import evaluate_detection
+def train(
+    annotations: str | Path,
+    feat_dir: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    train_subset: str = "validation",
+    resume: bool = False,
+    epochs: int | None = None,
+    options: FitOptions | None = None,
+) -> TrainResult:
+    """Train TAL-Net on one subset; write RUN_DIR/checkpoint.pt, config.yaml and log.jsonl.
 
-    detector = Detector(model, classes, meta, config, device)
-    dets = detect_features(detector, feat_dir, sorted(val_gt), progress=False)
-    report = evaluate_detection(val_gt, dets)
-    at_half = float(report.mAP[list(report.tious).index(0.5)]) if 0.5 in report.tious else None
-    return {VAL_MAP_AT_HALF: round(at_half, 4), VAL_MAP_AVERAGE: round(report.average, 4)}
+    With `resume`, the run continues from RUN_DIR/checkpoint.pt with the config saved there
+    (`epochs`, when given, overrides train.epochs in either case).
+    """
+    opts = options or FitOptions()
+    out = Path(out_dir)
+    if opts.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TalnetError("--device cuda asked for, but no CUDA device is available")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            opts = replace(opts, device=f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    meta = read_meta(feat_dir)
+    gt = clip_for_training(load_ground_truth(annotations, train_subset))
+    ckpt_path = out / CHECKPOINT_FILE
+    ckpt, state = None, TrainingState()
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        config = Config.from_dict(ckpt["config"], ckpt_path)
+        state = TrainingState(int(ckpt["epoch"]), ckpt["optimizer"], ckpt["rng"])
+    if epochs is not None:
+        config.train.epochs = epochs
+    classes = list(ckpt["classes"]) if ckpt else labels_of(gt)
+    if not classes:
+        raise TalnetError(f"no labelled action in subset {train_subset!r}", annotations)
+    data = TrainingData(gt, feat_dir, meta, classes)
+
+    torch.manual_seed(config.train.seed)
+    if ckpt:
+        model, _, _ = model_from_checkpoint(ckpt, ckpt_path)
+    else:
+        dims = dict(zip(meta.streams, meta.dims or [], strict=True))
+        model = TalNet(dims, len(classes), config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(out / CONFIG_FILE, config)
+        trim_log(out / LOG_FILE, state.epoch)
+        if state.epoch:
+            opts.log_fn(f"resuming from epoch {state.epoch} of {config.train.epochs} ({ckpt_path})")
+
+    def on_epoch(record: dict[str, Any], model: TalNet, optimizer, rng: dict) -> None:
+        saved = model_state(model, config, classes, meta)
+        saved.update(epoch=record["epoch"], optimizer=optimizer.state_dict(), rng=rng)
+        save_checkpoint(ckpt_path, saved)
+        append_log(out / LOG_FILE, record)
+        if opts.on_epoch is not None:
+            opts.on_epoch(record, model, optimizer, rng)
+
+    last = fit(model, data, config, replace(opts, on_epoch=on_epoch), state)
+    return TrainResult(ckpt_path, out / LOG_FILE, config.train.epochs, last)
 
 
 def _describe(record: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['loss']:.3f}"]
+    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record[TOTAL_LOSS]:.3f}"]
     parts += [f"{n} {record[n]:.3f}" for n in LOSS_NAMES]
     parts.append(f"lr {record['lr']:.2g}")
     if VAL_MAP_AT_HALF in record:

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from talnet.io.atomic import atomic_open
+from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
+
+__all__ = ["LOSS_NAMES", "TOTAL_LOSS"]  # the loss keys of the log, owned by the model
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.yaml"
 
-# The four loss terms of both stages, summed into "loss".
-LOSS_NAMES = ("spn_cls", "spn_reg", "cls_cls", "cls_reg")
-TOTAL_LOSS = "loss"
 # Held-out metrics, present on the epochs that evaluated a validation subset.
 VAL_MAP_AT_HALF = "val_mAP@0.5"
 VAL_MAP_AVERAGE = "val_mAP_avg"

@@ -11,6 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from talnet.config import Config
+from talnet.detect.detector import Detector
+from talnet.errors import TalnetError
+from talnet.io.annotations import load_ground_truth
+from talnet.io.atomic import write_json
+from talnet.pipelines.evaluation import evaluate_detector
+from talnet.train.loop import FitOptions, train
 
 # name -> edits of the base config: (section, key, value)
 VARIANTS: dict[str, list[tuple[str, str, object]]] = {
@@ -63,13 +69,6 @@ def run_ablation(
 ) -> list[AblationRow]:
     """Train each variant (same data and schedule) once per training seed (default: the
     config's) and evaluate it on `test_subset`; one row per variant and seed."""
-    from talnet.detect import detect_features
-    from talnet.detect.detector import Detector
-    from talnet.errors import TalnetError
-    from talnet.evaluate.detection import evaluate_detection
-    from talnet.io.annotations import load_ground_truth
-    from talnet.io.atomic import write_json
-
     chosen = names or list(VARIANTS)
     unknown = [n for n in chosen if n not in VARIANTS]
     if unknown:
@@ -81,14 +80,11 @@ def run_ablation(
     seeds = list(seeds) if seeds else [base.train.seed]
 
     def evaluate(detector: Detector, name: str, seconds: float, seed: int) -> None:
-        dets = detect_features(detector, feat_dir, sorted(test_gt), progress=False)
-        report = evaluate_detection(test_gt, dets)
-        at_half = float(report.mAP[list(report.tious).index(0.5)])
-        rows.append(AblationRow(name, at_half, float(report.average), seconds, seed))
-        log_fn(f"  {name}: mAP@0.5 {100 * at_half:.1f}, avg {100 * report.average:.1f}")
+        result = evaluate_detector(detector, feat_dir, test_gt)
+        at_half, average = result.map_at(0.5), float(result.report.average)
+        rows.append(AblationRow(name, at_half, average, seconds, seed))
+        log_fn(f"  {name}: mAP@0.5 {100 * at_half:.1f}, avg {100 * average:.1f}")
         write_json(out / "ablation.json", [row.__dict__ for row in rows])
-
-    from talnet.train.loop import train
 
     runs = [(name, seed) for name in chosen for seed in seeds]
     for n, (name, seed) in enumerate(runs):
@@ -100,16 +96,20 @@ def run_ablation(
         began = time.perf_counter()
         result = train(
             annotations, feat_dir, out / folder, config,
-            train_subset=train_subset, progress=progress, log_fn=lambda _msg: None,
+            train_subset=train_subset, options=FitOptions(progress=progress, log_fn=_silent),
         )  # fmt: skip
         seconds = time.perf_counter() - began
         detector = Detector.from_checkpoint(result.checkpoint)
         evaluate(detector, name, seconds, seed)
         if i == 0:
             for count in PROPOSAL_COUNTS:
-                detector.config.detect.max_proposals = count
+                detector.config.proposals.post_nms_test = count
                 evaluate(detector, f"{name}, {count} proposals", 0.0, seed)
     return rows
+
+
+def _silent(_line: str) -> None:
+    """Variants train quietly; the ablation logs one line per variant instead."""
 
 
 def format_ablation(rows: list[AblationRow]) -> str:

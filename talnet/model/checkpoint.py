@@ -62,7 +62,7 @@ def model_from_checkpoint(
     """Rebuild the model (weights loaded strictly), its config and the feature meta."""
     config = Config.from_dict(ckpt["config"], path)
     meta = FeatureMeta(**ckpt["meta"])
-    model = TalNet(ckpt["stream_dims"], len(ckpt["classes"]), config.model)
+    model = TalNet(ckpt["stream_dims"], len(ckpt["classes"]), config)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

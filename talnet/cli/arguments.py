@@ -1,4 +1,4 @@
-"""Arguments and set-up shared by the commands that train (train, ablate, demo)."""
+"""Arguments shared by the commands (one vocabulary) and the set-up of those that train."""
 
 from __future__ import annotations
 
@@ -14,6 +14,21 @@ def add_training_arguments(
     parser.add_argument("--config", default=config_default, help=config_help)
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_quiet_argument(parser)
+
+
+def add_ground_truth_argument(
+    parser: argparse.ArgumentParser, required: bool, help: str = "ground-truth JSON (ActivityNet)"
+) -> None:
+    """--ground-truth, the one name of the annotation file in every command (--annotations is
+    kept as an alias)."""
+    parser.add_argument(
+        "--ground-truth", "--annotations", dest="ground_truth", required=required, help=help
+    )
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    """--quiet, the one name for "no progress bars" in every command."""
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from talnet.config import Config, load_config
+from talnet.data.synth import TEST_SUBSET, TRAIN_SUBSET, make_synthetic
+from talnet.detect.detector import Detector
+from talnet.io.annotations import load_ground_truth
+from talnet.io.atomic import write_json
+from talnet.io.results import save_detections
+from talnet.pipelines.evaluation import evaluate_detector
+from talnet.train.loop import FitOptions, train
+from talnet.visualize.report import report_from_files
 
 
 @dataclass
@@ -34,16 +42,6 @@ def run_demo(
 ) -> DemoResult:
     """Make the synthetic benchmark, train on its "validation" subset, detect and evaluate on
     "test"; write OUT/data, OUT/run, OUT/detections.json, OUT/metrics.json and OUT/report."""
-    from talnet.data.synth import TEST_SUBSET, TRAIN_SUBSET, make_synthetic
-    from talnet.detect import detect_features
-    from talnet.detect.detector import Detector
-    from talnet.evaluate.detection import evaluate_detection
-    from talnet.io.annotations import load_ground_truth
-    from talnet.io.atomic import write_json
-    from talnet.io.results import save_detections
-    from talnet.train.loop import train
-    from talnet.visualize.report import report_from_files
-
     out = Path(out_dir)
     config = config or load_config("cpu_fast")
     if epochs is not None:
@@ -61,25 +59,31 @@ def run_demo(
     log_fn(f"[2/5] training ({config.train.epochs} epochs, cpu_fast schedule)")
     result = train(
         annotations, features, out / "run", config, train_subset=TRAIN_SUBSET,
-        progress=progress, log_fn=log_fn,
+        options=FitOptions(progress=progress, log_fn=log_fn),
     )  # fmt: skip
 
     log_fn("[3/5] detecting on the test subset")
     test_gt = load_ground_truth(annotations, TEST_SUBSET)
     detector = Detector.from_checkpoint(result.checkpoint)
-    dets = detect_features(detector, features, sorted(test_gt), progress=progress)
+    evaluation = evaluate_detector(detector, features, test_gt, progress=progress)
     det_path = out / "detections.json"
-    save_detections(det_path, dets, max_per_video=detector.config.detect.max_detections)
+    save_detections(
+        det_path, evaluation.detections, max_per_video=detector.config.detect.max_detections
+    )
 
     log_fn("[4/5] evaluating")
-    report = evaluate_detection(test_gt, dets)
     metrics_path = out / "metrics.json"
-    write_json(metrics_path, report.to_json())
-    at_half = float(report.mAP[list(report.tious).index(0.5)])
+    write_json(metrics_path, evaluation.report.to_json())
 
     log_fn("[5/5] writing the HTML report")
     index = report_from_files(out / "report", run_dir=out, subset=TEST_SUBSET)
     log_fn(f"done in {time.perf_counter() - began:.0f} s")
     return DemoResult(
-        data, out / "run", det_path, metrics_path, index, at_half, report.format_table()
+        data,
+        out / "run",
+        det_path,
+        metrics_path,
+        index,
+        evaluation.map_at(0.5),
+        evaluation.report.format_table(),
     )

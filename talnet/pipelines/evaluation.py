@@ -1,0 +1,56 @@
+"""Evaluate a detector on a subset of a feature folder: detect every video, score with the
+ActivityNet-equivalent mAP. The one place train, demo, ablate and the benchmarks do this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from talnet.detect import detect_features
+from talnet.detect.detector import Detector
+from talnet.evaluate.detection import THUMOS_TIOUS, DetectionReport, evaluate_detection
+from talnet.io.features import FeatureMeta
+from talnet.io.types import Detections, GroundTruth
+from talnet.model.talnet import TalNet
+from talnet.train.loop import Validator
+from talnet.train.runfiles import VAL_MAP_AT_HALF, VAL_MAP_AVERAGE
+
+
+@dataclass
+class DetectorEvaluation:
+    """The detections a detector made on the subset and their metrics."""
+
+    detections: Detections
+    report: DetectionReport
+
+    def map_at(self, tiou: float) -> float:
+        """mAP at one evaluated tIoU threshold (fraction in [0, 1])."""
+        return self.report.map_at(tiou)
+
+
+def evaluate_detector(
+    detector: Detector,
+    feat_dir: str | Path,
+    gt: GroundTruth,
+    progress: bool = False,
+    tious: Sequence[float] = THUMOS_TIOUS,
+) -> DetectorEvaluation:
+    """Detect on the feature files of the videos of `gt` and evaluate against it."""
+    dets = detect_features(detector, feat_dir, sorted(gt), progress=progress)
+    return DetectorEvaluation(dets, evaluate_detection(gt, dets, tious))
+
+
+def held_out_validator(feat_dir: str | Path, gt: GroundTruth) -> Validator:
+    """A `train` hook that scores the model being trained on held-out videos each epoch."""
+
+    def validate(model: TalNet, classes: list[str], meta: FeatureMeta) -> dict[str, float]:
+        device = next(model.parameters()).device
+        result = evaluate_detector(Detector(model, classes, meta, device), feat_dir, gt)
+        return {
+            VAL_MAP_AT_HALF: round(result.map_at(0.5), 4),
+            VAL_MAP_AVERAGE: round(result.report.average, 4),
+        }
+
+    return validate
+
