@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from talnet.errors import TalnetError
+from talnet.io.atomic import atomic_open
 
 DEFAULT_CONFIG = "thumos14_i3d"
 
@@ -226,7 +227,5 @@ def load_config(path_or_name: str | Path | None = None) -> Config:
 
 def save_config(path: str | Path, config: Config) -> None:
     """Write the config as YAML atomically (saved beside every checkpoint)."""
-    from talnet.io.atomic import atomic_open
-
     with atomic_open(path) as handle:
         yaml.safe_dump(config.to_dict(), handle, sort_keys=False)

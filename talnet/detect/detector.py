@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from talnet.config import Config
 from talnet.errors import TalnetError
-from talnet.io.features import FeatureMeta
-from talnet.io.types import Detection
+from talnet.io.features import FeatureMeta, list_feature_videos, load_features, read_meta
+from talnet.io.types import Detection, Detections
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
 from talnet.model.talnet import TalNet
 
@@ -88,3 +89,24 @@ class Detector:
             for s, c, p in zip(seconds, found.classes.tolist(), found.scores.tolist(), strict=True)
             if s[1] > s[0]
         ]
+
+
+def detect_features(
+    detector: Detector,
+    feat_dir: str | Path,
+    video_ids: list[str] | None = None,
+    progress: bool = True,
+) -> Detections:
+    """Run `detector` on the videos of a feature folder (all of them when video_ids is None)
+    -> {video_id: detections in seconds}. Features on another grid are refused first."""
+    meta = read_meta(feat_dir)
+    detector.check_fits(meta, feat_dir)
+    available = list_feature_videos(feat_dir, meta)
+    ids = available if video_ids is None else list(video_ids)
+    missing = sorted(set(ids) - set(available))
+    if missing:
+        raise TalnetError(f"no features for {len(missing)} video(s), e.g. {missing[:3]}", feat_dir)
+    out: Detections = {}
+    for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
+        out[vid] = detector.detect(load_features(feat_dir, vid, meta), meta)
+    return out

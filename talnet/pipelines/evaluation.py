@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from talnet.detect import detect_features
-from talnet.detect.detector import Detector
+from talnet.detect.detector import Detector, detect_features
 from talnet.evaluate.detection import THUMOS_TIOUS, DetectionReport, evaluate_detection
 from talnet.io.features import FeatureMeta
 from talnet.io.types import Detections, GroundTruth
