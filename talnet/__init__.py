@@ -11,6 +11,7 @@ _LAZY = {
     "Detector": "talnet.detect.detector",
     "InceptionI3d": "talnet.video.i3d",
     "InceptionV3": "talnet.video.inception_v3",
+    "TalNet": "talnet.model.talnet",
 }
 
 

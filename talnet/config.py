@@ -57,6 +57,11 @@ class ProposalConfig:
     pre_nms_test: int = 1000
     post_nms_train: int = 300  # proposals kept after NMS, into the classifier
     post_nms_test: int = 100
+    # Budgets that grow with the video: at least post_nms_* proposals, and this many per
+    # feature step of the video (0 = a fixed count per video). A 28-minute THUMOS'14 video
+    # holds 200 actions; a fixed count starves it while a 30 s clip drowns in proposals.
+    post_nms_per_step_train: float = 0.0
+    post_nms_per_step_test: float = 0.0
     nms_train: float = 0.7  # tIoU threshold of proposal NMS
     nms_test: float = 0.7
 
@@ -101,6 +106,8 @@ class DetectConfig:
     soft_nms: bool = False
     soft_nms_sigma: float = 0.5
     max_detections: int = 200
+    # At least max_detections per video, and this many per feature step (0 = fixed count).
+    detections_per_step: float = 0.0
     # Longer videos run the proposal towers in overlapping windows of this many steps.
     window_steps: int = 4096
 
@@ -154,6 +161,8 @@ class Config:
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),
             (min(p.pre_nms_test, p.post_nms_test) > 0, "proposals.*_test: positive"),
             (d.max_detections > 0, "detect.max_detections: positive"),
+            (min(p.post_nms_per_step_train, p.post_nms_per_step_test) >= 0, "proposals.*_per_step"),
+            (d.detections_per_step >= 0, "detect.detections_per_step: >= 0"),
             (d.window_steps >= 4 * max(m.anchors), "detect.window_steps >= 4 * largest anchor"),
         ]
         for ok, what in checks:

@@ -8,7 +8,7 @@ from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
 from talnet.model.matching import pairwise_tiou
-from talnet.model.talnet import StepDetections, TalNet, fuse
+from talnet.model.talnet import StepDetections, TalNet, budget, fuse
 from talnet.model.targets import GroundTruthSteps
 
 TINY = dict(
@@ -154,3 +154,33 @@ def test_half_precision_training_step_and_detection_stay_finite():
         found = model(feats)
     assert len(found.scores) > 0
     assert torch.isfinite(found.segments).all() and torch.isfinite(found.scores).all()
+
+
+def test_budget_grows_with_the_video_above_its_floor():
+    assert budget(100, 0.0, 5000) == 100
+    assert budget(100, 0.25, 200) == 100
+    assert budget(100, 0.25, 1000) == 250
+    lengths = range(1, 5000, 97)
+    counts = [budget(50, 0.1, t) for t in lengths]
+    assert counts == sorted(counts) and min(counts) == 50
+
+
+def test_long_videos_get_proposals_and_detections_per_step():
+    torch.manual_seed(0)
+    config = _config()
+    config.detect.max_detections = 10
+    net = TalNet({"rgb": 6, "flow": 5}, 3, config).eval()
+    feats = _features(400)
+    inputs = net.branch_inputs(feats)
+    with torch.inference_mode():
+        fixed_props = net._proposals(*net.propose_windowed(inputs))
+        fixed = net(feats)
+        config.proposals.post_nms_per_step_test = 0.5  # 200 proposals for 400 steps
+        config.detect.detections_per_step = 0.1  # 40 detections
+        scaled_props = net._proposals(*net.propose_windowed(inputs))
+        scaled = net(feats)
+    assert len(fixed_props) == config.proposals.post_nms_test < len(scaled_props) <= 200
+    assert len(fixed.scores) == 10 and len(scaled.scores) == 40
+    # more proposals can only add candidates: the best score does not drop
+    assert scaled.scores[0] >= fixed.scores[0]
+    assert torch.equal(scaled.scores, scaled.scores.sort(descending=True).values)

@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     features.add_argument("--subset", help="subset of --ground-truth (e.g. test)")
     features.add_argument("--video-ids", nargs="+", metavar="ID", help="these video ids only")
-    parser.add_argument("--max-detections", type=int, default=None, help="per video (200)")
+    parser.add_argument("--max-detections", type=int, default=None, help="at most this many per video (default: the checkpoint's detect settings)")
     parser.add_argument("--soft-nms", action="store_true", help="Gaussian Soft-NMS per class")
     parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
     add_quiet_argument(parser)
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_detections < 1:
             raise TalnetError("--max-detections must be at least 1")
         detector.config.detect.max_detections = args.max_detections
+        detector.config.detect.detections_per_step = 0.0  # a hard cap, whatever the length
     if args.soft_nms:
         detector.config.detect.soft_nms = True
     if args.video:
@@ -105,7 +106,7 @@ def _run_features(args: argparse.Namespace, detector) -> int:
     if args.ground_truth:
         ids = sorted(load_ground_truth(args.ground_truth, args.subset))
     dets = detect_features(detector, args.features, ids, progress=not args.quiet)
-    save_detections(args.out, dets, max_per_video=detector.config.detect.max_detections)
+    save_detections(args.out, dets)
     total = sum(len(v) for v in dets.values())
     print(f"{total} detections in {len(dets)} videos -> {args.out}")
     return 0
@@ -124,7 +125,7 @@ def _run_videos(args: argparse.Namespace, detector) -> int:
     )
     dets = report.detections
     if dets:
-        save_detections(args.out, dets, max_per_video=detector.config.detect.max_detections)
+        save_detections(args.out, dets)
     total = sum(len(v) for v in dets.values())
     rate = report.frames / options.fps / max(report.seconds, 1e-9)
     line = f"{total} detections in {len(dets)} video(s) ({rate:.2f}x real time)"

@@ -175,14 +175,18 @@ class TalNet(nn.Module):
         """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps, with the
         training or test settings of `proposals` by the module's mode."""
         p, phase = self.config.proposals, "train" if self.training else "test"
+        floor, pre_nms = getattr(p, f"post_nms_{phase}"), getattr(p, f"pre_nms_{phase}")
+        post_nms = budget(floor, getattr(p, f"post_nms_per_step_{phase}"), objectness.shape[1])
+        # a larger budget draws on proportionally more anchors before NMS
+        pre_nms = max(pre_nms, round(pre_nms * post_nms / floor))
         proposals, _ = generate_proposals(
             objectness,
             offsets,
             self.scales,
             self.coder,
-            getattr(p, f"pre_nms_{phase}"),
+            pre_nms,
             getattr(p, f"nms_{phase}"),
-            getattr(p, f"post_nms_{phase}"),
+            post_nms,
         )
         return proposals
 
@@ -242,16 +246,22 @@ class TalNet(nn.Module):
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
         segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
+        most = budget(cfg.max_detections, cfg.detections_per_step, length)
         if cfg.soft_nms:
-            scores = soft_nms(segments, scores, cfg.soft_nms_sigma, cfg.max_detections)
+            scores = soft_nms(segments, scores, cfg.soft_nms_sigma, most)
         else:
             scores = batched_nms(segments, scores, cfg.class_nms)[1]
         flat = scores.flatten()
         flat = torch.where(flat > cfg.score_threshold, flat, torch.zeros_like(flat))
-        top = flat.topk(min(cfg.max_detections, flat.numel()))
+        top = flat.topk(min(most, flat.numel()))
         keep = top.values > 0
         idx = top.indices[keep]
         return StepDetections(segments.reshape(-1, 2)[idx], idx // n, top.values[keep])
+
+
+def budget(floor: int, per_step: float, length: int) -> int:
+    """A count that grows with the video: at least `floor`, else `per_step` per step (rounded)."""
+    return max(int(floor), int(round(per_step * length)))
 
 
 def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:

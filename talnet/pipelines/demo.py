@@ -67,9 +67,7 @@ def run_demo(
     detector = Detector.from_checkpoint(result.checkpoint)
     evaluation = evaluate_detector(detector, features, test_gt, progress=progress)
     det_path = out / "detections.json"
-    save_detections(
-        det_path, evaluation.detections, max_per_video=detector.config.detect.max_detections
-    )
+    save_detections(det_path, evaluation.detections)
 
     log_fn("[4/5] evaluating")
     metrics_path = out / "metrics.json"
