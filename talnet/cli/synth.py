@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from talnet.errors import TalnetError
+
+PROFILES = ("demo", "thumos14")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,6 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "after, distractors in the background and a weak RGB stream. Same seed, same bytes.",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="demo",
+        help="demo (default): videos of 1.5-4 min with 3-15 instances each; thumos14: videos "
+        "and actions shaped like THUMOS'14's test set (long, dense videos of short actions, "
+        "its 20 class names and skewed class counts, CliffDiving also labelled Diving); "
+        "prints the realized statistics beside THUMOS'14's",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--videos-train", type=int, default=200, metavar="N", help="training videos (default 200)"
@@ -23,7 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--videos-test", type=int, default=213, metavar="N", help="test videos (default 213)"
     )
-    parser.add_argument("--classes", type=int, default=20, metavar="K", help="classes (default 20)")
+    parser.add_argument(
+        "--classes",
+        type=int,
+        default=None,
+        metavar="K",
+        help="classes (default 20; the thumos14 profile has THUMOS'14's 20)",
+    )
     parser.add_argument(
         "--dim", type=int, default=64, metavar="D", help="feature size per stream (default 64)"
     )
@@ -42,15 +61,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from talnet.data.synth import SynthConfig, make_synthetic
 
-    out = make_synthetic(
-        args.out,
-        seed=args.seed,
-        videos_train=args.videos_train,
-        videos_test=args.videos_test,
-        classes=args.classes,
-        dim=args.dim,
-        config=SynthConfig(rgb_venue=args.rgb_venue),
-    )
+    config = SynthConfig(rgb_venue=args.rgb_venue)
+    if args.profile == "thumos14":
+        from talnet.data.profiles import describe_profile
+        from talnet.data.thumos_profile import CLASSES, make_thumos14, thumos14_ground_truth
+
+        if args.classes not in (None, len(CLASSES)):
+            raise TalnetError(
+                f"--profile thumos14 has THUMOS'14's {len(CLASSES)} classes, not {args.classes}"
+            )
+        sizes = (args.seed, args.videos_train, args.videos_test)
+        out = make_thumos14(args.out, *sizes, dim=args.dim, config=config)
+        print(describe_profile(thumos14_ground_truth(*sizes, config=config)))
+    else:
+        out = make_synthetic(
+            args.out,
+            seed=args.seed,
+            videos_train=args.videos_train,
+            videos_test=args.videos_test,
+            classes=20 if args.classes is None else args.classes,
+            dim=args.dim,
+            config=config,
+        )
     total = args.videos_train + args.videos_test
     print(f"wrote {total} videos: {out / 'annotations.json'} and {out / 'features'}")
     return 0

@@ -38,10 +38,12 @@ long instances.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from talnet.errors import TalnetError
 from talnet.io.annotations import save_ground_truth
@@ -175,13 +177,13 @@ def sample_layout(
         seg = Segment("action", int(labels[i]), round(start, 3), round(end, 3), amp)
         layout.segments.append(seg)
         prev, t = seg, max(t, end)
-    _add_distractors(rng, layout, classes, cfg)
+    add_distractors(rng, layout, classes, cfg)
     n_cuts = rng.poisson(cfg.rgb_cuts_per_min * duration / 60.0)
     layout.cuts = sorted(float(x) for x in rng.uniform(0, duration, n_cuts))
     return layout
 
 
-def _add_distractors(
+def add_distractors(
     rng: np.random.Generator, layout: VideoLayout, classes: int, cfg: SynthConfig
 ) -> None:
     """Place background-like distractors where no instance or its context lies."""
@@ -366,15 +368,29 @@ def _add_segment(
         x[lo:hi] += c_amp * after[:, None] * protos.recovery[stream][seg.cls][None, :]
 
 
+@dataclass(frozen=True)
+class SynthProfile:
+    """What a profile other than the demo replaces (talnet.data.thumos_profile): all layouts
+    (from sample_layouts's arguments), class patterns, ground-truth labels; the renderer stays."""
+
+    name: str
+    sample_layouts: Callable[[int, int, int, int, SynthConfig], list[VideoLayout]]
+    prototypes: Callable[[int, int, int, SynthConfig], Prototypes]
+    ground_truth: Callable[[list[VideoLayout], int, float], GroundTruth]
+
+
 def sample_layouts(
     seed: int = 0,
     videos_train: int = 200,
     videos_test: int = 213,
     classes: int = 20,
     config: SynthConfig | None = None,
+    profile: SynthProfile | None = None,
 ) -> list[VideoLayout]:
     """All videos' layouts (cheap: no features), in the order make_synthetic writes them."""
     cfg = config or SynthConfig()
+    if profile:
+        return profile.sample_layouts(seed, videos_train, videos_test, classes, cfg)
     layouts = []
     for s_idx, (subset, count) in enumerate(
         ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
@@ -409,6 +425,7 @@ def make_synthetic(
     dim: int = 64,
     config: SynthConfig | None = None,
     progress: bool = True,
+    profile: SynthProfile | None = None,
 ) -> Path:
     """Write OUT/annotations.json, OUT/features/VIDEO_ID.npy (T, 2*dim), meta.json; return OUT."""
     cfg = config or SynthConfig()
@@ -420,6 +437,8 @@ def make_synthetic(
         )
     out = Path(out_dir)
     feat_dir = out / "features"
+    extra = {"seed": seed, "classes": classes, "config": asdict(cfg)}
+    extra.update({"profile": profile.name} if profile else {})
     meta = FeatureMeta(
         fps=cfg.fps,
         stride=cfg.stride,
@@ -427,18 +446,15 @@ def make_synthetic(
         streams=["rgb", "flow"],
         layout="concat",
         dims=[dim, dim],
-        extra={"synthetic": {"seed": seed, "classes": classes, "config": asdict(cfg)}},
+        extra={"synthetic": extra},
     )
-    protos = make_prototypes(seed, classes, dim, cfg)
-    layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg)
-    iterator = layouts
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(layouts, desc="synth videos", unit="video", disable=len(layouts) < 20)
-    for idx, lay in enumerate(iterator):
+    protos = (profile.prototypes if profile else make_prototypes)(seed, classes, dim, cfg)
+    layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg, profile)
+    bar = tqdm(layouts, "synth videos", unit="video", disable=not progress or len(layouts) < 20)
+    for idx, lay in enumerate(bar):
         rng = _rng(seed, 2, idx)
         save_array(feat_dir, lay.video_id, render_features(rng, lay, protos, cfg, meta))
     write_meta(feat_dir, meta)
-    save_ground_truth(out / "annotations.json", layouts_to_ground_truth(layouts, classes, cfg.fps))
+    to_gt = profile.ground_truth if profile else layouts_to_ground_truth
+    save_ground_truth(out / "annotations.json", to_gt(layouts, classes, cfg.fps))
     return out
