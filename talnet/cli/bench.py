@@ -13,6 +13,7 @@ BENCH_AREAS: tuple[str, ...] = (
     "i3d",
     "video",
     "model",
+    "detect",
     "cuda",
 )
 
