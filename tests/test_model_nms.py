@@ -1,7 +1,7 @@
 import torch
 
 from talnet.model.matching import pairwise_tiou
-from talnet.model.nms import batched_nms, nms, soft_nms
+from talnet.model.nms import batched_nms, greedy_prefix, nms, soft_nms
 
 
 def _naive_nms(segments, scores, thr):
@@ -43,3 +43,27 @@ def test_soft_nms_decays_overlaps_and_keeps_the_best():
     scores = torch.tensor([[0.9, 0.8, 0.5]])
     out = soft_nms(segs, scores, sigma=0.5)
     assert torch.allclose(out, torch.tensor([[0.9, 0.8 * torch.exp(torch.tensor(-2.0)), 0.5]]))
+
+
+def test_nms_max_keep_hand_case():
+    segs = torch.tensor([[0.0, 10.0], [1.0, 11.0], [20.0, 30.0], [0.0, 5.0], [40.0, 41.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert nms(segs, scores, 0.5, max_keep=2).tolist() == [0, 2]
+    # blocks of 2: [0,10] [1,11] | [20,30] [0,5] | ...; the second block resolves both
+    assert greedy_prefix(segs, 0.5, max_keep=3, block=2).tolist() == [0, 2, 3]
+
+
+def test_nms_max_keep_is_the_head_of_the_full_list():
+    gen = torch.Generator().manual_seed(1)
+    for n in (1, 7, 60, 300):
+        starts = torch.rand(n, generator=gen) * 200
+        segs = torch.stack([starts, starts + 1 + torch.rand(n, generator=gen) * 30], 1)
+        scores = torch.rand(n, generator=gen)
+        for thr in (0.3, 0.7):
+            full = nms(segs, scores, thr)
+            for max_keep in (1, 5, 50, n):
+                assert torch.equal(nms(segs, scores, thr, max_keep=max_keep), full[:max_keep])
+            order = scores.argsort(descending=True)
+            for block in (1, 3, 64):  # any block size resolves the same greedy order
+                head = greedy_prefix(segs[order], thr, max_keep=n, block=block)
+                assert torch.equal(order[head], full)

@@ -1,8 +1,15 @@
 import torch
 import torch.nn.functional as F
 
-from talnet.model.rangemax import range_max
-from talnet.model.towers import ProposalNetwork, TowerBank, propose_jointly, tower_geometry
+from talnet.model.rangemax import range_max, window_max, window_ranges
+from talnet.model.towers import (
+    ProposalNetwork,
+    TowerBank,
+    dilation_runs,
+    propose_jointly,
+    tile_windows,
+    tower_geometry,
+)
 
 SCALES = [7, 12, 16, 32, 64]
 
@@ -93,3 +100,62 @@ def test_two_streams_run_jointly_equal_each_stream_alone():
         assert torch.allclose(objectness, alone[..., :2], atol=1e-6)
         assert torch.allclose(offsets, alone[..., 2:], atol=1e-6)
     assert not torch.allclose(joint[0][0], joint[1][0])  # the streams' weights differ
+
+
+def test_window_max_hand_case():
+    x = torch.tensor([3.0, 1.0, 4.0, 1.0, 5.0])[:, None]  # (T, C)
+    # window 0: [t, t] ; window 1: [t - 1, t + 1] ; window 2: [t - 1, t + 2], cut at the edges
+    out = window_max(x, left=[0, 1, 1], size=[1, 3, 4])[..., 0]
+    assert out.tolist() == [[3, 1, 4, 1, 5], [3, 4, 4, 5, 5], [4, 4, 5, 5, 5]]
+
+
+def test_window_max_equals_range_max_and_keeps_the_gradient_path():
+    gen = torch.Generator().manual_seed(0)
+    left, size = [0, 3, 1, 40, 7], [1, 7, 2, 80, 8]  # windows wider than the video too
+    for length in (1, 5, 33, 90):
+        x = torch.randn(2, 3, length, 4, generator=gen)  # (B, S, T, C)
+        lo, hi = window_ranges(left, size, length)
+        ranges = range_max(x, lo.clamp(min=0).flatten(), hi.clamp(max=length - 1).flatten())
+        expected = ranges.view(2, 3, len(left), length, 4)
+        assert torch.equal(window_max(x, left, size), expected)  # a max is exact
+        tracked = x.clone().requires_grad_(True)
+        out = window_max(tracked, left, size)
+        assert torch.equal(out.detach(), expected)
+        out.sum().backward()  # every output's gradient lands on one arg-max
+        assert tracked.grad.sum().item() == expected.numel()
+
+
+def test_dilation_runs_hand_case_and_round_trip():
+    assert dilation_runs([2, 2, 2, 4, 8, 8]) == ((0, 3, 2), (3, 4, 4), (4, 6, 8))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        dilations = torch.randint(1, 4, (int(torch.randint(1, 12, (1,), generator=gen)),),
+                                  generator=gen).tolist()  # fmt: skip
+        runs = dilation_runs(dilations)
+        assert [d for first, end, d in runs for _ in range(first, end)] == dilations
+        assert all(a[2] != b[2] for a, b in zip(runs, runs[1:], strict=False))  # maximal
+
+
+def test_reach_is_the_wider_side_of_the_receptive_field():
+    for s in [2, 7, 16, 45, 512]:
+        for context in (False, True):
+            g = tower_geometry(s, context)
+            left = (g.pool - 1) // 2 + g.dilation1 + g.dilation2
+            assert g.reach >= left and left + 1 + g.reach == g.receptive_field
+
+
+def test_tile_windows_hand_case():
+    assert tile_windows(100, 128, 32) == (100, [0])
+    # 300 steps, windows of <= 128 overlapping >= 32: 3 windows of ceil((300 + 64) / 3) = 122
+    assert tile_windows(300, 128, 32) == (122, [0, 89, 178])
+
+
+def test_tile_windows_cover_with_the_overlap_and_are_the_fewest():
+    for length in range(1, 700, 7):
+        for window, overlap in ((64, 16), (100, 50), (128, 0), (37, 36)):
+            size, starts = tile_windows(length, window, overlap)
+            assert size <= window and starts[0] == 0 and starts[-1] + size == length
+            gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+            assert all(0 < g <= size - overlap for g in gaps)  # neighbours overlap enough
+            fewer = len(starts) - 1  # fewer windows of the largest size cannot reach the end
+            assert fewer == 0 or window + (fewer - 1) * (window - overlap) < length

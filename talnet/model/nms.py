@@ -4,19 +4,53 @@ Greedy NMS is computed exactly but without a loop over boxes: with segments sort
 and S[j, i] = "earlier j overlaps later i above the threshold", the kept set is the unique
 solution of keep[i] = not any_j(keep[j] and S[j, i]); iterating that map from all-true reaches
 it in at most N rounds (round m fixes the first m entries) and in practice in a few.
-Many groups (classes) are suppressed at once, each only against itself.
+Many groups (classes) are suppressed at once, each only against itself. When only the first
+`max_keep` kept segments are wanted (proposals), the ranking is resolved a block at a time and
+stops as soon as enough are kept: no N x N matrix for thousands of candidates.
 """
 
 from __future__ import annotations
 
 import torch
 
+NMS_BLOCK = 128  # candidates resolved per step when only the first max_keep are wanted
 
-def nms(segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Indices of the segments (N, 2) kept by greedy NMS, in decreasing score order."""
+
+def nms(
+    segments: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float,
+    max_keep: int | None = None,
+) -> torch.Tensor:
+    """Indices of the segments (N, 2) kept by greedy NMS, in decreasing score order; with
+    `max_keep`, the first max_keep of them (the same as cutting the full list)."""
     order = scores.argsort(descending=True)
-    keep = _greedy_sorted(segments[order][None], iou_threshold)[0]
-    return order[keep]
+    ordered = segments[order]
+    if max_keep is None or max_keep >= len(order):
+        return order[_greedy_sorted(ordered[None], iou_threshold)[0]]
+    return order[greedy_prefix(ordered, iou_threshold, max_keep)]
+
+
+def greedy_prefix(
+    segments: torch.Tensor, iou_threshold: float, max_keep: int, block: int = NMS_BLOCK
+) -> torch.Tensor:
+    """Positions of the first `max_keep` segments kept by greedy NMS, for segments (N, 2)
+    sorted by score, resolving `block` candidates at a time: each block's candidates that no
+    earlier kept segment suppresses are suppressed among themselves, in order."""
+    kept = torch.zeros(0, dtype=torch.long, device=segments.device)
+    for start in range(0, len(segments), block):
+        candidates = segments[start : start + block]
+        if len(kept):
+            suppressed = _overlaps(segments[kept][None], candidates[None], iou_threshold)[0]
+            alive = torch.nonzero(~suppressed.any(dim=0)).flatten()
+            candidates = candidates[alive]
+        else:
+            alive = torch.arange(len(candidates), device=segments.device)
+        survivors = alive[_greedy_sorted(candidates[None], iou_threshold)[0]]
+        kept = torch.cat([kept, start + survivors])
+        if len(kept) >= max_keep:
+            break
+    return kept[:max_keep]
 
 
 def batched_nms(
@@ -66,14 +100,19 @@ def _pairwise_batched(segments: torch.Tensor) -> torch.Tensor:
 
 
 def _overlaps_above(segments: torch.Tensor, threshold: float) -> torch.Tensor:
-    """tIoU > threshold for every pair, (G, N, 2) -> (G, N, N) bool, without a division:
-    inter / (la + lb - inter) > t  <=>  inter * (1 + t) > t * (la + lb)."""
+    """tIoU > threshold for every pair, (G, N, 2) -> (G, N, N) bool."""
+    return _overlaps(segments, segments, threshold)
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor, threshold: float) -> torch.Tensor:
+    """tIoU > threshold between a (G, M, 2) and b (G, N, 2) -> (G, M, N) bool, without a
+    division: inter / (la + lb - inter) > t  <=>  inter * (1 + t) > t * (la + lb)."""
     # contiguous starts and ends: broadcasting strided columns is several times slower
-    start, end = segments[..., 0].contiguous(), segments[..., 1].contiguous()
-    inter = torch.minimum(end[:, :, None], end[:, None, :])
-    inter.sub_(torch.maximum(start[:, :, None], start[:, None, :])).clamp_min_(0)
-    length = end - start
-    total = (length[:, :, None] + length[:, None, :]).mul_(threshold)
+    start_a, end_a = a[..., 0].contiguous(), a[..., 1].contiguous()
+    start_b, end_b = b[..., 0].contiguous(), b[..., 1].contiguous()
+    inter = torch.minimum(end_a[:, :, None], end_b[:, None, :])
+    inter.sub_(torch.maximum(start_a[:, :, None], start_b[:, None, :])).clamp_min_(0)
+    total = ((end_a - start_a)[:, :, None] + (end_b - start_b)[:, None, :]).mul_(threshold)
     return inter.mul_(1 + threshold) > total
 
 

@@ -28,5 +28,5 @@ def generate_proposals(
     segments = segments.clamp(-0.5, t - 0.5)
     valid = (segments[:, 1] - segments[:, 0]) > 0.1  # a tenth of a step
     segments, scores = segments[valid], scores[top][valid]
-    keep = nms(segments, scores, nms_threshold)[:post_nms]
+    keep = nms(segments, scores, nms_threshold, max_keep=post_nms)
     return segments[keep], scores[keep]

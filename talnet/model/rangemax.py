@@ -1,6 +1,8 @@
 """Exact max over many time ranges at once (sparse table), for tower and SoI pooling.
 
-A sparse table holds the max over windows of 2^j steps for every start; any range [lo, hi] is
+Arbitrary ranges (SoI pooling) go through a `RangeQuery`; K fixed windows slid over every step
+(the towers' stride-1 pooling) go through `window_max`, which needs no per-length plan. A sparse
+table holds the max over windows of 2^j steps for every start; any range [lo, hi] is
 then the max of two overlapping power-of-two windows: O(log L) tensor ops and two row gathers,
 no loop over ranges. Time is the second-to-last axis (channels last). Level j holds only the
 T - 2^j + 1 windows that fit, so no level needs padding. The table is built without autograd
@@ -10,6 +12,7 @@ the backward pass is a single scatter instead of one per table level.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -88,3 +91,57 @@ def range_argmax(x: torch.Tensor, query: RangeQuery) -> torch.Tensor:
     v1, v2 = flat_v.index_select(-2, query.first), flat_v.index_select(-2, query.second)
     p1, p2 = flat_p.index_select(-2, query.first), flat_p.index_select(-2, query.second)
     return torch.where(v1 >= v2, p1, p2)
+
+
+def window_max(x: torch.Tensor, left: Sequence[int], size: Sequence[int]) -> torch.Tensor:
+    """K stride-1 max poolings at once: x (..., T, C) -> (..., K, T, C), where output k at step
+    t is the max of x over [t - left[k], t - left[k] + size[k] - 1] cut to [0, T).
+
+    Inference takes each window as the max of two shifted slices of one sparse-table level over
+    x padded with -inf: no index tensors, so nothing to rebuild for a new length, and the values
+    equal `range_max`'s (a max is exact). With autograd it is `range_max` on the same ranges, so
+    the gradient still goes to one arg-max per window.
+    """
+    length = x.shape[-2]
+    if x.requires_grad and torch.is_grad_enabled():
+        lo, hi = window_ranges(left, size, length, x.device)
+        out = range_max(x, lo.clamp(min=0).flatten(), hi.clamp(max=length - 1).flatten())
+        return out.unflatten(-2, (len(left), length))
+    pad_left = max(left)
+    pad_right = max(n - 1 - a for a, n in zip(left, size, strict=True))
+    tables = [_padded(x, pad_left, pad_right)]
+    out = x.new_empty(*x.shape[:-2], len(left), length, x.shape[-1])
+    for k, (a, n) in enumerate(zip(left, size, strict=True)):
+        level = n.bit_length() - 1  # floor(log2(n)): two windows of 2^level cover n steps
+        while len(tables) <= level:
+            shift = 1 << (len(tables) - 1)
+            prev = tables[-1]
+            tables.append(torch.maximum(prev[..., :-shift, :], prev[..., shift:, :]))
+        first = pad_left - a  # the padded row where step 0's window starts
+        second = first + n - (1 << level)
+        table = tables[level]
+        torch.maximum(
+            table[..., first : first + length, :],
+            table[..., second : second + length, :],
+            out=out[..., k, :, :],
+        )
+    return out
+
+
+def window_ranges(
+    left: Sequence[int], size: Sequence[int], length: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last step (K, T) of each window of `window_max`, before cutting to [0, T)."""
+    steps = torch.arange(length, device=device)
+    lo = steps[None, :] - torch.tensor(list(left), device=device)[:, None]
+    return lo, lo + torch.tensor(list(size), device=device)[:, None] - 1
+
+
+def _padded(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """x with `before` and `after` rows of -inf around its time axis (the max's identity)."""
+    if before == after == 0:
+        return x
+    shape = (*x.shape[:-2], before + x.shape[-2] + after, x.shape[-1])
+    out = x.new_full(shape, -float("inf"))
+    out[..., before : before + x.shape[-2], :] = x
+    return out

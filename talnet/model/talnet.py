@@ -6,10 +6,10 @@ region proposal networks do: `model(features)` returns one video's detections in
 
 Long-video policy (inference): the classifier always sees the whole video (its 1x1 reduced map
 is cheap); the proposal towers run on the whole video up to `detect.window_steps` steps, and
-beyond that on windows of that many steps overlapping by half, each step's output taken from
-the window where it lies farthest from an edge. The overlap (>= 2x the largest anchor, which
-the config checks) covers the widest receptive field with context, so the result equals a
-whole-video pass.
+beyond that on the fewest equal windows of at most that many steps, each step's output taken
+from the window where it lies farthest from an edge. The overlap (twice the towers' widest
+reach, at most half a window: >= 2x the largest anchor, which the config checks) covers the
+widest receptive field with context, so the result equals a whole-video pass.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from talnet.model.targets import (
     classifier_candidates,
     proposal_targets,
 )
-from talnet.model.towers import ProposalNetwork, propose_jointly
+from talnet.model.towers import ProposalNetwork, propose_jointly, tile_windows
 
 
 @dataclass
@@ -140,17 +140,18 @@ class TalNet(nn.Module):
         if length <= window:
             objectness, offsets = fuse(self.propose(inputs))
             return objectness[0], offsets[0]
-        hop = window // 2
-        starts = list(range(0, length - window, hop)) + [length - window]
+        # the overlap covers the widest receptive field (2x reach), at most half a window
+        reach = max(self.branches[name].spn.reach for name in inputs)
+        size, starts = tile_windows(length, window, min(window // 2, 2 * reach))
         batched = {
-            name: torch.cat([x[:, s : s + window] for s in starts]) for name, x in inputs.items()
+            name: torch.cat([x[:, s : s + size] for s in starts]) for name, x in inputs.items()
         }
-        objectness, offsets = fuse(self.propose(batched))  # (W, K, window, 2)
+        objectness, offsets = fuse(self.propose(batched))  # (W, K, size, 2)
         pieces_obj, pieces_off = [], []
         for w, s in enumerate(starts):
             # own the steps from the midpoint of the overlap with the previous window to the next
-            lo = 0 if w == 0 else (s + starts[w - 1] + window) // 2
-            hi = length if w == len(starts) - 1 else (starts[w + 1] + s + window) // 2
+            lo = 0 if w == 0 else (s + starts[w - 1] + size) // 2
+            hi = length if w == len(starts) - 1 else (starts[w + 1] + s + size) // 2
             pieces_obj.append(objectness[w, :, lo - s : hi - s])
             pieces_off.append(offsets[w, :, lo - s : hi - s])
         return torch.cat(pieces_obj, dim=1), torch.cat(pieces_off, dim=1)

@@ -5,9 +5,9 @@ dilations u and 2u, with u = s // 7 and k = s - 6u, so the receptive field is ex
 k + 2u + 4u = s (for s >= 7; smaller scales get the minimum, 7). With context the pooling
 kernel and both dilations double: receptive field 2s, the anchor plus s/2 on each side.
 
-The K towers run batched: their pooling is one sparse-table range max, each convolution one
-batched matmul over towers followed by one gather of the shifted taps, so the cost in kernel
-launches does not grow with K.
+The K towers run batched: their pooling is one sparse table read by shifted slices, each
+convolution one batched matmul over towers followed by one shifted add per distinct dilation and
+side tap. No index tensor depends on the length, so a new video length costs nothing extra.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from talnet.model.rangemax import RangeQuery, range_max, range_query
+from talnet.model.rangemax import window_max
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,11 @@ class TowerGeometry:
     @property
     def receptive_field(self) -> int:
         return self.pool + 2 * self.dilation1 + 2 * self.dilation2
+
+    @property
+    def reach(self) -> int:
+        """Steps the receptive field extends past its step on the wider side (the right)."""
+        return self.pool // 2 + self.dilation1 + self.dilation2
 
 
 def tower_geometry(scale: float, context: bool) -> TowerGeometry:
@@ -64,12 +68,12 @@ class TowerBank(nn.Module):
         self.bias2 = nn.Parameter(torch.zeros(k, 1, width))
         self.head = nn.Parameter(torch.randn(k, width, out_per_tower) * 0.01)
         self.head_bias = nn.Parameter(torch.zeros(k, 1, out_per_tower))
-        pools = torch.tensor([g.pool for g in geometries])
-        self.register_buffer("pool_left", (pools - 1) // 2, persistent=False)
-        self.register_buffer("pool_size", pools, persistent=False)
-        self.register_buffer("dil1", torch.tensor([g.dilation1 for g in geometries]), False)
-        self.register_buffer("dil2", torch.tensor([g.dilation2 for g in geometries]), False)
-        self._plans: dict[tuple[int, str, int], _TowerPlan] = {}
+        # stride-1 max pooling, centred (even kernels lean left); a window cut by the video's
+        # edge is the max over what is inside, as with -inf padding
+        self.pool_left = [(g.pool - 1) // 2 for g in geometries]
+        self.pool_size = [g.pool for g in geometries]
+        self.runs1 = dilation_runs([g.dilation1 for g in geometries])
+        self.runs2 = dilation_runs([g.dilation2 for g in geometries])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> tower features (B, K, T, H)."""
@@ -95,81 +99,76 @@ class TowerBank(nn.Module):
 
     @staticmethod
     def _features_batched(banks: list[TowerBank], xs: list[torch.Tensor]) -> torch.Tensor:
-        """Tower features of every bank on its input, as one (B, S*K, T, H) batch."""
+        """Tower features of every bank on its input, as one (B, S*K, T, H) batch.
+
+        Nothing here depends on the length but slice bounds, so a video of a new length costs
+        no more than one of a length seen before."""
+        bank = banks[0]
         b, t, d = xs[0].shape
         s = len(banks)
-        plan = banks[0]._plan(t, xs[0].device, s)
         x = xs[0][:, None] if s == 1 else torch.stack(xs, dim=1)  # (B, S, T, D)
-        pooled = range_max(x, query=plan.pool).view(b, -1, t, d)  # (B, S*K, T, D)
+        pooled = window_max(x, bank.pool_left, bank.pool_size).view(b, -1, t, d)  # (B, S*K, ..)
         conv1, bias1, conv2, bias2 = (
             _joined(banks, n) for n in ("conv1", "bias1", "conv2", "bias2")
         )  # fmt: skip
-        h = torch.relu(TowerBank._dilated_conv(pooled, conv1, plan.conv1) + bias1)
-        return torch.relu(TowerBank._dilated_conv(h, conv2, plan.conv2) + bias2)
-
-    def _plan(self, t: int, device: torch.device, copies: int = 1) -> _TowerPlan:
-        """The index tensors for length `t` (and `copies` banks run jointly), built once per
-        length and device: they depend on nothing else, and building them costs as much as a
-        convolution at THUMOS lengths."""
-        key = (t, str(device), copies)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= 64:  # training crops come in few lengths; stay bounded
-                self._plans.clear()
-            pool_left = self.pool_left.to(device)
-            pool_size = self.pool_size.to(device)
-            steps = torch.arange(t, device=device)
-            # stride-1 max pooling, centred (even kernels lean left); a window cut by the video's
-            # edge is the max over what is inside, as with -inf padding
-            lo = steps[None, :] - pool_left[:, None]  # (K, T)
-            hi = lo + pool_size[:, None] - 1
-            pool = range_query(lo.clamp(min=0).flatten(), hi.clamp(max=t - 1).flatten(), t)
-            conv1 = _tap_rows(self.dil1.to(device).repeat(copies), t)
-            conv2 = _tap_rows(self.dil2.to(device).repeat(copies), t)
-            plan = self._plans[key] = _TowerPlan(pool, conv1, conv2)
-        return plan
-
-    @staticmethod
-    def _dilated_conv(x: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Per-tower kernel-3 convolution with per-tower dilation, zero padded, no bias.
-
-        x (B, K, T, D), weight (K, D, 3H) -> (B, K, T, H): one batched matmul gives each tap's
-        contribution at its source step; one row gather (`rows`, from `_tap_rows`) brings each
-        to its target step, reading a zero row where the source is outside the video.
-        """
-        b, k, t, _ = x.shape
-        h = weight.shape[-1] // 3
-        taps = torch.matmul(x, weight)  # (B, K, T, 3H): every tap at its source step
-        flat = F.pad(taps.reshape(b, k * t * 3, h), (0, 0, 0, 1))  # + the zero row
-        return flat.index_select(1, rows).view(b, k, t, 3, h).sum(dim=3)
+        h = _dilated_conv(pooled, conv1, bank.runs1, s).add_(bias1).relu_()
+        return _dilated_conv(h, conv2, bank.runs2, s).add_(bias2).relu_()
 
 
-@dataclass(frozen=True)
-class _TowerPlan:
-    """Index tensors of one TowerBank for one length: pooling ranges and both convs' taps."""
+def dilation_runs(dilations: list[int]) -> tuple[tuple[int, int, int], ...]:
+    """Maximal runs of consecutive towers with the same dilation, as (first, end, dilation):
+    each run's taps shift by one slice, so a convolution costs a few ops per distinct dilation."""
+    runs: list[tuple[int, int, int]] = []
+    for k, d in enumerate(dilations):
+        if runs and runs[-1][2] == d:
+            runs[-1] = (runs[-1][0], k + 1, d)
+        else:
+            runs.append((k, k + 1, d))
+    return tuple(runs)
 
-    pool: RangeQuery
-    conv1: torch.Tensor
-    conv2: torch.Tensor
+
+def _dilated_conv(
+    x: torch.Tensor, weight: torch.Tensor, runs: tuple[tuple[int, int, int], ...], copies: int
+) -> torch.Tensor:
+    """Per-tower kernel-3 convolution with per-tower dilation, zero padded, no bias.
+
+    x (B, S*K, T, D), weight (S*K, D, 3H) -> (B, S*K, T, H), the S copies of the K towers
+    sharing `runs` (from `dilation_runs`): one batched matmul gives each tap's contribution at
+    its source step, then the side taps are added at their target steps by slices, tap0 + tap1
+    first, then tap2 (the order of a sum over taps); a source outside the video adds nothing.
+    """
+    b, sk, t, _ = x.shape
+    h = weight.shape[-1] // 3
+    taps = torch.matmul(x, weight).view(b, copies, sk // copies, t, 3 * h)
+    out = taps[..., h : 2 * h].clone(memory_format=torch.contiguous_format)
+    for first, end, d in runs:
+        if d >= t:
+            continue  # both side taps' sources are outside the video at every step
+        out[:, :, first:end, d:].add_(taps[:, :, first:end, :-d, :h])
+        out[:, :, first:end, :-d].add_(taps[:, :, first:end, d:, 2 * h :])
+    return out.view(b, sk, t, h)
+
+
+def tile_windows(length: int, window: int, overlap: int) -> tuple[int, list[int]]:
+    """The fewest windows of at most `window` steps that cover [0, length) with neighbours
+    overlapping by at least `overlap` steps, all of one size and evenly spread: (size, starts).
+
+    Equal sizes let them run as one batch; the fewest and shortest, because every step of a
+    window costs a tower pass (a last window flush with the end would redo up to a window).
+    """
+    if length <= window:
+        return length, [0]
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in [0, window {window})")
+    count = -(-(length - overlap) // (window - overlap))  # ceil: count * (window - overlap) >= ..
+    size = -(-(length + (count - 1) * overlap) // count)  # ... so that size <= window
+    return size, [i * (length - size) // (count - 1) for i in range(count)]
 
 
 def _joined(banks: list[TowerBank], name: str) -> torch.Tensor:
     """Parameter `name` of every bank, concatenated along the tower axis."""
     params = [getattr(bank, name) for bank in banks]
     return params[0] if len(params) == 1 else torch.cat(params)
-
-
-def _tap_rows(dilation: torch.Tensor, t: int) -> torch.Tensor:
-    """For each (tower, step, tap): the row (tower, source step, tap) of the flattened taps, or
-    the zero row K*T*3 where the source step is outside [0, T)."""
-    k = dilation.numel()
-    shift = torch.stack([-dilation, torch.zeros_like(dilation), dilation], dim=1)  # (K, 3)
-    source = torch.arange(t, device=dilation.device)[None, :, None] + shift[:, None, :]
-    tower = torch.arange(k, device=dilation.device)[:, None, None]
-    tap = torch.arange(3, device=dilation.device)[None, None, :]
-    rows = ((tower * t + source) * 3 + tap).flatten()
-    outside = ((source < 0) | (source >= t)).expand(k, t, 3).flatten()
-    return rows.masked_fill(outside, k * t * 3)
 
 
 class ProposalNetwork(nn.Module):
@@ -202,6 +201,11 @@ class ProposalNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, C) -> objectness logits (B, K, T, 2), offsets (B, K, T, 2)."""
         return propose_jointly([self], [x])[0]
+
+    @property
+    def reach(self) -> int:
+        """Steps of input on either side of a step that its outputs depend on (at most)."""
+        return max(g.reach for g in self.towers.geometries)
 
     def _outputs(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tower outputs (B, K or 1, T, 4 or 4K) -> objectness and offsets, (B, K, T, 2) each."""
