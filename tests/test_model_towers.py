@@ -5,6 +5,7 @@ from talnet.model.rangemax import range_max, window_max, window_ranges
 from talnet.model.towers import (
     ProposalNetwork,
     TowerBank,
+    _dilated_conv,
     dilation_runs,
     propose_jointly,
     tile_windows,
@@ -159,3 +160,14 @@ def test_tile_windows_cover_with_the_overlap_and_are_the_fewest():
             assert all(0 < g <= size - overlap for g in gaps)  # neighbours overlap enough
             fewer = len(starts) - 1  # fewer windows of the largest size cannot reach the end
             assert fewer == 0 or window + (fewer - 1) * (window - overlap) < length
+
+
+def test_dilated_conv_gradient_is_exact():
+    # the shifted-slice sum has its own backward: check it against finite differences, with
+    # one dilation longer than the video (its side taps never land)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 2 * 3, 7, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2 * 3, 2, 3 * 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    runs = dilation_runs([1, 3, 12])
+    conv = lambda a, b: _dilated_conv(a, b, runs, 2)  # noqa: E731
+    assert torch.autograd.gradcheck(conv, (x, w), fast_mode=True)

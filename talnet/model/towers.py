@@ -134,19 +134,47 @@ def _dilated_conv(
 
     x (B, S*K, T, D), weight (S*K, D, 3H) -> (B, S*K, T, H), the S copies of the K towers
     sharing `runs` (from `dilation_runs`): one batched matmul gives each tap's contribution at
-    its source step, then the side taps are added at their target steps by slices, tap0 + tap1
-    first, then tap2 (the order of a sum over taps); a source outside the video adds nothing.
+    its source step, then `_TapSum` adds the side taps at their target steps by slices.
     """
     b, sk, t, _ = x.shape
-    h = weight.shape[-1] // 3
-    taps = torch.matmul(x, weight).view(b, copies, sk // copies, t, 3 * h)
-    out = taps[..., h : 2 * h].clone(memory_format=torch.contiguous_format)
-    for first, end, d in runs:
-        if d >= t:
-            continue  # both side taps' sources are outside the video at every step
-        out[:, :, first:end, d:].add_(taps[:, :, first:end, :-d, :h])
-        out[:, :, first:end, :-d].add_(taps[:, :, first:end, d:, 2 * h :])
-    return out.view(b, sk, t, h)
+    taps = torch.matmul(x, weight).view(b, copies, sk // copies, t, weight.shape[-1])
+    return _TapSum.apply(taps, runs).view(b, sk, t, -1)
+
+
+class _TapSum(torch.autograd.Function):
+    """taps (B, S, K, T, 3H) -> (B, S, K, T, H): out[t] = (tap0[t - d] + tap1[t]) + tap2[t + d]
+    (the order of a sum over taps), a source outside the video adding nothing. Forward and
+    backward are each a few shifted slices per run, where autograd's own backward would
+    allocate a full-size gradient for every slice."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        taps: torch.Tensor,
+        runs: tuple[tuple[int, int, int], ...],
+    ) -> torch.Tensor:
+        ctx.runs = runs
+        h = taps.shape[-1] // 3
+        t = taps.shape[-2]
+        out = taps[..., h : 2 * h].clone(memory_format=torch.contiguous_format)
+        for first, end, d in runs:
+            if d < t:  # else both side taps' sources are outside the video at every step
+                out[:, :, first:end, d:].add_(taps[:, :, first:end, :-d, :h])
+                out[:, :, first:end, :-d].add_(taps[:, :, first:end, d:, 2 * h :])
+        return out
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        b, s, k, t, h = grad.shape
+        out = grad.new_zeros(b, s, k, t, 3 * h)
+        out[..., h : 2 * h] = grad
+        for first, end, d in ctx.runs:
+            if d < t:
+                out[:, :, first:end, :-d, :h] = grad[:, :, first:end, d:]
+                out[:, :, first:end, d:, 2 * h :] = grad[:, :, first:end, :-d]
+        return out, None
 
 
 def tile_windows(length: int, window: int, overlap: int) -> tuple[int, list[int]]:
