@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+import talnet.model.nms as nms_module
 from talnet.model.matching import pairwise_tiou
 from talnet.model.nms import batched_nms, greedy_prefix, nms, soft_nms
 
@@ -67,3 +69,43 @@ def test_nms_max_keep_is_the_head_of_the_full_list():
             for block in (1, 3, 64):  # any block size resolves the same greedy order
                 head = greedy_prefix(segs[order], thr, max_keep=n, block=block)
                 assert torch.equal(order[head], full)
+
+
+def _top_detections(kept_scores, top, threshold):
+    """What detection keeps of per-class NMS: the `top` best scores above the threshold."""
+    flat = kept_scores.flatten()
+    flat = torch.where(flat > threshold, flat, torch.zeros_like(flat))
+    best = flat.topk(min(top, flat.numel()))
+    return best.indices[best.values > 0], best.values[best.values > 0]
+
+
+def test_batched_nms_top_hand_case(monkeypatch):
+    monkeypatch.setattr(nms_module, "SMALL_PAIRS", 0)  # no shortcut for small cases
+    # group 0: [0,10] 0.9 suppresses [1,11] 0.8; group 1: [0,10] 0.3, [50,60] 0.2
+    segs = torch.tensor([[[0.0, 10.0], [1.0, 11.0]], [[0.0, 10.0], [50.0, 60.0]]])
+    scores = torch.tensor([[0.9, 0.8], [0.3, 0.2]])
+    keep, kept = batched_nms(segs, scores, 0.5, top=2, score_threshold=0.25)
+    # the best two kept above 0.25 are 0.9 and 0.3; 0.2 is below the threshold, never resolved
+    assert keep.tolist() == [[True, False], [True, False]]
+    assert torch.equal(kept, torch.tensor([[0.9, 0.0], [0.3, 0.0]]))
+
+
+@pytest.mark.parametrize("small_pairs", [0, nms_module.SMALL_PAIRS])
+def test_batched_nms_top_gives_the_full_answers_best_even_with_ties(monkeypatch, small_pairs):
+    monkeypatch.setattr(nms_module, "SMALL_PAIRS", small_pairs)
+    gen = torch.Generator().manual_seed(2)
+    cases = ((1, 50, 5), (20, 100, 200), (20, 300, 40), (5, 400, 2000), (3, 200, 1))
+    for groups, n, top in cases:
+        starts = torch.rand(groups, n, generator=gen) * 300
+        segs = torch.stack([starts, starts + 1 + torch.rand(groups, n, generator=gen) * 40], -1)
+        for ties in ("none", "some", "all"):
+            scores = torch.rand(groups, n, generator=gen)
+            if ties == "some":  # few distinct values: ties inside and across groups
+                scores = (scores * 8).floor() / 8 + 0.01
+            elif ties == "all":
+                scores = torch.full_like(scores, 0.6)
+            for threshold in (0.0, 0.5):
+                full = _top_detections(batched_nms(segs, scores, 0.4)[1], top, threshold)
+                kept = batched_nms(segs, scores, 0.4, top=top, score_threshold=threshold)[1]
+                fast = _top_detections(kept, top, threshold)
+                assert torch.equal(fast[0], full[0]) and torch.equal(fast[1], full[1])
