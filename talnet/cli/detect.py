@@ -61,7 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     features.add_argument("--subset", help="subset of --ground-truth (e.g. test)")
     features.add_argument("--video-ids", nargs="+", metavar="ID", help="these video ids only")
-    parser.add_argument("--max-detections", type=int, default=None, help="at most this many per video (default: the checkpoint's detect settings)")
+    parser.add_argument(
+        "--max-detections",
+        type=int,
+        default=None,
+        help="at most this many per video (default: the checkpoint's settings)",
+    )
     parser.add_argument("--soft-nms", action="store_true", help="Gaussian Soft-NMS per class")
     parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
     add_quiet_argument(parser)
