@@ -15,7 +15,10 @@ def test_paper_preset_equals_the_dataclass_defaults():
 
 
 def test_presets_load_and_the_repo_copies_match(tmp_path):
-    assert {"thumos14_i3d", "cpu_fast"} <= set(preset_names())
+    assert {"thumos14_i3d", "cpu_fast", "thumos14_cpu"} <= set(preset_names())
+    thumos = load_config("thumos14_cpu")
+    assert thumos.proposals.post_nms_per_step_test > 0 and thumos.detect.detections_per_step > 0
+    assert load_config("configs/thumos14_cpu.yaml").to_dict() == thumos.to_dict()
     fast = load_config("cpu_fast")
     assert fast.model.tower_dim <= 256 and fast.model.soi_reduce_dim <= 128
     assert load_config("configs/cpu_fast.yaml").to_dict() == fast.to_dict()
