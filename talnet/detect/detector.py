@@ -68,6 +68,12 @@ class Detector:
             meta = self.meta
         else:
             self.check_fits(meta)
+        return self._detect_fitted(features, meta)
+
+    def _detect_fitted(
+        self, features: dict[str, np.ndarray], meta: FeatureMeta
+    ) -> list[Detection]:
+        """`detect` for features whose `meta` is already known to fit the checkpoint."""
         missing = [s for s in self.model.stream_dims if s not in features]
         if missing:
             raise TalnetError(f"features lack stream(s) {missing} the model was trained on")
@@ -108,5 +114,5 @@ def detect_features(
         raise TalnetError(f"no features for {len(missing)} video(s), e.g. {missing[:3]}", feat_dir)
     out: Detections = {}
     for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
-        out[vid] = detector.detect(load_features(feat_dir, vid, meta), meta)
+        out[vid] = detector._detect_fitted(load_features(feat_dir, vid, meta), meta)
     return out
