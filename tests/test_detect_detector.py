@@ -9,7 +9,7 @@ import torch
 from model_factory import tiny_config, tiny_data
 
 from talnet.detect import detect_features
-from talnet.detect.detector import Detector
+from talnet.detect.detector import PROPOSAL_LABEL, Detector
 from talnet.errors import TalnetError
 from talnet.evaluate.detection import evaluate_detection
 from talnet.io.annotations import load_ground_truth
@@ -114,6 +114,37 @@ def test_detect_cli_refuses_missing_videos(trained, tmp_path):
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert run.returncode == 2 and "talnet: error:" in run.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_proposals_are_the_first_stage_ranked_and_budgeted(trained, tmp_path):
+    data, ckpt = trained
+    detector = Detector.from_checkpoint(ckpt)
+    detector.config.proposals.post_nms_test = 7
+    detector.config.proposals.post_nms_per_step_test = 0.0
+    feats = load_features(data / "features", "synth_test_0000", read_meta(data / "features"))
+    props = detector.propose(feats)
+    assert 0 < len(props) <= 7 and {p.label for p in props} == {PROPOSAL_LABEL}
+    scores = [p.score for p in props]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
+    # the same proposals the classifier sees: the model's own first stage, in seconds
+    tensors = {k: torch.from_numpy(v) for k, v in feats.items()}
+    with torch.inference_mode():
+        segments, objectness = detector.model.proposals(tensors)
+    assert np.allclose(scores, objectness.numpy()[: len(scores)])
+    out = tmp_path / "props.json"
+    cmd = [
+        sys.executable, "-m", "talnet.cli.main", "detect", "--checkpoint", str(ckpt),
+        "--features", str(data / "features"), "--proposals", "--out", str(out), "--quiet",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and "proposals in 6 videos" in run.stdout, run.stderr
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "talnet.cli.main", "evaluate", "--ground-truth",
+         str(data / "annotations.json"), "--predictions", str(out), "--proposals", "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert 0.0 < json.loads(evaluate.stdout)["ar100"] <= 1.0
 
 
 def test_detect_features_api(trained):

@@ -18,6 +18,7 @@ two forms:
 examples:
   talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --ground-truth gt.json \\
       --subset test --out dets.json
+  talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --proposals --out props.json
   talnet detect --video a.mp4 b.mkv --checkpoint runs/a/checkpoint.pt \\
       --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt --out dets.json
 
@@ -32,7 +33,7 @@ checkpoint trained on other features (streams, widths, fps, stride, window) is r
 # Flags that only mean something with --video (extraction) or with --features.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
 VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
-FEATURES_ONLY = ("ground_truth", "subset", "video_ids")
+FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="at most this many per video (default: the checkpoint's settings)",
     )
     parser.add_argument("--soft-nms", action="store_true", help="Gaussian Soft-NMS per class")
+    parser.add_argument(
+        "--proposals",
+        action="store_true",
+        help="write the first stage's class-agnostic proposals (label 'proposal', score = "
+        "objectness, the checkpoint's test budget) instead of detections; score them with "
+        "`talnet evaluate --proposals` (with --features only)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
     add_quiet_argument(parser)
     extraction = parser.add_argument_group("extraction (with --video)")
@@ -110,10 +118,11 @@ def _run_features(args: argparse.Namespace, detector) -> int:
     ids = args.video_ids
     if args.ground_truth:
         ids = sorted(load_ground_truth(args.ground_truth, args.subset))
-    dets = detect_features(detector, args.features, ids, progress=not args.quiet)
+    dets = detect_features(detector, args.features, ids, not args.quiet, args.proposals)
     save_detections(args.out, dets)
     total = sum(len(v) for v in dets.values())
-    print(f"{total} detections in {len(dets)} videos -> {args.out}")
+    what = "proposals" if args.proposals else "detections"
+    print(f"{total} {what} in {len(dets)} videos -> {args.out}")
     return 0
 
 

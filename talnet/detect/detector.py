@@ -15,6 +15,8 @@ from talnet.io.types import Detection, Detections
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
 from talnet.model.talnet import TalNet
 
+PROPOSAL_LABEL = "proposal"  # the label of class-agnostic proposals in a results file
+
 
 class Detector:
     """A model with its classes and the feature meta it was trained on."""
@@ -53,9 +55,7 @@ class Detector:
         model uses: their steps would map to wrong times. The error names each setting."""
         problems = self.expected_meta.mismatches(meta)
         if problems:
-            raise TalnetError(
-                "features do not fit the checkpoint: " + "; ".join(problems), source
-            )
+            raise TalnetError("features do not fit the checkpoint: " + "; ".join(problems), source)
 
     def detect(
         self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
@@ -70,10 +70,41 @@ class Detector:
             self.check_fits(meta)
         return self._detect_fitted(features, meta)
 
-    def _detect_fitted(
-        self, features: dict[str, np.ndarray], meta: FeatureMeta
+    def propose(
+        self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
     ) -> list[Detection]:
-        """`detect` for features whose `meta` is already known to fit the checkpoint."""
+        """One video's class-agnostic proposals in seconds (label "proposal", score = the
+        objectness), best first: the first stage alone, for recall at a number of proposals."""
+        if meta is None:
+            meta = self.meta
+        else:
+            self.check_fits(meta)
+        return self._detect_fitted(features, meta, proposals_only=True)
+
+    def _detect_fitted(
+        self, features: dict[str, np.ndarray], meta: FeatureMeta, proposals_only: bool = False
+    ) -> list[Detection]:
+        """`detect` (or `propose`) for features whose `meta` is already known to fit."""
+        tensors = self._tensors(features)
+        length = next(iter(tensors.values())).shape[0]
+        with torch.inference_mode():
+            if proposals_only:
+                segments, scores = self.model.proposals(tensors)
+                labels = [PROPOSAL_LABEL] * len(scores)
+            else:
+                found = self.model(tensors)
+                segments, scores = found.segments, found.scores
+                labels = [self.classes[int(c)] for c in found.classes.tolist()]
+        seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
+        seconds = np.clip(seconds.reshape(-1, 2), 0.0, meta.duration(length))
+        return [
+            Detection(label, float(s[0]), float(s[1]), float(p))
+            for s, label, p in zip(seconds, labels, scores.tolist(), strict=True)
+            if s[1] > s[0]
+        ]
+
+    def _tensors(self, features: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """The model's streams as (T, C) float tensors on the device; wrong shapes refused."""
         missing = [s for s in self.model.stream_dims if s not in features]
         if missing:
             raise TalnetError(f"features lack stream(s) {missing} the model was trained on")
@@ -85,16 +116,7 @@ class Detector:
                     f"stream {stream!r}: expected (T, {dim}) features, got {arr.shape}"
                 )
             tensors[stream] = torch.from_numpy(arr).to(self.device)
-        length = next(iter(tensors.values())).shape[0]
-        with torch.inference_mode():
-            found = self.model(tensors)
-        seconds = np.asarray(meta.step_to_seconds(found.segments.double().cpu().numpy()))
-        seconds = np.clip(seconds.reshape(-1, 2), 0.0, meta.duration(length))
-        return [
-            Detection(self.classes[int(c)], float(s[0]), float(s[1]), float(p))
-            for s, c, p in zip(seconds, found.classes.tolist(), found.scores.tolist(), strict=True)
-            if s[1] > s[0]
-        ]
+        return tensors
 
 
 def detect_features(
@@ -102,9 +124,11 @@ def detect_features(
     feat_dir: str | Path,
     video_ids: list[str] | None = None,
     progress: bool = True,
+    proposals_only: bool = False,
 ) -> Detections:
     """Run `detector` on the videos of a feature folder (all of them when video_ids is None)
-    -> {video_id: detections in seconds}. Features on another grid are refused first."""
+    -> {video_id: detections in seconds}, or with `proposals_only` its class-agnostic
+    proposals (see `Detector.propose`). Features on another grid are refused first."""
     meta = read_meta(feat_dir)
     detector.check_fits(meta, feat_dir)
     available = list_feature_videos(feat_dir, meta)
@@ -114,5 +138,6 @@ def detect_features(
         raise TalnetError(f"no features for {len(missing)} video(s), e.g. {missing[:3]}", feat_dir)
     out: Detections = {}
     for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
-        out[vid] = detector._detect_fitted(load_features(feat_dir, vid, meta), meta)
+        features = load_features(feat_dir, vid, meta)
+        out[vid] = detector._detect_fitted(features, meta, proposals_only)
     return out

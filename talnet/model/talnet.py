@@ -172,15 +172,22 @@ class TalNet(nn.Module):
         pooled = classifiers[0].pool(joint, proposals).split([f.shape[-1] for f in fmaps], -1)
         return [c.head(p) for c, p in zip(classifiers, pooled, strict=True)]
 
-    def _proposals(self, objectness: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps, with the
-        training or test settings of `proposals` by the module's mode."""
+    def proposals(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
+        steps and their fused objectness (N,), best first, with the test budgets."""
+        return self._proposals(*self.propose_windowed(self.branch_inputs(features)))
+
+    def _proposals(
+        self, objectness: torch.Tensor, offsets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps and their
+        scores (N,), with the training or test settings of `proposals` by the module's mode."""
         p, phase = self.config.proposals, "train" if self.training else "test"
         floor, pre_nms = getattr(p, f"post_nms_{phase}"), getattr(p, f"pre_nms_{phase}")
         post_nms = budget(floor, getattr(p, f"post_nms_per_step_{phase}"), objectness.shape[1])
         # a larger budget draws on proportionally more anchors before NMS
         pre_nms = max(pre_nms, round(pre_nms * post_nms / floor))
-        proposals, _ = generate_proposals(
+        return generate_proposals(
             objectness,
             offsets,
             self.scales,
@@ -189,7 +196,6 @@ class TalNet(nn.Module):
             getattr(p, f"nms_{phase}"),
             post_nms,
         )
-        return proposals
 
     def _losses(
         self,
@@ -209,7 +215,7 @@ class TalNet(nn.Module):
         with torch.no_grad():
             objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
             candidates = classifier_candidates(
-                self._proposals(objectness[0], offsets[0]), gt, cfg, generator
+                self._proposals(objectness[0], offsets[0])[0], gt, cfg, generator
             )
             cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
             proposals = candidates[cls.index]
@@ -240,7 +246,7 @@ class TalNet(nn.Module):
         `detect.max_detections` detections, best first."""
         cfg = self.config.detect
         length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        proposals = self._proposals(*self.propose_windowed(inputs))
+        proposals = self._proposals(*self.propose_windowed(inputs))[0]
         logits, deltas = fuse(self.classify(inputs, proposals))
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
