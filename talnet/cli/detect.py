@@ -21,17 +21,22 @@ examples:
   talnet detect --checkpoint runs/a/checkpoint.pt --features feats/ --proposals --out props.json
   talnet detect --video a.mp4 b.mkv --checkpoint runs/a/checkpoint.pt \\
       --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt --out dets.json
+  talnet detect --video a.mp4 --checkpoint runs/v3/checkpoint.pt \\
+      --weights inception_v3_google-0cc3c7bd.pth --out dets.json   # trained on inceptionv3
 
 Features made on another grid than the checkpoint's training features (fps, stride, window,
 streams) are refused with the setting named.
 
 With --video, the features are extracted in memory (as `talnet extract` would) and the
-extraction settings default to those the checkpoint's training features were made with; a
-checkpoint trained on other features (streams, widths, fps, stride, window) is refused.
+extraction settings default to those the checkpoint's training features were made with,
+the backbone included (a checkpoint trained on `--backbone inceptionv3` features extracts
+with InceptionV3 and takes --weights); a checkpoint trained on other features (backbone,
+streams, widths, fps, stride, window) is refused.
 """
 
 # Flags that only mean something with --video (extraction) or with --features.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
+VIDEO_ONLY += ("backbone", "weights")
 VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
 FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals")
 
@@ -41,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "detect",
         help="detect action segments with a trained checkpoint",
         description="Run TAL-Net on the features of some videos, or on video files directly "
-        "(I3D extraction and detection in one step), and write ActivityNet-style results JSON "
+        "(extraction and detection in one step), and write ActivityNet-style results JSON "
         "(times in seconds, at most --max-detections per video, best first).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -76,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "objectness, the checkpoint's test budget) instead of detections; score them with "
         "`talnet evaluate --proposals` (with --features only)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (model, and I3D)")
+    parser.add_argument("--device", default="cpu", help="torch device (model, and backbone)")
     add_quiet_argument(parser)
     extraction = parser.add_argument_group("extraction (with --video)")
     add_extract_arguments(extraction, from_checkpoint=True)

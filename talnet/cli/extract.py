@@ -1,4 +1,5 @@
-"""`talnet extract`: videos -> I3D two-stream features (FEAT_DIR/VIDEO_ID.npy + meta.json)."""
+"""`talnet extract`: videos -> I3D two-stream features, or InceptionV3 RGB features
+(FEAT_DIR/VIDEO_ID.npy + meta.json)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,31 @@ import os
 import sys
 from pathlib import Path
 
+from talnet.errors import TalnetError
 from talnet.io.features import FeatureMeta
 from talnet.video.flow import FLOW_METHODS
-from talnet.video.options import LAYOUTS, ExtractOptions
+from talnet.video.options import (
+    BACKBONES,
+    INCEPTION_V3_FILE,
+    LAYOUTS,
+    NATIVE,
+    ExtractOptions,
+    recorded_backbone,
+)
 
 EPILOG = """\
 step rule: with n frames, T = max(1, floor((n - window) / stride) + 1) features; step i covers
 frames [i*stride, i*stride + window) and is timed at its centre, (i*stride + window/2) / fps;
 a video shorter than one window gives one step, padded by repeating its last frame.
+--backbone inceptionv3 runs on one frame per step, frame i*stride + window // 2 (the middle of
+step i's window), so its T steps and their times are those of I3D features on the same grid.
 
 examples:
   talnet extract videos/ --out feats --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt
   talnet extract a.mp4 b.mkv --out feats --flow dis --stride 16 --random-weights
   talnet extract videos/ --out feats --i3d-rgb rgb.pt --i3d-flow flow.pt --shard 0/4
+  talnet extract videos/ --out feats_v3 --backbone inceptionv3 \\
+      --weights inception_v3_google-0cc3c7bd.pth     # torchvision's ImageNet InceptionV3 file
 """
 
 
@@ -27,12 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "extract",
-        help="extract I3D RGB + optical-flow features from videos",
+        help="extract I3D RGB + optical-flow (or InceptionV3 RGB) features from videos",
         description="Decode videos (resampled to --fps by timestamp, shorter side resized to "
         "--resize, centre crop --size), compute optical flow, and run the two I3D streams over "
         "sliding windows. Writes FEAT_DIR/VIDEO_ID.npy (T, 2048) = [rgb | flow] (or one folder "
-        "per stream) and FEAT_DIR/meta.json. Videos already extracted are skipped, so rerunning a "
-        "killed job resumes it; a video that fails is reported and the others still run.",
+        "per stream) and FEAT_DIR/meta.json. With --backbone inceptionv3 (the supplement's "
+        "Table 1 backbone) no flow is computed: InceptionV3 runs on each step's middle frame "
+        "(299x299) and FEAT_DIR/VIDEO_ID.npy is (T, 2048) RGB. Videos already extracted are "
+        "skipped, so rerunning a killed job resumes it; a video that fails is reported and the "
+        "others still run.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -52,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"FEAT_DIR/flow/ID.npy (default {DEFAULTS['layout']})",
     )
     parser.add_argument(
-        "--device", help=f"torch device for I3D (cpu, cuda, ...; default {DEFAULTS['device']})"
+        "--device",
+        help=f"torch device for the backbone (cpu, cuda, ...; default {DEFAULTS['device']})",
     )
     parser.add_argument(
         "--shard",
@@ -70,18 +87,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEFAULTS = ExtractOptions.defaults()
 # flag dest -> ExtractOptions field
 _FIELDS = {"i3d_rgb": "rgb_weights", "i3d_flow": "flow_weights", "resize": "short_side"}
+_FIELDS |= {"weights": "rgb_weights", "backbone": "backbone"}
 _FIELDS |= {name: name for name in ("random_weights", "flow", "streams", "fps", "stride")}
 _FIELDS |= {name: name for name in ("window", "size", "batch", "workers", "threads", "compile")}
 _FIELDS |= {"layout": "layout", "device": "device"}
 
 
 def _shown(name: str) -> str:
-    """A default as the flag would be typed."""
+    """A default as the flag would be typed (I3D's, where it depends on the backbone)."""
     value = DEFAULTS[name]
+    i3d = BACKBONES["i3d"]
     if name == "streams":
-        return ",".join(value)
+        return ",".join(i3d.streams if value is None else value)
+    if name == "size" and value is None:
+        return str(i3d.size)
     if name == "short_side":
-        return str(value or 0)
+        return str(i3d.short_side if value == NATIVE else value or 0)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -96,12 +117,27 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
             return f"default: the checkpoint's, else {_shown(name)}"
         return f"default {_shown(name)}"
 
+    v3 = BACKBONES["inceptionv3"]
+    parser.add_argument(
+        "--backbone",
+        choices=tuple(BACKBONES),
+        help="i3d: I3D RGB + flow streams, 1024-d each, on sliding windows; inceptionv3: "
+        "InceptionV3 on each step's middle frame, RGB only, 2048-d, no flow "
+        f"({said('backbone')})",
+    )
     parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
     parser.add_argument("--i3d-flow", type=Path, metavar="FILE", help="flow I3D state dict (.pt)")
     parser.add_argument(
+        "--weights",
+        type=Path,
+        metavar="FILE",
+        help="InceptionV3 state dict for --backbone inceptionv3: torchvision's ImageNet "
+        f"{INCEPTION_V3_FILE} (download it yourself; talnet never downloads)",
+    )
+    parser.add_argument(
         "--random-weights",
         action="store_true",
-        help="use seeded random I3D weights for streams without a file (smoke tests only"
+        help="use seeded random backbone weights for streams without a file (smoke tests only"
         + (")" if from_checkpoint else "; recorded in meta.json)"),
     )
     parser.add_argument(
@@ -110,32 +146,48 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         help="optical flow: tvl1 (tuned TV-L1), tvl1-default (OpenCV's settings, slow), "
         f"dis (DIS medium preset, fast) or dis-fast ({said('flow')})",
     )
-    parser.add_argument("--streams", help=f"comma list ({said('streams')})")
+    parser.add_argument(
+        "--streams", help=f"comma list, only rgb for inceptionv3 ({said('streams')})"
+    )
     parser.add_argument("--fps", type=float, help=f"frame rate to resample to ({said('fps')})")
     parser.add_argument(
         "--stride", type=int, help=f"frames between feature steps ({said('stride')})"
     )
-    parser.add_argument("--window", type=int, help=f"frames per I3D clip ({said('window')})")
-    parser.add_argument("--size", type=int, help=f"square frame size fed to I3D ({said('size')})")
+    parser.add_argument(
+        "--window",
+        type=int,
+        help="frames per feature window: the I3D clip; inceptionv3 sees its middle frame "
+        f"({said('window')})",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        help=f"square frame size fed to the backbone, {v3.size} for inceptionv3 (at least "
+        f"{v3.min_size}) ({said('size')})",
+    )
     parser.add_argument(
         "--resize",
         type=int,
-        help="resize the shorter side to this before the centre crop; "
-        f"0 squashes the frame to --size x --size ({said('short_side')})",
+        help=f"resize the shorter side to this before the centre crop, {v3.short_side} for "
+        f"inceptionv3; 0 squashes the frame to --size x --size ({said('short_side')})",
     )
-    parser.add_argument("--batch", type=int, help=f"clips per I3D call (default {_shown('batch')})")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help=f"clips (inceptionv3: frames) per backbone call (default {_shown('batch')})",
+    )
     parser.add_argument("--workers", type=int, help="flow processes (default: one per core)")
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for I3D (default: torch's); 1 is much faster when other work "
+        help="torch threads for the backbone (default: torch's); 1 is much faster when other work "
         "already fills the cores (busy machine, or --flow tvl1 on few cores)",
     )
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile I3D with inductor freezing (the first compile takes ~1 minute; on a "
-        "2-core CPU it now runs about as fast as the channels-last eager default)",
+        help="torch.compile the backbone with inductor freezing (the first compile takes ~1 "
+        "minute; on a 2-core CPU it now runs about as fast as the channels-last eager default)",
     )
 
 
@@ -143,7 +195,23 @@ def extract_options(
     args: argparse.Namespace, base: FeatureMeta | None = None, **overrides: object
 ) -> ExtractOptions:
     """ExtractOptions from the flags of add_extract_arguments: `overrides` first, then the flags
-    given, then `base`'s recorded settings (ExtractOptions.from_meta), then the defaults."""
+    given, then `base`'s recorded settings (ExtractOptions.from_meta), then the defaults.
+
+    Weight flags must fit the backbone: --i3d-rgb / --i3d-flow for i3d, --weights for
+    inceptionv3 (a one-line TalnetError otherwise)."""
+    backbone = overrides.get("backbone") or getattr(args, "backbone", None)
+    backbone = backbone or (recorded_backbone(base) if base is not None else "i3d")
+    i3d_flags = [f"--i3d-{s}" for s in ("rgb", "flow") if getattr(args, f"i3d_{s}", None)]
+    if backbone == "inceptionv3" and i3d_flags:
+        raise TalnetError(
+            f"{' and '.join(i3d_flags)} take I3D weights; the inceptionv3 backbone takes "
+            f"--weights FILE ({INCEPTION_V3_FILE})"
+        )
+    if backbone == "i3d" and getattr(args, "weights", None):
+        raise TalnetError(
+            "--weights is the InceptionV3 file of --backbone inceptionv3; "
+            "I3D takes --i3d-rgb and --i3d-flow"
+        )
     given: dict = {}
     for dest, name in _FIELDS.items():
         value = getattr(args, dest, None)
@@ -159,11 +227,12 @@ def extract_options(
 
 
 def warn_random_weights(options: ExtractOptions, recorded: bool = True) -> None:
-    """Say loudly on stderr which streams run on random I3D weights."""
+    """Say loudly on stderr which streams run on random backbone weights."""
     missing = [s for s in options.streams if options.weights(s) is None]
     if options.random_weights and missing:
+        name = BACKBONES[options.backbone].label.upper()
         print(
-            f"talnet: WARNING: RANDOM I3D WEIGHTS for {', '.join(missing)}: these features "
+            f"talnet: WARNING: RANDOM {name} WEIGHTS for {', '.join(missing)}: these features "
             "are meaningless except as a smoke test"
             + (" (recorded in meta.json)" if recorded else ""),
             file=sys.stderr,

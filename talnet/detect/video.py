@@ -1,9 +1,9 @@
-"""Videos to detections in one step: I3D extraction in memory, then the trained detector.
+"""Videos to detections in one step: feature extraction in memory, then the trained detector.
 
-The features must be made the way the checkpoint's training features were (same streams and
-widths, fps, stride, window), or its anchors and times would silently mean something else; so
-the extraction defaults to the checkpoint's recorded settings (`ExtractOptions.from_meta`) and
-refuses to differ from them.
+The features must be made the way the checkpoint's training features were (same backbone,
+streams and widths, fps, stride, window), or its anchors and times would silently mean something
+else; so the extraction defaults to the checkpoint's recorded settings, backbone included
+(`ExtractOptions.from_meta`), and refuses to differ from them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from talnet.video.pipeline import Extractor
 def check_fits(detector, options: ExtractOptions, checkpoint: str | Path | None = None) -> None:
     """Refuse an extraction whose features differ from those the checkpoint was trained on.
 
-    Streams, widths, fps, stride and window must match (TalnetError naming the checkpoint);
-    other recorded settings (flow method, frame size) that differ only give a warning.
+    Backbone (when recorded), streams, widths, fps, stride and window must match (TalnetError
+    naming the checkpoint); other recorded settings (flow method, frame size) that differ only
+    give a warning.
     """
     trained, extracted = detector.expected_meta, options.meta()
     problems = trained.mismatches(extracted)

@@ -61,8 +61,13 @@ class FeatureMeta:
     def mismatches(self, other: FeatureMeta) -> list[str]:
         """What keeps features described by `other` from feeding a model trained on features
         described by `self`: one phrase per differing setting, [] when they fit. Streams of
-        `other` beyond those of `self` are fine (a model may use a subset)."""
+        `other` beyond those of `self` are fine (a model may use a subset). The backbone counts
+        when both record one (`extra["backbone"]`, as `talnet extract` writes)."""
         found = []
+        trained_by = (self.extra or {}).get("backbone")
+        here_by = (other.extra or {}).get("backbone")
+        if trained_by and here_by and trained_by != here_by:
+            found.append(f"backbone {trained_by} in training, {here_by} here")
         if not math.isclose(self.fps, other.fps, rel_tol=1e-6):
             found.append(f"fps {self.fps:g} in training, {other.fps:g} here")
         for key in ("stride", "window"):

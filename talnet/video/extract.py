@@ -1,8 +1,10 @@
-"""Videos to I3D two-stream features (docs/design.md §2, §6): a whole folder, or one video.
+"""Videos to features (docs/design.md §2, §6): I3D two-stream or InceptionV3 RGB, a whole
+folder or one video.
 
 Step rule (FeatureMeta.num_steps): with n frames, window w and stride s, step i covers frames
 [i*s, i*s + w) and there are T = max(1, floor((n - w) / s) + 1) steps; a video shorter than one
-window gives one step padded with its last frame. The pipeline is in `talnet.video.pipeline`.
+window gives one step padded with its last frame. InceptionV3 sees frame i*s + w // 2 of step i.
+The pipeline is in `talnet.video.pipeline`.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def extract_dataset(
 ) -> ExtractReport:
     """Extract features of every video in `inputs` (files or folders) into out_dir.
 
-    Writes meta.json first, then one output per video atomically; skips videos already done,
-    so rerunning a killed job resumes it. A video that fails is reported and leaves no output.
+    Loads the weights, writes meta.json, then one output per video atomically (a bad weight
+    file fails before anything is written); skips videos already done, so rerunning a killed
+    job resumes it. A video that fails is reported and leaves no output.
     """
     from tqdm import tqdm
 
@@ -59,7 +62,6 @@ def extract_dataset(
     found = collect_videos(inputs)
     meta = options.meta()
     check_folder_meta(out_dir, meta)
-    write_meta(out_dir, meta)
     report = ExtractReport(ignored=[(str(p), why) for p, why in found.ignored])
     say = log or (lambda line: tqdm.write(line, file=sys.stderr))
     for path, why in found.ignored:
@@ -72,9 +74,28 @@ def extract_dataset(
     if report.skipped:
         say(f"{len(report.skipped)} video(s) already extracted in {out_dir}, skipping them")
     if not plan.todo:
+        write_meta(out_dir, meta)
         return report
+    extractor = Extractor(options)  # loads the weights: a bad file stops here, nothing written
+    with extractor:
+        write_meta(out_dir, meta)
+        _extract_todo(extractor, plan.todo, out_dir, meta, report, say, progress)
+    return report
 
-    overall = tqdm(total=len(plan.todo), unit="video", desc="extract", disable=not progress)
+
+def _extract_todo(
+    extractor: Extractor,
+    todo: list[Path],
+    out_dir: Path,
+    meta: FeatureMeta,
+    report: ExtractReport,
+    say: Callable[[str], None],
+    progress: bool,
+) -> None:
+    """Extract `todo` into out_dir with progress bars, recording each outcome in `report`."""
+    from tqdm import tqdm
+
+    overall = tqdm(total=len(todo), unit="video", desc="extract", disable=not progress)
     bar = None
     started = time.perf_counter()
 
@@ -83,14 +104,14 @@ def extract_dataset(
         if event == "start":
             if bar is not None:
                 bar.close()
-            desc = plan.todo[i].stem
+            desc = todo[i].stem
             bar = tqdm(total=n, unit="frame", desc=desc, leave=False, disable=not progress)
         elif bar is not None:
             bar.update(n)
             report.frames += n
             overall.set_postfix(fps=f"{report.frames / (time.perf_counter() - started):.1f}")
 
-    with Extractor(options) as extractor, closing(extractor.iter(plan.todo, on_progress)) as it:
+    with closing(extractor.iter(todo, on_progress)) as it:
         try:
             for video in it:
                 if video.features is None:
@@ -105,13 +126,12 @@ def extract_dataset(
                 bar.close()
             overall.close()
     report.seconds = time.perf_counter() - started
-    return report
 
 
 def extract_video_features(
     video: str | Path, options: ExtractOptions | None = None, extractor: Extractor | None = None
 ) -> tuple[dict[str, np.ndarray], FeatureMeta]:
-    """Features of one video, in memory: ({stream: (T, 1024)}, meta); for `talnet detect --video`.
+    """Features of one video, in memory: ({stream: (T, D)}, meta); for `talnet detect --video`.
 
     Raises TalnetError if the video cannot be decoded. Pass an `extractor` to reuse loaded models.
     """

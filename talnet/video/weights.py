@@ -1,5 +1,6 @@
-"""I3D weight files: a tolerant loader for the public state dicts, seeded random weights for
-smoke tests, and the file id (name, CRC32, size) recorded in meta.json (docs/design.md §6).
+"""Backbone weight files: tolerant strict loaders for the public I3D and InceptionV3 state
+dicts, seeded random weights for smoke tests, and the file id (name, CRC32, size) recorded in
+meta.json (docs/design.md §6).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from talnet.errors import TalnetError
 
 if TYPE_CHECKING:  # torch loads only when a model is built, so the CLI starts fast
     from talnet.video.i3d import InceptionI3d
+    from talnet.video.inception_v3 import InceptionV3
 
 RANDOM_SEED = 0  # every shard must draw the same random weights
+_INCEPTION_V3_SEED = RANDOM_SEED + 1000  # apart from I3D's seeds (RANDOM_SEED + channels)
 
 
 def stream_of(in_channels: int) -> str:
@@ -63,6 +66,77 @@ def random_i3d(in_channels: int) -> InceptionI3d:
     return InceptionI3d(num_classes=400, in_channels=in_channels)
 
 
+def load_inception_v3_weights(path: str | Path) -> InceptionV3:
+    """InceptionV3 with the weights of `path`: torchvision's ImageNet state dict (or one under
+    "state_dict", "module." prefixes, any class count, with or without AuxLogits), strictly."""
+    import torch
+
+    from talnet.video.inception_v3 import InceptionV3
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise TalnetError(f"cannot read InceptionV3 weights: {_read_problem(exc)}", path) from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise TalnetError("not an InceptionV3 state dict", path)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    fc = state.get("fc.weight")
+    classes = fc.shape[0] if isinstance(fc, torch.Tensor) and fc.ndim == 2 else 1000
+    aux = any(k.startswith("AuxLogits.") for k in state)
+    model = InceptionV3(num_classes=classes, aux_logits=aux)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TalnetError(
+            f"not an InceptionV3 state dict (torchvision's layout): {_load_problem(exc)}", path
+        ) from exc
+    return model
+
+
+def random_inception_v3() -> InceptionV3:
+    """InceptionV3 with seeded random weights (the same on every machine), for smoke tests.
+
+    He-scaled convolutions keep the signal alive through the 94 layers, so the features still
+    vary with the frame; the global RNG is left as it was."""
+    import torch
+    from torch import nn
+
+    from talnet.video.inception_v3 import InceptionV3
+
+    with torch.random.fork_rng(devices=[]):
+        model = InceptionV3()
+    gen = torch.Generator().manual_seed(_INCEPTION_V3_SEED)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 4:  # convolutions
+                nn.init.kaiming_normal_(param, nonlinearity="relu", generator=gen)
+            elif param.ndim == 2:  # fully connected
+                nn.init.normal_(param, std=0.01, generator=gen)
+            elif name.endswith("bn.weight"):
+                param.fill_(1.0)
+            else:
+                param.zero_()
+    return model
+
+
+def _read_problem(exc: Exception) -> str:
+    """torch.load's reason in one line, without its advice to load untrusted pickles."""
+    text = " ".join(str(exc).split())
+    cause = text.partition("WeightsUnpickler error:")[2].partition(" Check the documentation")[0]
+    if cause.strip():
+        return f"not a plain tensor state dict ({cause.strip()})"
+    return text[:200] or type(exc).__name__
+
+
+def _load_problem(exc: RuntimeError) -> str:
+    """The first line of load_state_dict's complaint after its header, cut to a readable length."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[1] if len(lines) > 1 else (lines[0] if lines else "mismatch")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def weight_file_id(path: str | Path) -> dict:
     """Name, CRC32 and size of a weight file, so shards on other machines can compare."""
     path = Path(path)
@@ -73,4 +147,12 @@ def weight_file_id(path: str | Path) -> dict:
     return {"file": path.name, "crc32": f"{digest:08x}", "bytes": path.stat().st_size}
 
 
-__all__ = ["RANDOM_SEED", "load_i3d_weights", "random_i3d", "stream_of", "weight_file_id"]
+__all__ = [
+    "RANDOM_SEED",
+    "load_i3d_weights",
+    "load_inception_v3_weights",
+    "random_i3d",
+    "random_inception_v3",
+    "stream_of",
+    "weight_file_id",
+]

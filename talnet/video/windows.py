@@ -1,7 +1,9 @@
-"""Sliding I3D windows over frames that arrive in chunks, and per-stream batching through I3D.
+"""Sliding I3D windows (or InceptionV3's one frame per step) over frames that arrive in chunks,
+and per-stream batching through the backbone.
 
 Windows follow the step rule of docs/design.md §2: step i covers frames [i*stride,
 i*stride + window); a video shorter than one window gives one window padded with its last frame.
+A per-frame backbone sees the middle frame of each window (`centre_frames`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
+
+from talnet.io.features import FeatureMeta
+
+
+def centre_frames(n_frames: int, window: int, stride: int) -> np.ndarray:
+    """Index of the frame a per-frame backbone sees at each feature step, (T,) int64.
+
+    Step i's window is [i*stride, i*stride + window) and its time (i*stride + window/2) / fps;
+    the frame on screen then is i*stride + window // 2, the window's middle. T follows the step
+    rule; a video shorter than that frame gives its last frame (the padded window's middle).
+    """
+    steps = FeatureMeta(window=window, stride=stride).num_steps(n_frames)
+    return np.minimum(np.arange(steps, dtype=np.int64) * stride + window // 2, n_frames - 1)
 
 
 class Windows:
@@ -39,8 +54,24 @@ class Windows:
             yield np.concatenate([self._buf, pad])
 
 
+class CentreFrames:
+    """The middle frame of each window (`centre_frames`), from frames arriving in chunks."""
+
+    def __init__(self, window: int, stride: int) -> None:
+        self._windows = Windows(window, stride)
+        self._middle = window // 2
+
+    def push(self, frames: np.ndarray) -> Iterator[np.ndarray]:
+        """Add frames (n, ...); yield the middle frame (...) of every window now complete."""
+        return (w[self._middle] for w in self._windows.push(frames))
+
+    def finish(self) -> Iterator[np.ndarray]:
+        """After the last frame: a video shorter than one window gives its padded window's."""
+        return (w[self._middle] for w in self._windows.finish())
+
+
 class StreamRunner:
-    """Batches one stream's windows through its I3D feature function; collects (T, 1024)."""
+    """Batches one stream's windows (or frames) through its backbone; collects (T, D)."""
 
     def __init__(self, stream: str, feature_fn: Callable, batch: int) -> None:
         self.stream, self.feature_fn, self.batch = stream, feature_fn, batch
@@ -48,30 +79,31 @@ class StreamRunner:
         self.features: list[np.ndarray] = []
 
     def add(self, windows: Iterable[np.ndarray]) -> None:
-        """Queue windows (window, H, W, C); run I3D on every full batch."""
+        """Queue windows (window, H, W, C) or frames (H, W, C); run every full batch."""
         for w in windows:
             self.pending.append(w)
             if len(self.pending) >= self.batch:
                 self.flush()
 
     def flush(self) -> None:
-        """Run I3D on the queued windows (a partial batch at the end of a video)."""
+        """Run the backbone on the queued inputs (a partial batch at the end of a video)."""
         if not self.pending:
             return
         import torch
 
-        clips = np.stack(self.pending)  # (N, T, H, W, C)
+        clips = np.stack(self.pending)  # (N, T, H, W, C) clips or (N, H, W, C) frames
         self.pending = []
         x = torch.from_numpy(clips)
         if self.stream == "rgb":
             x = x.float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
-        x = x.permute(0, 4, 1, 2, 3)  # (N, C, T, H, W); the extractor picks the memory format
+        # (N, C, T, H, W) or (N, C, H, W); the extractor picks the memory format
+        x = x.movedim(-1, 1)
         self.features.append(self.feature_fn(x).numpy())
 
     def result(self) -> np.ndarray:
-        """All features of the video so far, (T, 1024) float32."""
+        """All features of the video so far, (T, D) float32."""
         self.flush()
         return np.concatenate(self.features).astype(np.float32)
 
 
-__all__ = ["StreamRunner", "Windows"]
+__all__ = ["CentreFrames", "StreamRunner", "Windows", "centre_frames"]
