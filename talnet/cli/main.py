@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "evaluate",
     "extract",
+    "classify",
+    "convert_weights",
 )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from talnet.video.weights import user_cache_dir
+
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
 # Compiled and eager outputs differ only by float reordering; this is far above that and far
@@ -22,11 +24,10 @@ _CHECK_RTOL = 1e-3
 
 def cache_dir() -> Path:
     """Where inductor keeps compiled kernels between runs: $TORCHINDUCTOR_CACHE_DIR if set, else
-    ~/.cache/talnet/inductor (or under $XDG_CACHE_HOME)."""
+    "inductor" in talnet's cache (see `user_cache_dir`)."""
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "talnet" / "inductor"
+    return user_cache_dir() / "inductor"
 
 
 def make_feature_extractor(

