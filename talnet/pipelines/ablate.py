@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from talnet.detect.detector import Detector
 from talnet.errors import TalnetError
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import write_json
+from talnet.io.features import read_meta
 from talnet.pipelines.evaluation import evaluate_detector
 from talnet.train.loop import FitOptions, train
 
@@ -37,13 +39,22 @@ PROPOSAL_COUNTS = (25, 50, 200)
 
 @dataclass
 class AblationRow:
-    """One variant's result on the test subset."""
+    """One variant's result on the test subset (mAPs NaN and `skipped` the reason when the
+    features cannot make the variant a model of its own)."""
 
     name: str
     map_at_half: float
     map_avg: float
     train_s: float
     seed: int = 0
+    skipped: str | None = None
+
+    def as_json(self) -> dict:
+        """The row for ablation.json: a skipped variant's mAPs are null (JSON has no NaN)."""
+        row = dict(self.__dict__)
+        if self.skipped:
+            row["map_at_half"] = row["map_avg"] = None
+        return row
 
 
 def variant_config(base: Config, edits: list[tuple[str, str, object]]) -> Config:
@@ -53,6 +64,35 @@ def variant_config(base: Config, edits: list[tuple[str, str, object]]) -> Config
         setattr(getattr(config, section), key, copy.deepcopy(value))
     config.validate()
     return config
+
+
+def _model_streams(config: Config, feature_streams: list[str]) -> list[str]:
+    """The streams a config's model uses on features that have `feature_streams`."""
+    return list(config.model.streams or feature_streams)
+
+
+def skip_reason(
+    edits: list[tuple[str, str, object]], base: Config, feature_streams: list[str]
+) -> str | None:
+    """Why the variant `edits` of `base` cannot train a model of its own on features with these
+    streams (a stream they lack, early fusion of one stream, the base model again), else None."""
+    config = variant_config(base, edits)
+    streams = _model_streams(config, feature_streams)
+    have = ", ".join(feature_streams)
+    missing = [s for s in streams if s not in feature_streams]
+    if missing:
+        return f"needs the {', '.join(missing)} stream, which the features lack (they have {have})"
+    if config.model.fusion == "early" and len(streams) < 2:
+        return f"early fusion needs two streams, the model has one ({', '.join(streams)})"
+    if not edits:
+        return None  # the base itself
+    if _model_streams(base, feature_streams) == streams:
+        config.model.streams = copy.deepcopy(base.model.streams)
+    if config == base:
+        if any(key == "streams" for _, key, _ in edits):
+            return f"the base model already uses only {', '.join(streams)}"
+        return "the base config already has " + ", ".join(f"{k} {v}" for _, k, v in edits)
+    return None
 
 
 def run_ablation(
@@ -68,7 +108,12 @@ def run_ablation(
     seeds: list[int] | None = None,
 ) -> list[AblationRow]:
     """Train each variant (same data and schedule) once per training seed (default: the
-    config's) and evaluate it on `test_subset`; one row per variant and seed."""
+    config's) and evaluate it on `test_subset`; one row per variant and seed.
+
+    Variants the features cannot make (flow only on RGB features, early fusion of one stream,
+    RGB only when RGB is all there is) are decided before any training, logged and given one
+    skipped row; TalnetError naming the features if no variant can run.
+    """
     chosen = names or list(VARIANTS)
     unknown = [n for n in chosen if n not in VARIANTS]
     if unknown:
@@ -76,6 +121,13 @@ def run_ablation(
     test_gt = load_ground_truth(annotations, test_subset)
     out = Path(out_dir)
     rows: list[AblationRow] = []
+    feature_streams = read_meta(feat_dir).streams
+    configs = {name: variant_config(base, VARIANTS[name]) for name in chosen}
+    skipped = {name: skip_reason(VARIANTS[name], base, feature_streams) for name in chosen}
+    skipped = {name: why for name, why in skipped.items() if why}
+    if len(skipped) == len(chosen):
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        raise TalnetError(f"no ablation variant can run on these features ({reasons})", feat_dir)
 
     seeds = list(seeds) if seeds else [base.train.seed]
 
@@ -84,13 +136,17 @@ def run_ablation(
         at_half, average = result.map_at(0.5), float(result.report.average)
         rows.append(AblationRow(name, at_half, average, seconds, seed))
         log_fn(f"  {name}: mAP@0.5 {100 * at_half:.1f}, avg {100 * average:.1f}")
-        write_json(out / "ablation.json", [row.__dict__ for row in rows])
+        write_json(out / "ablation.json", [row.as_json() for row in rows])
 
-    runs = [(name, seed) for name in chosen for seed in seeds]
+    for name, why in skipped.items():
+        log_fn(f"skipping {name}: {why}")
+        rows.append(AblationRow(name, math.nan, math.nan, 0.0, seeds[0], skipped=why))
+    trained = [name for name in chosen if name not in skipped]
+    runs = [(name, seed) for name in trained for seed in seeds]
     for n, (name, seed) in enumerate(runs):
         i = chosen.index(name)
         log_fn(f"[{n + 1}/{len(runs)}] {name}" + (f", seed {seed}" if len(seeds) > 1 else ""))
-        config = variant_config(base, VARIANTS[name])
+        config = copy.deepcopy(configs[name])
         config.train.seed = seed
         folder = f"variant_{i:02d}" + (f"_seed{seed}" if len(seeds) > 1 else "")
         began = time.perf_counter()
@@ -101,7 +157,7 @@ def run_ablation(
         seconds = time.perf_counter() - began
         detector = Detector.from_checkpoint(result.checkpoint)
         evaluate(detector, name, seconds, seed)
-        if i == 0:
+        if name == trained[0]:
             for count in PROPOSAL_COUNTS:
                 detector.config.proposals.post_nms_test = count
                 evaluate(detector, f"{name}, {count} proposals", 0.0, seed)
@@ -121,11 +177,16 @@ def format_ablation(rows: list[AblationRow]) -> str:
     groups: dict[str, list[AblationRow]] = {}
     for r in rows:
         groups.setdefault(r.name, []).append(r)
+    # Skipped variants last, so the trained ones read as one block.
+    groups = dict(sorted(groups.items(), key=lambda item: item[1][0].skipped is not None))
     many = any(len(g) > 1 for g in groups.values())
     width = max(len("variant"), *(len(name) for name in groups))
     head = f"{'variant'.ljust(width)}  mAP@0.5  avg mAP  train s"
     lines = [head + ("  seeds   mAP@0.5 per seed" if many else "")]
     for name, group in groups.items():
+        if group[0].skipped:
+            lines.append(f"{name.ljust(width)}  skipped: {group[0].skipped}")
+            continue
         at_half = np.array([r.map_at_half for r in group]) * 100
         avg = np.array([r.map_avg for r in group]) * 100
         train_s = np.mean([r.train_s for r in group])

@@ -229,7 +229,10 @@ def train(
         model, _, _ = model_from_checkpoint(ckpt, ckpt_path)
     else:
         dims = dict(zip(meta.streams, meta.dims or [], strict=True))
-        model = TalNet(dims, len(classes), config)
+        try:
+            model = TalNet(dims, len(classes), config)
+        except TalnetError as exc:  # model.streams names a stream these features lack
+            raise TalnetError(str(exc), feat_dir) from exc
     if int(os.environ.get("RANK", "0")) == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(out / CONFIG_FILE, config)
