@@ -178,3 +178,19 @@ def test_actionformer_thumos14_json_loads_as_is(tmp_path):
     )
     assert list(load_ground_truth(path, "test")) == ["video_test_0000004"]
     assert labels_of(gt) == ["BaseballPitch", "CricketBowling"]
+
+
+def test_one_warning_per_kind_for_many_videos(tmp_path):
+    # THUMOS'14 labels instances in dozens of videos both CliffDiving and Diving: one line
+    both = (("CliffDiving", 1.0, 2.0), ("Diving", 1.0, 2.0))
+    videos = {f"v{i}": video(duration=5.0, anns=both) for i in range(8)}
+    videos["late"] = video(duration=5.0, anns=(("A", 4.0, 9.0),))
+    path = gt_file(tmp_path, videos)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_ground_truth(path)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert len(messages) == 2
+    multi = next(m for m in messages if "several classes" in m)
+    assert "8 videos ('v0', 'v1', 'v2', 'v3', 'v4', …): 8 instance(s)" in multi
+    assert any("video 'late': 1 segment(s) outside the video" in m for m in messages)

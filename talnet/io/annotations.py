@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,7 @@ def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTrut
         gt[video_id] = _parse_video(video_id, entry, path)
     if subset is not None:
         gt = select_subset(gt, subset, path)
-    for info in gt.values():
-        warn_oddities(info, path)
+    warn_oddities(gt.values(), path)
     return gt
 
 
@@ -140,36 +140,47 @@ def _positive_or_none(value: Any, where: str, path: Path) -> float | None:
     return number
 
 
-def warn_oddities(info: VideoInfo, path: str | Path) -> None:
-    """Warn (once per video and kind) about real-data messiness, which is kept as it is."""
-    where = f"{path}: video {info.video_id!r}"
-    anns = info.annotations
-    if info.duration is not None:
-        past = [a for a in anns if a.end > info.duration + _END_SLACK or a.start < 0]
-        if past:
-            latest = max(a.end for a in past)
-            warnings.warn(
-                f"{where}: {len(past)} segment(s) outside the video [0, {info.duration:g}] s "
-                f"(latest end {latest:g} s); kept for evaluation, clipped for training",
-                DataWarning,
-                stacklevel=3,
-            )
-    if anns and all(a.label == AMBIGUOUS for a in anns):
-        warnings.warn(
-            f"{where}: only {AMBIGUOUS} segments; no action instance to evaluate",
-            DataWarning,
-            stacklevel=3,
-        )
-    by_segment: dict[tuple[float, float], set[str]] = defaultdict(set)
-    for a in anns:
-        if a.label != AMBIGUOUS:
-            by_segment[(round(a.start, 6), round(a.end, 6))].add(a.label)
-    multi = [labels for labels in by_segment.values() if len(labels) > 1]
-    if multi:
-        pairs = sorted({"+".join(sorted(labels)) for labels in multi})
-        warnings.warn(
-            f"{where}: {len(multi)} instance(s) labelled with several classes at once "
-            f"({', '.join(pairs)}); each label is kept as its own instance",
-            DataWarning,
-            stacklevel=3,
-        )
+def warn_oddities(infos: Iterable[VideoInfo], path: str | Path) -> None:
+    """Warn about real-data messiness, which is kept as it is: one warning per kind and file,
+    naming the videos (THUMOS'14 labels hundreds of instances both CliffDiving and Diving)."""
+    found: dict[str, list[tuple[str, int, str]]] = defaultdict(list)  # kind -> (video, n, detail)
+    for info in infos:
+        anns = info.annotations
+        if info.duration is not None:
+            past = [a for a in anns if a.end > info.duration + _END_SLACK or a.start < 0]
+            if past:
+                latest = max(a.end for a in past)
+                detail = f"video [0, {info.duration:g}] s, latest end {latest:g} s"
+                found["past"].append((info.video_id, len(past), detail))
+        if anns and all(a.label == AMBIGUOUS for a in anns):
+            found["ambiguous"].append((info.video_id, 0, ""))
+        by_segment: dict[tuple[float, float], set[str]] = defaultdict(set)
+        for a in anns:
+            if a.label != AMBIGUOUS:
+                by_segment[(round(a.start, 6), round(a.end, 6))].add(a.label)
+        multi = [labels for labels in by_segment.values() if len(labels) > 1]
+        if multi:
+            pairs = ", ".join(sorted({"+".join(sorted(labels)) for labels in multi}))
+            found["multi"].append((info.video_id, len(multi), pairs))
+    for kind, hits in found.items():
+        count = sum(n for _, n, _ in hits)
+        details = sorted({d for _, _, d in hits})
+        if kind == "past":
+            what = f"{count} segment(s) outside the video ({'; '.join(details[:3])}"
+            what += ", …)" if len(details) > 3 else ")"
+            what += "; kept for evaluation, clipped for training"
+        elif kind == "ambiguous":
+            what = f"only {AMBIGUOUS} segments; no action instance to evaluate"
+        else:
+            what = f"{count} instance(s) labelled with several classes at once "
+            what += f"({', '.join(details)}); each label is kept as its own instance"
+        warnings.warn(f"{path}: {_videos(hits)}: {what}", DataWarning, stacklevel=3)
+
+
+def _videos(hits: list[tuple[str, int, str]]) -> str:
+    """"video 'a'" or "3 videos ('a', 'b', 'c')", at most five named."""
+    names = [repr(video) for video, _, _ in hits]
+    if len(names) == 1:
+        return f"video {names[0]}"
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    return f"{len(names)} videos ({shown})"

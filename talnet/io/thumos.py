@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+from collections import defaultdict
 from pathlib import Path
 
 from talnet.errors import TalnetError
@@ -82,7 +83,11 @@ def convert_thumos(
         duration, fps = timing.get(video_id, (None, None))
         anns = sorted(annotations[video_id], key=lambda a: (a.start, a.end, a.label))
         gt[video_id] = VideoInfo(video_id, subset_of[video_id][0], duration, fps, anns)
-        warn_oddities(gt[video_id], subset_of[video_id][1].parent)
+    by_folder: dict[Path, list[VideoInfo]] = defaultdict(list)
+    for video_id, info in gt.items():
+        by_folder[subset_of[video_id][1].parent].append(info)
+    for folder, infos in by_folder.items():
+        warn_oddities(infos, folder)
     return gt
 
 
