@@ -26,24 +26,31 @@ def stream_of(in_channels: int) -> str:
     return "rgb" if in_channels == 3 else "flow"
 
 
+def read_state_dict(path: str | Path, what: str) -> dict:
+    """A state dict from `path` (or the one a checkpoint holds under "state_dict"), loaded with
+    weights_only and "module." prefixes removed; a one-line error naming `what` otherwise."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise TalnetError(f"cannot read {what} weights: {_read_problem(exc)}", path) from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise TalnetError(f"not an {what} state dict", path)
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
 def load_i3d_weights(path: str | Path, in_channels: int) -> InceptionI3d:
     """InceptionI3d with the weights of `path` (a state dict, or a checkpoint holding one under
     "state_dict"; "module." prefixes and any logits class count accepted), strictly checked."""
-    import torch
 
     from talnet.video.i3d import InceptionI3d
 
     stream = stream_of(in_channels)
     model = InceptionI3d(num_classes=400, in_channels=in_channels)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise TalnetError(f"cannot read I3D {stream} weights: {exc}", path) from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise TalnetError(f"not an I3D {stream} state dict", path)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = read_state_dict(path, f"I3D {stream}")
     logits = state.get("logits.conv3d.weight")
     if logits is not None:  # fine-tuned files may have another class count; we drop logits
         model = InceptionI3d(num_classes=logits.shape[0], in_channels=in_channels)
@@ -85,15 +92,7 @@ def load_inception_v3_weights(path: str | Path) -> InceptionV3:
 
     from talnet.video.inception_v3 import InceptionV3
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise TalnetError(f"cannot read InceptionV3 weights: {_read_problem(exc)}", path) from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise TalnetError("not an InceptionV3 state dict", path)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = read_state_dict(path, "InceptionV3")
     fc = state.get("fc.weight")
     classes = fc.shape[0] if isinstance(fc, torch.Tensor) and fc.ndim == 2 else 1000
     aux = any(k.startswith("AuxLogits.") for k in state)
