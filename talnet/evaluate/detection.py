@@ -89,11 +89,14 @@ def evaluate_detection(
     dets: Detections,
     tious: Sequence[float] | np.ndarray = THUMOS_TIOUS,
     subset: str | None = None,
+    normalized_positives: float | None = None,
 ) -> DetectionReport:
     """mAP of `dets` against `gt` at each tIoU, as ActivityNet's evaluator computes it.
 
     `subset` keeps only ground-truth videos of that subset (case-insensitive); predictions for
-    other videos are ignored, with one warning.
+    other videos are ignored, with one warning. With `normalized_positives` N, precision is
+    DETAD's normalized precision (Alwassel et al., ECCV 2018, §3): R·N / (R·N + FP), as if
+    every class had N instances, which makes APs comparable across classes and subsets.
     """
     thresholds = parse_tious(tious)
     fgt = flatten_ground_truth(gt, subset)
@@ -101,7 +104,7 @@ def evaluate_detection(
     ap = _average_precision(
         fgt.label, fgt.video, fgt.segments,
         fdet.label, fdet.video, fdet.segments, fdet.score,
-        len(fgt.labels), len(fgt.video_ids), thresholds,
+        len(fgt.labels), len(fgt.video_ids), thresholds, normalized_positives,
     )  # fmt: skip
     m_ap = ap.mean(axis=1)
     per_class = {label: ap[:, c] for c, label in sorted(enumerate(fgt.labels), key=_by_name)}
@@ -165,9 +168,10 @@ def _by_name(item: tuple[int, str]) -> str:
 def _average_precision(
     gt_key: np.ndarray, gt_video: np.ndarray, gt_seg: np.ndarray,
     det_key: np.ndarray, det_video: np.ndarray, det_seg: np.ndarray, det_score: np.ndarray,
-    n_keys: int, n_videos: int, tious: np.ndarray,
+    n_keys: int, n_videos: int, tious: np.ndarray, normalized_positives: float | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """AP (T, n_keys) of each key (a class, or a class within one video) at each threshold."""
+    """AP (T, n_keys) of each key (a class, or a class within one video) at each threshold;
+    with `normalized_positives`, DETAD's normalized AP (evaluate_detection)."""
     order, bounds, tp = greedy_match(
         gt_key, gt_video, gt_seg, det_key, det_video, det_seg, det_score, n_keys, n_videos, tious
     )
@@ -176,7 +180,12 @@ def _average_precision(
     ap = np.zeros((len(tious), n_keys))
     for k in np.flatnonzero(np.diff(bounds)):  # no predictions: AP 0, as the reference returns
         flags = tp[:, bounds[k] : bounds[k + 1]]
-        precision = np.cumsum(flags, axis=1, dtype=np.float64) / seen[: flags.shape[1]]
+        hits = np.cumsum(flags, axis=1, dtype=np.float64)
+        if normalized_positives is None:
+            precision = hits / seen[: flags.shape[1]]
+        else:  # DETAD's compute_average_precision_detection with normalize_ap
+            scaled = hits / npos[k] * normalized_positives
+            precision = scaled / (scaled + (seen[: flags.shape[1]] - hits))
         # Interpolated precision: the best at this recall or any higher one. Recall steps by
         # 1/npos at each true positive, so the area is their interpolated precisions / npos.
         best = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]

@@ -31,6 +31,23 @@ def greedy_match(
     a key; `bounds` (n_keys + 1,) where each key's run starts in `order`; `tp` (T, M) bool in
     that order (False = false positive).
     """
+    order, bounds, matched = greedy_assign(
+        gt_key, gt_video, gt_seg, det_key, det_video, det_seg, det_score, n_keys, n_videos, tious
+    )
+    return order, bounds, matched >= 0
+
+
+def greedy_assign(
+    gt_key: np.ndarray, gt_video: np.ndarray, gt_seg: np.ndarray,
+    det_key: np.ndarray, det_video: np.ndarray, det_seg: np.ndarray, det_score: np.ndarray,
+    n_keys: int, n_videos: int, tious: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """greedy_match, telling which ground truth each detection took: `matched` (T, M) int64 in
+    the order of `order`, the ground truth's row in the inputs, or -1 for a false positive.
+
+    The diagnosis (talnet.evaluate.diagnose) needs it to find missed instances and to split
+    true positives by the characteristics of the instance they found.
+    """
     order, bounds = score_order(det_key, det_score, n_keys)
     # Work in lane order (score order kept inside each lane); map back at the end.
     lane_code = det_key[order] * n_videos + det_video[order]
@@ -46,10 +63,10 @@ def greedy_match(
     u_det, u_gt, u_tiou = _usable_in_scan_order(
         pair_det, pair_gt, pair_tiou, lane_gt, det_lane, det_seg, tious.min()
     )
-    tp_lane = _greedy_rounds(u_det, u_gt, u_tiou, len(det_lane), len(gt_key), tious)
-    tp = np.empty_like(tp_lane)
-    tp[:, lane_pos] = tp_lane
-    return order, bounds, tp
+    matched_lane = _greedy_rounds(u_det, u_gt, u_tiou, len(det_lane), len(gt_key), tious)
+    matched = np.empty_like(matched_lane)
+    matched[:, lane_pos] = matched_lane
+    return order, bounds, matched
 
 
 def score_order(
@@ -185,7 +202,8 @@ def _greedy_rounds(
     u_det: np.ndarray, u_gt: np.ndarray, u_tiou: np.ndarray, n_det: int, n_gt: int,
     tious: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
-    """True-positive flags (T, M), detections in lane order, from the usable pairs in scan order.
+    """The ground truth each detection takes (T, M), -1 for none, detections in lane order, from
+    the usable pairs in scan order.
 
     An item is a (threshold, detection); a lock is a (threshold, ground truth), and belongs to
     one lane. Each round, an item's choice is its first pair to an unlocked ground truth. If
@@ -204,6 +222,7 @@ def _greedy_rounds(
     p_lock = np.concatenate(lock_parts)
 
     tp = np.zeros(n_thr * n_det, dtype=bool)
+    matched = np.full(n_thr * n_det, -1, dtype=np.int64)
     locked = np.zeros(n_thr * n_gt, dtype=bool)
     earliest = np.empty(n_thr * n_gt, dtype=np.int64)
     while p_item.size:
@@ -214,7 +233,8 @@ def _greedy_rounds(
         np.minimum.at(earliest, p_lock, p_item)
         accept = earliest[cand_lock] == cand_item
         tp[cand_item[accept]] = True
+        matched[cand_item[accept]] = cand_lock[accept] % n_gt
         locked[cand_lock[accept]] = True
         keep = ~(locked[p_lock] | tp[p_item])
         p_item, p_lock = p_item[keep], p_lock[keep]
-    return tp.reshape(n_thr, n_det)
+    return matched.reshape(n_thr, n_det)
