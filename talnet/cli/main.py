@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "extract",
     "classify",
     "convert_weights",
+    "resample_features",
 )
 
 

@@ -8,6 +8,7 @@ Inference never crops (see talnet.model.talnet for its window policy).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import numpy as np
 import torch
 
 from talnet.errors import TalnetError
-from talnet.io.annotations import labels_of
+from talnet.io.annotations import DataWarning, labels_of
 from talnet.io.features import FeatureMeta, feature_length, list_feature_videos, load_features
 from talnet.io.types import GroundTruth
+from talnet.io.video_ids import some_ids
 
 # Keep every video's features in memory when they all fit in this many bytes.
 CACHE_LIMIT_BYTES = 1 << 30
@@ -57,22 +59,28 @@ class TrainingData:
         self.classes = classes if classes is not None else labels_of(gt)
         index = {name: i + 1 for i, name in enumerate(self.classes)}
         available = set(list_feature_videos(feat_dir, meta))
+        if meta.resample_steps is not None:  # a video without a recorded duration cannot map
+            available &= set(meta.durations)
         missing = sorted(set(gt) - available)
+        if len(missing) == len(gt):
+            raise TalnetError(f"none of the {len(gt)} training videos has features", feat_dir)
         if missing:
-            raise TalnetError(
-                f"{len(missing)} training video(s) have no features, e.g. {missing[:3]}", feat_dir
+            warnings.warn(
+                f"{feat_dir}: {some_ids(missing)} of the training subset have no features; "
+                "training without them",
+                DataWarning,
+                stacklevel=2,
             )
         self.videos: list[TrainingVideo] = []
-        for vid in sorted(gt):
+        for vid in sorted(set(gt) & available):
             # "Ambiguous" and classes unknown to the model are left out of the targets
             anns = [a for a in gt[vid].annotations if a.label in index]
             segs = np.array([[a.start, a.end] for a in anns], dtype=np.float64).reshape(-1, 2)
-            steps = np.asarray(meta.seconds_to_step(segs), dtype=np.float32).reshape(-1, 2)
+            grid = meta.for_video(vid, feat_dir)
+            steps = np.asarray(grid.seconds_to_step(segs), dtype=np.float32).reshape(-1, 2)
             labels = np.array([index[a.label] for a in anns], dtype=np.int64)
             length = feature_length(feat_dir, vid, meta)
             self.videos.append(TrainingVideo(vid, length, steps, labels))
-        if not self.videos:
-            raise TalnetError("no training videos", feat_dir)
         dims = sum(meta.dims or [0])
         total = sum(v.length for v in self.videos) * max(dims, 1) * 4
         self._cache: dict[str, dict[str, np.ndarray]] | None = (

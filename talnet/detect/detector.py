@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,10 @@ from tqdm import tqdm
 
 from talnet.config import Config
 from talnet.errors import TalnetError
+from talnet.io.annotations import DataWarning
 from talnet.io.features import FeatureMeta, list_feature_videos, load_features, read_meta
 from talnet.io.types import Detection, Detections
+from talnet.io.video_ids import some_ids
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
 from talnet.model.talnet import TalNet
 
@@ -128,16 +131,26 @@ def detect_features(
 ) -> Detections:
     """Run `detector` on the videos of a feature folder (all of them when video_ids is None)
     -> {video_id: detections in seconds}, or with `proposals_only` its class-agnostic
-    proposals (see `Detector.propose`). Features on another grid are refused first."""
+    proposals (see `Detector.propose`). Features on another grid are refused first; videos
+    without features are listed in one warning and skipped (an error if none has any)."""
     meta = read_meta(feat_dir)
     detector.check_fits(meta, feat_dir)
     available = list_feature_videos(feat_dir, meta)
+    if meta.resample_steps is not None:  # a video without a recorded duration cannot map
+        available = [v for v in available if v in meta.durations]
     ids = available if video_ids is None else list(video_ids)
     missing = sorted(set(ids) - set(available))
+    if missing and len(missing) == len(set(ids)):
+        raise TalnetError(f"none of the {some_ids(missing)} has features", feat_dir)
     if missing:
-        raise TalnetError(f"no features for {len(missing)} video(s), e.g. {missing[:3]}", feat_dir)
+        warnings.warn(
+            f"{feat_dir}: {some_ids(missing)} have no features; no detections for them",
+            DataWarning,
+            stacklevel=2,
+        )
+        ids = [v for v in ids if v not in set(missing)]
     out: Detections = {}
     for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
         features = load_features(feat_dir, vid, meta)
-        out[vid] = detector._detect_fitted(features, meta, proposals_only)
+        out[vid] = detector._detect_fitted(features, meta.for_video(vid, feat_dir), proposals_only)
     return out

@@ -3,7 +3,9 @@
 The file is `{"database": {VIDEO_ID: {"subset", "duration", "fps", "annotations": [{"label",
 "segment": [start, end]}]}}}`. ActionFormer's `thumos14.json` (extra `segment(frames)`,
 `label_id`, subsets `Validation`/`Test`) and OpenTAD's THUMOS file (`frame` = number of frames
-instead of `fps`) load as they are. Instances labelled `Ambiguous` are kept apart by label: they
+instead of `fps`) and ActivityNet's own `activity_net.v1-3.min.json` (with "version",
+"taxonomy", per-video "resolution" and "url", a few zero-length segments, empty "testing"
+videos) load as they are. Instances labelled `Ambiguous` are kept apart by label: they
 are not a class (`labels_of` leaves them out) and evaluation ignores them, as THUMOS'14 does.
 """
 
@@ -124,7 +126,7 @@ def _parse_annotation(raw: Any, where: str, path: Path) -> Annotation:
     if not isinstance(label, str) or not label:
         raise TalnetError(f"{where}: 'label' must be a non-empty string, got {label!r}", path)
     start, end = segment_of(need_key(raw, "segment", where, path), where, path)
-    if not end > start:
+    if end < start:
         raise TalnetError(
             f"{where} ({label}): segment end {end:g} is not after its start {start:g}", path
         )
@@ -152,6 +154,10 @@ def warn_oddities(infos: Iterable[VideoInfo], path: str | Path) -> None:
                 latest = max(a.end for a in past)
                 detail = f"video [0, {info.duration:g}] s, latest end {latest:g} s"
                 found["past"].append((info.video_id, len(past), detail))
+        empty = [a for a in anns if a.end == a.start]
+        if empty:
+            detail = f"{empty[0].label} at {empty[0].start:g} s"
+            found["zero"].append((info.video_id, len(empty), detail))
         if anns and all(a.label == AMBIGUOUS for a in anns):
             found["ambiguous"].append((info.video_id, 0, ""))
         by_segment: dict[tuple[float, float], set[str]] = defaultdict(set)
@@ -169,6 +175,10 @@ def warn_oddities(infos: Iterable[VideoInfo], path: str | Path) -> None:
             what = f"{count} segment(s) outside the video ({'; '.join(details[:3])}"
             what += ", …)" if len(details) > 3 else ")"
             what += "; kept for evaluation, clipped for training"
+        elif kind == "zero":
+            what = f"{count} zero-length segment(s) ({'; '.join(details[:3])}"
+            what += ", …)" if len(details) > 3 else ")"
+            what += "; kept for evaluation (never matched, as in the reference), not trained on"
         elif kind == "ambiguous":
             what = f"only {AMBIGUOUS} segments; no action instance to evaluate"
         else:

@@ -19,7 +19,11 @@ META_FILE = "meta.json"
 class FeatureMeta:
     """How feature steps map to time, and which streams the arrays hold.
 
-    Step i covers frames [i*stride, i*stride + window) at `fps`; its time is the window's centre.
+    Fixed grid (extracted features): step i covers frames [i*stride, i*stride + window) at
+    `fps`; its time is the window's centre. Resampled (`resample_steps` = N, written by
+    `talnet resample-features`): every video has N steps, step i centred at (i + 0.5) * D / N
+    for the video's duration D (`durations`); `for_video(id)` gives the one video's view, whose
+    conversions need no id. fps, stride and window then describe the grid resampled from.
     """
 
     fps: float = 30.0
@@ -30,24 +34,62 @@ class FeatureMeta:
     layout: str = "concat"
     dims: list[int] | None = None
     extra: dict = field(default_factory=dict)
+    resample_steps: int | None = None  # N: every video resampled to N steps
+    durations: dict[str, float] = field(default_factory=dict)  # video id -> seconds (resampled)
+    video_seconds: float | None = None  # the one video's D in a `for_video` view
+
+    def for_video(self, video_id: str, source: str | Path | None = None) -> FeatureMeta:
+        """The grid of one video: itself on a fixed grid; for resampled features a view bound
+        to the video's recorded duration (an error naming `source` when none is recorded)."""
+        if self.resample_steps is None:
+            return self
+        if video_id not in self.durations:
+            raise TalnetError(
+                f"video {video_id!r}: no duration recorded for features resampled to "
+                f"{self.resample_steps} steps",
+                source,
+            )
+        return replace(self, durations={}, video_seconds=float(self.durations[video_id]))
+
+    def without_videos(self) -> FeatureMeta:
+        """The grid alone (no per-video durations): what a checkpoint records."""
+        return replace(self, durations={}, video_seconds=None)
+
+    def _resampled_unit(self) -> float:
+        """Seconds per step of a resampled video's view, D / N."""
+        if self.video_seconds is None:
+            raise TalnetError(
+                "features resampled to a fixed number of steps map to seconds per video: "
+                "use FeatureMeta.for_video(video_id)"
+            )
+        return self.video_seconds / float(self.resample_steps or 1)
 
     def step_to_seconds(self, step: np.ndarray | float) -> np.ndarray | float:
         """Feature step (may be fractional) -> seconds; the one place this conversion lives."""
+        if self.resample_steps is not None:
+            return (np.asarray(step) + 0.5) * self._resampled_unit()
         return (np.asarray(step) * self.stride + self.window / 2.0) / self.fps
 
     def seconds_to_step(self, seconds: np.ndarray | float) -> np.ndarray | float:
         """Seconds -> fractional feature step, the inverse of `step_to_seconds`."""
+        if self.resample_steps is not None:
+            return np.asarray(seconds) / self._resampled_unit() - 0.5
         return (np.asarray(seconds) * self.fps - self.window / 2.0) / self.stride
 
     @property
     def seconds_per_step(self) -> float:
+        if self.resample_steps is not None:
+            return self._resampled_unit()
         return self.stride / self.fps
 
     def num_steps(self, n_frames: int) -> int:
         """Feature steps of a video of n_frames: floor((n - window) / stride) + 1, at least 1
-        (a video shorter than one window is padded by repeating its last frame), 0 if empty."""
+        (a video shorter than one window is padded by repeating its last frame), 0 if empty;
+        N for any non-empty video of resampled features."""
         if n_frames < 1:
             return 0
+        if self.resample_steps is not None:
+            return int(self.resample_steps)
         return max(1, (int(n_frames) - self.window) // self.stride + 1)
 
     def step_times(self, num_steps: int) -> np.ndarray:
@@ -55,7 +97,10 @@ class FeatureMeta:
         return np.asarray(self.step_to_seconds(np.arange(num_steps)), dtype=np.float64)
 
     def duration(self, num_steps: int) -> float:
-        """Seconds of video covered by T feature windows: ((T - 1) * stride + window) / fps."""
+        """Seconds of video covered by T feature windows: ((T - 1) * stride + window) / fps;
+        T * D / N for a resampled video (D itself when T = N)."""
+        if self.resample_steps is not None:
+            return num_steps * self._resampled_unit()
         return ((num_steps - 1) * self.stride + self.window) / self.fps
 
     def mismatches(self, other: FeatureMeta) -> list[str]:
@@ -68,6 +113,11 @@ class FeatureMeta:
         here_by = (other.extra or {}).get("backbone")
         if trained_by and here_by and trained_by != here_by:
             found.append(f"backbone {trained_by} in training, {here_by} here")
+        if self.resample_steps != other.resample_steps:
+            found.append(
+                f"{_resampling(self.resample_steps)} in training, "
+                f"{_resampling(other.resample_steps)} here"
+            )
         if not math.isclose(self.fps, other.fps, rel_tol=1e-6):
             found.append(f"fps {self.fps:g} in training, {other.fps:g} here")
         for key in ("stride", "window"):
@@ -89,9 +139,22 @@ class FeatureMeta:
         return replace(self, streams=list(streams), dims=list(dims) if dims else None)
 
 
+def _resampling(steps: int | None) -> str:
+    return "not resampled" if steps is None else f"resampled to {steps} steps"
+
+
+# Keys written to meta.json only when set, so fixed-grid folders keep their bytes.
+_RESAMPLED_KEYS = ("resample_steps", "durations", "video_seconds")
+
+
 def write_meta(feat_dir: str | Path, meta: FeatureMeta) -> None:
-    """Write FEAT_DIR/meta.json atomically."""
-    write_json(Path(feat_dir) / META_FILE, asdict(meta))
+    """Write FEAT_DIR/meta.json atomically (the resampling keys only for resampled features)."""
+    raw = asdict(meta)
+    raw.pop("video_seconds")  # a per-video view's, never a folder's
+    if meta.resample_steps is None:
+        for key in _RESAMPLED_KEYS:
+            raw.pop(key, None)
+    write_json(Path(feat_dir) / META_FILE, raw)
 
 
 def read_meta_file(feat_dir: str | Path) -> FeatureMeta | None:
@@ -319,6 +382,7 @@ def _check_meta(meta: FeatureMeta, path: Path) -> None:
         raise TalnetError(f"'streams' must be a list of distinct names, got {meta.streams!r}", path)
     for stream in meta.streams:
         safe_child(path.parent, stream)  # stream names become folder names
+    _check_resampling(meta, path)
     if meta.layout not in _LAYOUTS:
         raise TalnetError(f"'layout' must be one of {_LAYOUTS}, got {meta.layout!r}", path)
     if meta.dims is not None and (
@@ -331,3 +395,26 @@ def _check_meta(meta: FeatureMeta, path: Path) -> None:
             f"got {meta.dims!r}",
             path,
         )
+
+
+def _check_resampling(meta: FeatureMeta, path: Path) -> None:
+    """Refuse resampling keys that cannot map steps to seconds."""
+    steps = meta.resample_steps
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise TalnetError(f"'resample_steps' must be a positive whole number, got {steps!r}", path)
+    if not isinstance(meta.durations, dict):
+        raise TalnetError("'durations' must map video ids to seconds", path)
+    for video_id, seconds in meta.durations.items():
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
+            raise TalnetError(
+                f"'durations': video {video_id!r} must have a positive duration, got {seconds!r}",
+                path,
+            )
+    if meta.durations and steps is None:
+        raise TalnetError("'durations' given without 'resample_steps'", path)
+    meta.video_seconds = None

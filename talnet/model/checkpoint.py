@@ -46,13 +46,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_state(
     model: TalNet, config: Config, classes: list[str], meta: FeatureMeta
 ) -> dict[str, Any]:
-    """What a Detector needs: weights, config, classes, stream dims and feature meta."""
+    """What a Detector needs: weights, config, classes, stream dims and the feature grid (for
+    resampled features without the training videos' durations)."""
     return {
         "model": model.state_dict(),
         "config": plain(config.to_dict()),
         "classes": list(classes),
         "stream_dims": dict(model.stream_dims),
-        "meta": plain(asdict(meta)),
+        "meta": plain(asdict(meta.without_videos())),
     }
 
 
