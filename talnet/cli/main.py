@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "visualize",
     "report",
     "evaluate",
+    "diagnose",
     "extract",
     "classify",
     "convert_weights",

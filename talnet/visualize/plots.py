@@ -28,6 +28,19 @@ def _figure(width: float, height: float, layout: str | None = "constrained") -> 
     return fig
 
 
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure (inches) on the Agg canvas with the constrained layout."""
+    return _figure(width, height)
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write `fig` as PNG atomically, without matplotlib's version in the metadata."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+        tmp.chmod(0o644)
+    return Path(path)
+
+
 def save_svg(fig: Figure, path: str | Path) -> Path:
     """Write `fig` as SVG atomically, with fixed ids and no timestamp (reproducible bytes)."""
     import matplotlib
