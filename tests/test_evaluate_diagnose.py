@@ -259,6 +259,12 @@ def test_table_names_every_section():
         assert text in table
 
 
+def test_zero_length_instances_are_dropped_as_detad_does():
+    gt = make_gt({"v": [("A", 0, 10), ("A", 20, 20)], "w": [("B", 5, 5)]})
+    d = diagnose(gt, {"v": [Detection("A", 0, 10, 0.9)]})
+    assert (d.instances, d.classes, d.missed, d.map) == (1, 1, 0, 1.0)
+
+
 def test_bad_input_is_a_talnet_error():
     with pytest.raises(TalnetError, match="subset"):
         diagnose(GT, DETS, subset="train")

@@ -8,7 +8,8 @@ part it follows and where talnet departs. One tIoU threshold is analysed (DETAD 
 at 0.5 alone and averages ActivityNet's ten). Matching and AP are talnet's evaluator's
 (talnet.evaluate.detection, number for number ActivityNet's), and inputs are read as `talnet
 evaluate` reads them: `Ambiguous` is not a class, predictions for other videos or labels are
-ignored with one warning.
+ignored with one warning; zero-length instances (a few in ActivityNet) are dropped, as DETAD's
+loader does (`talnet evaluate` keeps them, never matched, as the reference evaluator does).
 """
 
 from __future__ import annotations
@@ -355,12 +356,19 @@ class _Analysis:
 
     def __init__(self, gt: GroundTruth, dets: Detections, tiou: float, subset: str | None) -> None:
         self.threshold = float(parse_tious([tiou])[0])
-        self.subset = subset
-        self.fgt: FlatGroundTruth = flatten_ground_truth(gt, subset)
         wanted = None if subset is None else subset.lower()
-        self.gt = {
-            vid: info for vid, info in gt.items() if wanted is None or info.subset.lower() == wanted
-        }
+        # Zero-length instances (ActivityNet has a few) are dropped, as DETAD's loader does.
+        self.gt: GroundTruth = {
+            vid: VideoInfo(
+                vid, info.subset, info.duration, info.fps,
+                [a for a in info.annotations if a.end > a.start],
+            )
+            for vid, info in gt.items()
+            if wanted is None or info.subset.lower() == wanted
+        }  # fmt: skip
+        if not self.gt:
+            raise TalnetError(f"no ground-truth video in subset {subset!r}")
+        self.fgt: FlatGroundTruth = flatten_ground_truth(self.gt)
         # The instances in the rows of self.fgt (same walk as flatten_ground_truth).
         self.gt_items = [
             (vid, ann)
