@@ -19,6 +19,9 @@ from talnet.errors import TalnetError
 from talnet.io.atomic import atomic_open
 
 DEFAULT_CONFIG = "thumos14_i3d"
+PROTOCOLS = ("thumos", "activitynet")  # evaluation protocols (tIoU thresholds), talnet.evaluate
+DEFAULT_PROTOCOL = "thumos"
+PROPOSAL_SCORES = ("objectness", "actionness", "product")
 
 
 @dataclass
@@ -29,6 +32,9 @@ class ModelConfig:
     anchors: list[float] = field(
         default_factory=lambda: [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512]
     )
+    # "steps": anchors in feature steps; "video": fractions of the N steps every video was
+    # resampled to (talnet resample-features), turned into steps by `resolve_anchors`.
+    anchor_unit: str = "steps"
     # Which feature streams to use; None = every stream the features have.
     streams: list[str] | None = None
     fusion: str = "late"  # "late": one network per stream, logits averaged; "early": concat
@@ -46,6 +52,10 @@ class ModelConfig:
     dropout: float = 0.5
     # Offset encoding weights (w_c, w_l): t_c = w_c (c - c_a) / l_a, t_l = w_l log(l / l_a).
     offset_weights: list[float] = field(default_factory=lambda: [10.0, 5.0])
+    # A video-level classifier trained with the model (ActivityNet practice): the streams'
+    # features averaged and max-pooled over time, one hidden layer, C class logits.
+    video_classifier: bool = False
+    video_hidden: int = 512
 
 
 @dataclass
@@ -93,6 +103,7 @@ class TrainConfig:
     # more foreground examples per step while the proposal network is still poor.
     gt_jitter: int = 0
     grad_clip: float = 0.0  # 0 = off
+    video_cls_weight: float = 1.0  # weight of the video-level classifier's loss (if any)
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
 
@@ -110,6 +121,22 @@ class DetectConfig:
     detections_per_step: float = 0.0
     # Longer videos run the proposal towers in overlapping windows of this many steps.
     window_steps: int = 4096
+    # Where class scores come from. "proposal": TAL-Net's classifier on each proposal.
+    # "video" (ActivityNet practice): class-agnostic proposals, each scored as its proposal
+    # score x the video-level probability of each of the video's top-k classes.
+    class_scores: str = "proposal"
+    video_top_k: int = 2
+    # The class-agnostic score of a proposal with class_scores "video": "objectness" (first
+    # stage), "actionness" (1 - the classifier's background probability) or their "product".
+    proposal_score: str = "actionness"
+
+
+@dataclass
+class EvaluateConfig:
+    """How talnet scores this model's detections where it chooses (training validation, the
+    demo, the report): `protocol` "thumos" (tIoU 0.1-0.7) or "activitynet" (0.5:0.05:0.95)."""
+
+    protocol: str = DEFAULT_PROTOCOL
 
 
 @dataclass
@@ -120,6 +147,7 @@ class Config:
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of primitives (safe for YAML and for torch.load(weights_only=True))."""
@@ -146,8 +174,12 @@ class Config:
     def validate(self, source: str | Path | None = None) -> None:
         """Reject values the model cannot run with, naming the key."""
         m, p, t, d = self.model, self.proposals, self.train, self.detect
+        in_steps = m.anchor_unit == "steps"
+        largest = max(m.anchors) if in_steps and m.anchors else 0  # "video": checked on resolving
         checks = [
             (len(m.anchors) > 0 and all(a > 0 for a in m.anchors), "model.anchors: positive"),
+            (m.anchor_unit in ("steps", "video"), "model.anchor_unit: 'steps' or 'video'"),
+            (in_steps or max(m.anchors) <= 1, "model.anchors: fractions in (0, 1] for 'video'"),
             (m.fusion in ("late", "early"), "model.fusion: 'late' or 'early'"),
             (m.soi_mode in ("interp", "max"), "model.soi_mode: 'interp' or 'max'"),
             (m.streams is None or len(m.streams) > 0, "model.streams: non-empty or null"),
@@ -156,15 +188,24 @@ class Config:
             (0 < t.cls_foreground_fraction <= 1, "train.cls_foreground_fraction in (0, 1]"),
             (t.spn_negative_iou <= t.spn_positive_iou, "train.spn_negative_iou <= positive"),
             (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
-            (t.max_steps >= 2 * max(m.anchors), "train.max_steps >= 2 * largest anchor"),
+            (t.max_steps >= 2 * largest, "train.max_steps >= 2 * largest anchor"),
             (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),
             (min(p.pre_nms_test, p.post_nms_test) > 0, "proposals.*_test: positive"),
             (d.max_detections > 0, "detect.max_detections: positive"),
             (min(p.post_nms_per_step_train, p.post_nms_per_step_test) >= 0, "proposals.*_per_step"),
             (d.detections_per_step >= 0, "detect.detections_per_step: >= 0"),
-            (d.window_steps >= 4 * max(m.anchors), "detect.window_steps >= 4 * largest anchor"),
-        ]
+            (d.window_steps >= 4 * largest, "detect.window_steps >= 4 * largest anchor"),
+            (d.class_scores in ("proposal", "video"), "detect.class_scores: 'proposal' or 'video'"),
+            (d.class_scores != "video" or m.video_classifier,
+             "detect.class_scores 'video' needs model.video_classifier: true"),
+            (d.video_top_k >= 1, "detect.video_top_k: at least 1"),
+            (d.proposal_score in PROPOSAL_SCORES,
+             f"detect.proposal_score: one of {PROPOSAL_SCORES}"),
+            (m.video_hidden >= 1 and t.video_cls_weight >= 0,
+             "model.video_hidden >= 1, train.video_cls_weight >= 0"),
+            (self.evaluate.protocol in PROTOCOLS, f"evaluate.protocol: one of {PROTOCOLS}"),
+        ]  # fmt: skip
         for ok, what in checks:
             if not ok:
                 raise TalnetError(f"bad config value: {what}", source)
@@ -206,6 +247,27 @@ def _build_section(section_cls: type, raw: Any, name: str, source: Any) -> Any:
         return section_cls(**raw)
     except TypeError as exc:
         raise TalnetError(f"bad config section {name!r}: {exc}", source) from exc
+
+
+def resolve_anchors(
+    config: Config, resample_steps: int | None, source: str | Path | None = None
+) -> Config:
+    """The config with anchors in feature steps: unchanged for model.anchor_unit "steps"; for
+    "video", a copy whose anchors are the fractions times N, the steps every video of the
+    features was resampled to (an error naming `source` for features not resampled)."""
+    if config.model.anchor_unit == "steps":
+        return config
+    if resample_steps is None:
+        raise TalnetError(
+            "model.anchor_unit 'video' needs features resampled to a fixed number of steps per "
+            "video (talnet resample-features)",
+            source,
+        )
+    resolved = Config.from_dict(config.to_dict())
+    resolved.model.anchors = [round(a * resample_steps, 4) for a in config.model.anchors]
+    resolved.model.anchor_unit = "steps"
+    resolved.validate(source)
+    return resolved
 
 
 def preset_names() -> list[str]:

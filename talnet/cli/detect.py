@@ -38,7 +38,7 @@ streams, widths, fps, stride, window) is refused.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
 VIDEO_ONLY += ("backbone", "weights")
 VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
-FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals")
+FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals", "video_scores")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,6 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the first stage's class-agnostic proposals (label 'proposal', score = "
         "objectness, the checkpoint's test budget) instead of detections; score them with "
         "`talnet evaluate --proposals` (with --features only)",
+    )
+    parser.add_argument(
+        "--video-scores",
+        metavar="FILE",
+        help="video-level class scores (ActionFormer's ext_score_file format, e.g. CUHK's "
+        'cuhk_val_simp_share.json: {"results": {ID: [scores]}, "class": [names]}; ids with or '
+        "without the v_ prefix): each class-agnostic proposal is scored as its proposal score "
+        "x the probability of each of the video's detect.video_top_k classes (with --features)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (model, and backbone)")
     add_quiet_argument(parser)
@@ -123,7 +131,14 @@ def _run_features(args: argparse.Namespace, detector) -> int:
     ids = args.video_ids
     if args.ground_truth:
         ids = sorted(load_ground_truth(args.ground_truth, args.subset))
-    dets = detect_features(detector, args.features, ids, not args.quiet, args.proposals)
+    scores = None
+    if args.video_scores:
+        from talnet.io.video_scores import load_video_scores
+
+        if args.proposals:
+            raise TalnetError("--video-scores scores detections, not --proposals")
+        scores = load_video_scores(args.video_scores)
+    dets = detect_features(detector, args.features, ids, not args.quiet, args.proposals, scores)
     save_detections(args.out, dets)
     total = sum(len(v) for v in dets.values())
     what = "proposals" if args.proposals else "detections"

@@ -51,9 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tious",
         choices=("thumos", "activitynet"),
-        default="thumos",
-        help="tIoU thresholds of the mAP table: THUMOS'14 0.1-0.7 (default) or ActivityNet "
-        "0.5:0.05:0.95",
+        default=None,
+        help="tIoU thresholds of the mAP table: THUMOS'14 0.1-0.7 or ActivityNet "
+        "0.5:0.05:0.95 (default: the --run's config's evaluate.protocol, e.g. activitynet for "
+        "the anet13 preset; else thumos)",
     )
     parser.add_argument(
         "--out",
@@ -65,8 +66,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from talnet.evaluate.detection import ACTIVITYNET_TIOUS, THUMOS_TIOUS
+    from talnet.evaluate.detection import PROTOCOL_TIOUS
     from talnet.visualize.report import report_from_files
+    from talnet.visualize.report_inputs import protocol_of_run
+
+    protocol = args.tious or (protocol_of_run(args.run) if args.run else "thumos")
 
     index = report_from_files(
         args.out,
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run,
         video_dir=args.video_dir,
         subset=args.subset,
-        tious=ACTIVITYNET_TIOUS if args.tious == "activitynet" else THUMOS_TIOUS,
+        tious=PROTOCOL_TIOUS[protocol],
         copy_videos=args.copy_videos,
     )
     print(f"report written: {index}")

@@ -15,6 +15,7 @@ from talnet.io.annotations import DataWarning
 from talnet.io.features import FeatureMeta, list_feature_videos, load_features, read_meta
 from talnet.io.types import Detection, Detections
 from talnet.io.video_ids import some_ids
+from talnet.io.video_scores import VideoScores
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
 from talnet.model.talnet import TalNet
 
@@ -61,17 +62,22 @@ class Detector:
             raise TalnetError("features do not fit the checkpoint: " + "; ".join(problems), source)
 
     def detect(
-        self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
+        self,
+        features: dict[str, np.ndarray],
+        meta: FeatureMeta | None = None,
+        video_scores: np.ndarray | None = None,
     ) -> list[Detection]:
         """One video's features {stream: (T, C)} -> detections in seconds, best first.
 
-        `meta` describes the features (default: the checkpoint's own grid); features on
-        another grid are refused (see `check_fits`)."""
+        `meta` describes the features (default: the checkpoint's own grid; for resampled
+        features the video's `FeatureMeta.for_video` view); features on another grid are
+        refused (see `check_fits`). `video_scores` (C,), one per class of `classes`, score
+        the model's class-agnostic proposals instead (ActivityNet practice)."""
         if meta is None:
             meta = self.meta
         else:
             self.check_fits(meta)
-        return self._detect_fitted(features, meta)
+        return self._detect_fitted(features, meta, video_scores=video_scores)
 
     def propose(
         self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
@@ -84,8 +90,17 @@ class Detector:
             self.check_fits(meta)
         return self._detect_fitted(features, meta, proposals_only=True)
 
+    def video_probabilities(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """One video's class probabilities (C,) from the model's video-level classifier."""
+        with torch.inference_mode():
+            return self.model.video_probabilities(self._tensors(features)).cpu().numpy()
+
     def _detect_fitted(
-        self, features: dict[str, np.ndarray], meta: FeatureMeta, proposals_only: bool = False
+        self,
+        features: dict[str, np.ndarray],
+        meta: FeatureMeta,
+        proposals_only: bool = False,
+        video_scores: np.ndarray | None = None,
     ) -> list[Detection]:
         """`detect` (or `propose`) for features whose `meta` is already known to fit."""
         tensors = self._tensors(features)
@@ -95,7 +110,15 @@ class Detector:
                 segments, scores = self.model.proposals(tensors)
                 labels = [PROPOSAL_LABEL] * len(scores)
             else:
-                found = self.model(tensors)
+                probs = None
+                if video_scores is not None:
+                    probs = torch.as_tensor(np.asarray(video_scores, dtype=np.float32))
+                    if probs.shape != (len(self.classes),):
+                        raise TalnetError(
+                            f"video scores: expected {len(self.classes)} values (one per "
+                            f"class), got shape {tuple(probs.shape)}"
+                        )
+                found = self.model(tensors, video_probs=probs)
                 segments, scores = found.segments, found.scores
                 labels = [self.classes[int(c)] for c in found.classes.tolist()]
         seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
@@ -128,11 +151,15 @@ def detect_features(
     video_ids: list[str] | None = None,
     progress: bool = True,
     proposals_only: bool = False,
+    video_scores: VideoScores | None = None,
 ) -> Detections:
     """Run `detector` on the videos of a feature folder (all of them when video_ids is None)
     -> {video_id: detections in seconds}, or with `proposals_only` its class-agnostic
     proposals (see `Detector.propose`). Features on another grid are refused first; videos
-    without features are listed in one warning and skipped (an error if none has any)."""
+    without features are listed in one warning and skipped (an error if none has any).
+    `video_scores` (e.g. CUHK's file) score the class-agnostic proposals of the videos it
+    holds (under their id or its "v_" twin); the others, listed in one warning, are scored as
+    the checkpoint's config says."""
     meta = read_meta(feat_dir)
     detector.check_fits(meta, feat_dir)
     available = list_feature_videos(feat_dir, meta)
@@ -149,8 +176,20 @@ def detect_features(
             stacklevel=2,
         )
         ids = [v for v in ids if v not in set(missing)]
+    if video_scores is not None:
+        video_scores = video_scores.for_classes(detector.classes)
+        unscored = [v for v in ids if video_scores.lookup(v) is None]
+        if unscored:
+            warnings.warn(
+                f"{video_scores.source}: no video scores for {some_ids(unscored)}; scored as "
+                "the checkpoint's config says",
+                DataWarning,
+                stacklevel=2,
+            )
     out: Detections = {}
     for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
         features = load_features(feat_dir, vid, meta)
-        out[vid] = detector._detect_fitted(features, meta.for_video(vid, feat_dir), proposals_only)
+        scores = video_scores.lookup(vid) if video_scores is not None else None
+        grid = meta.for_video(vid, feat_dir)
+        out[vid] = detector._detect_fitted(features, grid, proposals_only, scores)
     return out

@@ -37,6 +37,11 @@ from talnet.io.types import Detections, GroundTruth
 THUMOS_TIOUS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # Exactly the reference's default, np.linspace(0.5, 0.95, 10), so threshold values agree bitwise.
 ACTIVITYNET_TIOUS: tuple[float, ...] = tuple(np.linspace(0.5, 0.95, 10).tolist())
+# The thresholds of each protocol by its name in configs (evaluate.protocol) and on the CLI.
+PROTOCOL_TIOUS: dict[str, tuple[float, ...]] = {
+    "thumos": THUMOS_TIOUS,
+    "activitynet": ACTIVITYNET_TIOUS,
+}
 
 
 @dataclass

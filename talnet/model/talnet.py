@@ -34,6 +34,7 @@ from talnet.model.targets import (
     proposal_targets,
 )
 from talnet.model.towers import ProposalNetwork, propose_jointly, tile_windows
+from talnet.model.video_head import VIDEO_LOSS, VideoClassifier, video_loss
 
 
 @dataclass
@@ -78,11 +79,17 @@ class TalNet(nn.Module):
 
     Inputs are {stream: (T, C)} tensors of one video; stream dims come from the features. The
     config is held by reference: detection settings changed on it apply to the next call.
+    With `model.video_classifier`, a video-level classifier on all streams is trained beside.
     """
 
     def __init__(self, stream_dims: dict[str, int], num_classes: int, config: Config):
         super().__init__()
         cfg = config.model
+        if cfg.anchor_unit != "steps":
+            raise TalnetError(
+                "model.anchor_unit 'video': anchors are fractions of the resampled length; "
+                "turn them into steps first (talnet.config.resolve_anchors)"
+            )
         streams = list(cfg.streams or stream_dims)
         missing = [s for s in streams if s not in stream_dims]
         if missing:
@@ -104,20 +111,37 @@ class TalNet(nn.Module):
         )
         self.register_buffer("scales", torch.tensor(cfg.anchors, dtype=torch.float32), False)
         self.coder = SegmentCoder(tuple(cfg.offset_weights))
+        self.video_head: VideoClassifier | None = None
+        if cfg.video_classifier:
+            in_dim = sum(self.stream_dims.values())
+            self.video_head = VideoClassifier(in_dim, num_classes, cfg.video_hidden, cfg.dropout)
+        self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
 
     def forward(
         self,
         features: dict[str, torch.Tensor],
         targets: GroundTruthSteps | None = None,
         generator: torch.Generator | None = None,
+        video_probs: torch.Tensor | None = None,
     ) -> StepDetections | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Inference (no targets): one video's detections in steps. Training: the classifier's
-        sampled proposals (N, 2) and the losses {spn_cls, spn_reg, cls_cls, cls_reg, loss};
-        `generator` draws the sampled anchors and proposals."""
+        """Inference (no targets): one video's detections in steps, with `video_probs` (C,)
+        scored by those video-level class probabilities (see `_detect`). Training: the
+        classifier's sampled proposals (N, 2) and the losses {spn_cls, spn_reg, cls_cls,
+        cls_reg[, video_cls], loss}; `generator` draws the sampled anchors and proposals."""
         inputs = self.branch_inputs(features)
         if targets is None:
-            return self._detect(inputs)
+            return self._detect(inputs, video_probs)
         return self._losses(inputs, targets, generator)
+
+    def video_probabilities(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One video's class probabilities (C,) from the video-level classifier."""
+        return self._video_probs(self.branch_inputs(features))
+
+    def _video_probs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.video_head is None:
+            raise TalnetError("this model has no video-level classifier (model.video_classifier)")
+        logits = self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
+        return torch.softmax(logits.float(), dim=-1)
 
     def branch_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{stream: (T, C) or (B, T, C)} -> {branch: (B, T, C)} (concatenated for early fusion)."""
@@ -220,7 +244,7 @@ class TalNet(nn.Module):
             cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
             proposals = candidates[cls.index]
         cls_out = self.classify(inputs, proposals)
-        losses = {name: torch.zeros((), device=anchors.device) for name in LOSS_NAMES}
+        losses = {name: torch.zeros((), device=anchors.device) for name in self.loss_names}
         rows = torch.arange(len(cls.index), device=anchors.device)
         for (obj, off), (logits, deltas) in zip(spn_out, cls_out, strict=True):
             terms = stage_loss(
@@ -238,21 +262,72 @@ class TalNet(nn.Module):
             )
             for name, value in zip(LOSS_NAMES, terms, strict=True):
                 losses[name] = losses[name] + value / len(spn_out)
-        losses[TOTAL_LOSS] = sum(losses[name] for name in LOSS_NAMES)
+        if self.video_head is not None:
+            logits = self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
+            losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(logits, gt.labels)
+        losses[TOTAL_LOSS] = sum(losses[name] for name in self.loss_names)
         return proposals, losses
 
-    def _detect(self, inputs: dict[str, torch.Tensor]) -> StepDetections:
+    def _detect(
+        self, inputs: dict[str, torch.Tensor], video_probs: torch.Tensor | None = None
+    ) -> StepDetections:
         """Proposals, their class scores and refined segments, per-class NMS: at most
-        `detect.max_detections` detections, best first."""
+        `detect.max_detections` detections, best first. Class scores are the classifier's per
+        proposal, or with `video_probs` (C,) (or detect.class_scores "video", the model's own
+        video-level classifier) each proposal's class-agnostic score times the probability of
+        each of the video's `video_top_k` classes, its segment refined for that class."""
         cfg = self.config.detect
         length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        proposals = self._proposals(*self.propose_windowed(inputs))[0]
+        proposals, objectness = self._proposals(*self.propose_windowed(inputs))
         logits, deltas = fuse(self.classify(inputs, proposals))
+        if video_probs is None and cfg.class_scores == "video":
+            video_probs = self._video_probs(inputs)
+        if video_probs is not None:
+            return self._detect_by_video(
+                proposals, objectness, logits, deltas, video_probs, length
+            )
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
         segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
+        segments, rows, scores = self._class_nms(segments, scores, length)
+        return StepDetections(segments, rows, scores)
+
+    def _detect_by_video(
+        self,
+        proposals: torch.Tensor,
+        objectness: torch.Tensor,
+        logits: torch.Tensor,
+        deltas: torch.Tensor,
+        video_probs: torch.Tensor,
+        length: int,
+    ) -> StepDetections:
+        """Class-agnostic proposals x video-level class probabilities (ActivityNet practice)."""
+        cfg = self.config.detect
+        actionness = 1.0 - torch.softmax(logits.float(), dim=-1)[:, 0]
+        base = {
+            "objectness": objectness.float(),
+            "actionness": actionness,
+            "product": objectness.float() * actionness,
+        }[cfg.proposal_score]
+        video_probs = video_probs.to(base.device, torch.float32)
+        top = video_probs.topk(min(cfg.video_top_k, video_probs.numel()))
+        n, k = len(proposals), len(top.indices)
+        refined = deltas[:, 1 + top.indices].float()  # (N, k, 2): each class's own refinement
+        segments = self.coder.decode(proposals[:, None, :].expand(n, k, 2), refined)
+        segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (k, N, 2)
+        scores = (top.values[:, None] * base[None, :]).contiguous()  # (k, N)
+        segments, rows, scores = self._class_nms(segments, scores, length)
+        return StepDetections(segments, top.indices[rows], scores)
+
+    def _class_nms(
+        self, segments: torch.Tensor, scores: torch.Tensor, length: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-class NMS of (C, N, 2) segments and (C, N) scores: the best detections as
+        segments (M, 2), class rows (M,) and scores (M,), best first."""
+        cfg = self.config.detect
+        n = scores.shape[1]
         most = budget(cfg.max_detections, cfg.detections_per_step, length)
         if cfg.soft_nms:
             scores = soft_nms(segments, scores, cfg.soft_nms_sigma, most)
@@ -264,7 +339,7 @@ class TalNet(nn.Module):
         top = flat.topk(min(most, flat.numel()))
         keep = top.values > 0
         idx = top.indices[keep]
-        return StepDetections(segments.reshape(-1, 2)[idx], idx // n, top.values[keep])
+        return segments.reshape(-1, 2)[idx], idx // n, top.values[keep]
 
 
 def budget(floor: int, per_step: float, length: int) -> int:

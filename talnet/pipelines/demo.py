@@ -9,6 +9,7 @@ from pathlib import Path
 from talnet.config import Config, load_config
 from talnet.data.synth import TEST_SUBSET, TRAIN_SUBSET, make_synthetic
 from talnet.detect.detector import Detector
+from talnet.evaluate.detection import PROTOCOL_TIOUS
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import write_json
 from talnet.io.results import save_detections
@@ -65,7 +66,8 @@ def run_demo(
     log_fn("[3/5] detecting on the test subset")
     test_gt = load_ground_truth(annotations, TEST_SUBSET)
     detector = Detector.from_checkpoint(result.checkpoint)
-    evaluation = evaluate_detector(detector, features, test_gt, progress=progress)
+    tious = PROTOCOL_TIOUS[config.evaluate.protocol]
+    evaluation = evaluate_detector(detector, features, test_gt, progress=progress, tious=tious)
     det_path = out / "detections.json"
     save_detections(det_path, evaluation.detections)
 
@@ -74,7 +76,7 @@ def run_demo(
     write_json(metrics_path, evaluation.report.to_json())
 
     log_fn("[5/5] writing the HTML report")
-    index = report_from_files(out / "report", run_dir=out, subset=TEST_SUBSET)
+    index = report_from_files(out / "report", run_dir=out, subset=TEST_SUBSET, tious=tious)
     log_fn(f"done in {time.perf_counter() - began:.0f} s")
     return DemoResult(
         data,

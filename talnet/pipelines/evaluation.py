@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from talnet.detect.detector import Detector, detect_features
-from talnet.evaluate.detection import THUMOS_TIOUS, DetectionReport, evaluate_detection
+from talnet.evaluate.detection import (
+    PROTOCOL_TIOUS,
+    THUMOS_TIOUS,
+    DetectionReport,
+    evaluate_detection,
+)
 from talnet.io.features import FeatureMeta
 from talnet.io.types import Detections, GroundTruth
 from talnet.model.talnet import TalNet
@@ -41,11 +46,14 @@ def evaluate_detector(
 
 
 def held_out_validator(feat_dir: str | Path, gt: GroundTruth) -> Validator:
-    """A `train` hook that scores the model being trained on held-out videos each epoch."""
+    """A `train` hook that scores the model being trained on held-out videos each epoch, at
+    the tIoU thresholds of its config's protocol (evaluate.protocol)."""
 
     def validate(model: TalNet, classes: list[str], meta: FeatureMeta) -> dict[str, float]:
         device = next(model.parameters()).device
-        result = evaluate_detector(Detector(model, classes, meta, device), feat_dir, gt)
+        tious = PROTOCOL_TIOUS[model.config.evaluate.protocol]
+        detector = Detector(model, classes, meta, device)
+        result = evaluate_detector(detector, feat_dir, gt, tious=tious)
         return {
             VAL_MAP_AT_HALF: round(result.map_at(0.5), 4),
             VAL_MAP_AVERAGE: round(result.report.average, 4),

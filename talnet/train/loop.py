@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from talnet.config import Config, save_config
+from talnet.config import Config, resolve_anchors, save_config
 from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
 from talnet.io.annotations import clip_for_training, labels_of, load_ground_truth
@@ -34,6 +34,7 @@ from talnet.model.checkpoint import (
 )
 from talnet.model.talnet import TalNet
 from talnet.model.targets import GroundTruthSteps
+from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -124,7 +125,7 @@ def fit(
 
     crops_per_epoch = len(data) * tcfg.windows_per_video
     steps_per_epoch = math.ceil(crops_per_epoch / world)
-    names = (*LOSS_NAMES, TOTAL_LOSS)
+    names = (*model.loss_names, TOTAL_LOSS)
     last: dict[str, Any] = {}
     for epoch in range(state.epoch, tcfg.epochs):
         began = time.perf_counter()
@@ -217,6 +218,8 @@ def train(
         ckpt = load_checkpoint(ckpt_path)
         config = Config.from_dict(ckpt["config"], ckpt_path)
         state = TrainingState(int(ckpt["epoch"]), ckpt["optimizer"], ckpt["rng"])
+    else:  # anchors given as fractions of a resampled video's length become steps here
+        config = resolve_anchors(config, meta.resample_steps, feat_dir)
     if epochs is not None:
         config.train.epochs = epochs
     classes = list(ckpt["classes"]) if ckpt else labels_of(gt)
@@ -254,7 +257,7 @@ def train(
 
 def _describe(record: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record[TOTAL_LOSS]:.3f}"]
-    parts += [f"{n} {record[n]:.3f}" for n in LOSS_NAMES]
+    parts += [f"{n} {record[n]:.3f}" for n in (*LOSS_NAMES, VIDEO_LOSS) if n in record]
     parts.append(f"lr {record['lr']:.2g}")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")

@@ -11,11 +11,13 @@ import math
 import warnings
 from pathlib import Path
 
+from talnet.config import DEFAULT_PROTOCOL, load_config
 from talnet.errors import TalnetError
 from talnet.io.annotations import DataWarning
 from talnet.io.types import Detections, GroundTruth
 from talnet.train.runfiles import (
     BOOKKEEPING_KEYS,
+    CONFIG_FILE,
     LOG_FILE,
     LOSS_NAMES,
     TOTAL_LOSS,
@@ -58,6 +60,16 @@ def find_run_files(run_dir: str | Path) -> dict[str, Path]:
                 found[role] = run_dir / name
                 break
     return found
+
+
+def protocol_of_run(run_dir: str | Path) -> str:
+    """The evaluation protocol a run folder's config asks for (evaluate.protocol; a `talnet
+    demo` folder's in run/), or the default ("thumos") when it holds no config."""
+    for name in (CONFIG_FILE, f"{DEMO_RUN_DIR}/{CONFIG_FILE}"):
+        path = Path(run_dir) / name
+        if path.is_file():
+            return load_config(path).evaluate.protocol
+    return DEFAULT_PROTOCOL
 
 
 def read_training_log(path: str | Path) -> list[dict[str, float]]:

@@ -1,0 +1,38 @@
+"""Video-level classifier (ActivityNet practice, docs/design.md §3): which classes a video
+shows, from its features pooled over time; trained with the model by its own loss term."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VIDEO_LOSS = "video_cls"  # its loss term's name in the losses and the training log
+
+
+class VideoClassifier(nn.Module):
+    """(B, T, C) features -> (B, K) class logits: mean and max over time, concatenated, one
+    hidden layer (ReLU, dropout). Small, since a video's label is a global property."""
+
+    def __init__(self, in_dim: int, num_classes: int, hidden: int = 512, dropout: float = 0.5):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * in_dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
+        return self.net(pooled)
+
+
+def video_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of one video's logits (K,) against the classes of its instances, labels
+    (G,) in 1..K, as a distribution (one class: plain cross-entropy); 0 without instances."""
+    if labels.numel() == 0:
+        return logits.sum() * 0.0  # keeps the head in the graph (DDP)
+    target = torch.bincount(labels - 1, minlength=logits.shape[-1]).to(logits.dtype)
+    target = target / target.sum()
+    return -(target * F.log_softmax(logits.float(), dim=-1)).sum()
