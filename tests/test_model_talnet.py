@@ -171,13 +171,12 @@ def test_long_videos_get_proposals_and_detections_per_step():
     config.detect.max_detections = 10
     net = TalNet({"rgb": 6, "flow": 5}, 3, config).eval()
     feats = _features(400)
-    inputs = net.branch_inputs(feats)
     with torch.inference_mode():
-        fixed_props = net._proposals(*net.propose_windowed(inputs))
+        fixed_props = net.proposals(feats)[0]
         fixed = net(feats)
         config.proposals.post_nms_per_step_test = 0.5  # 200 proposals for 400 steps
         config.detect.detections_per_step = 0.1  # 40 detections
-        scaled_props = net._proposals(*net.propose_windowed(inputs))
+        scaled_props = net.proposals(feats)[0]
         scaled = net(feats)
     assert len(fixed_props) == config.proposals.post_nms_test < len(scaled_props) <= 200
     assert len(fixed.scores) == 10 and len(scaled.scores) == 40

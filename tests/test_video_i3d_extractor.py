@@ -42,6 +42,9 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     assert cache_dir() == tmp_path / "inductor"
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    monkeypatch.setenv("TALNET_CACHE", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache" / "inductor"  # talnet's cache, when set
+    monkeypatch.delenv("TALNET_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "talnet" / "inductor"
     monkeypatch.delenv("XDG_CACHE_HOME")
