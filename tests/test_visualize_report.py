@@ -7,7 +7,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from visualize_report_data import GROUND_TRUTH, PREDICTIONS, UNSAFE_ID, XSS, write_inputs
@@ -15,9 +15,11 @@ from visualize_report_data import GROUND_TRUTH, PREDICTIONS, UNSAFE_ID, XSS, wri
 from talnet.cli.main import main
 from talnet.errors import TalnetError
 from talnet.evaluate.detection import evaluate_detection, video_ap
+from talnet.evaluate.diagnose import diagnose
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import safe_child
 from talnet.io.results import load_detections
+from talnet.io.types import Annotation, Detection, VideoInfo
 from talnet.visualize.plots import pr_panel_classes
 from talnet.visualize.report import (
     MARKER,
@@ -29,6 +31,7 @@ from talnet.visualize.report import (
     report_from_files,
     script_json,
 )
+from talnet.visualize.report_data import diagnose_report, evaluate_report
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +122,64 @@ def test_unsafe_id_gets_a_page_inside_the_report(report):
     assert page_data(page)["video_id"] == UNSAFE_ID
 
 
+def test_diagnosis_page_links_worst_cases_to_their_video_at_that_time(report, inputs):
+    assert 'href="diagnosis.html"' in (report / "index.html").read_text()
+    page = (report / "diagnosis.html").read_text()
+    for name in ("fp_profile", "removal_gain", "sensitivity"):
+        assert f'src="figures/diagnosis_{name}.svg"' in page
+        assert (report / "figures" / f"diagnosis_{name}.svg").read_text().lstrip()[:5] == "<?xml"
+    gt_path, det_path, _ = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = diagnose(load_ground_truth(gt_path), load_detections(det_path), subset="test")
+    expected = [
+        (case.video_id, case.detection.start)
+        for cases in d.worst_false_positives.values()
+        for case in cases
+    ] + [(m.video_id, m.instance.start) for m in d.longest_missed]
+    links = re.findall(r'<a href="video/([^"#]+)#t=([0-9.]+)">([^<]*)</a>', page)
+    assert expected and [(html.unescape(text), float(t)) for _, t, text in links] == expected
+    for href, _, _ in links:
+        assert (report / "video" / unquote(href)).is_file()
+
+
+def test_diagnosis_page_escapes_ids_and_labels(tmp_path):
+    # A prediction of LongJump on an instance labelled XSS: a wrong label; both instances missed.
+    gt = {
+        "database": {
+            UNSAFE_ID: {
+                "subset": "test",
+                "duration": 20.0,
+                "annotations": [
+                    {"label": XSS, "segment": [1.0, 5.0]},
+                    {"label": "LongJump", "segment": [10.0, 12.0]},
+                ],
+            }
+        }
+    }
+    det = {"results": {UNSAFE_ID: [{"label": "LongJump", "score": 0.9, "segment": [1.0, 5.0]}]}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "det.json").write_text(json.dumps(det))  # fmt: skip
+    report_from_files(
+        tmp_path / "r", ground_truth=tmp_path / "gt.json", predictions=tmp_path / "det.json"
+    )
+    page = (tmp_path / "r" / "diagnosis.html").read_text()
+    assert XSS not in page and "<img src=x" not in page
+    assert html.escape(XSS) in page and html.escape(UNSAFE_ID) in page
+    name = page_names([UNSAFE_ID])[UNSAFE_ID]
+    for seconds in ("1.00", "10.00"):  # the wrong label, and the longest miss (2 s, then 4 s)
+        assert f'href="video/{quote(name)}#t={seconds}"' in page
+
+
+def test_no_diagnosis_when_every_instance_has_zero_length():
+    gt = {"v": VideoInfo("v", "test", 10.0, None, [Annotation("A", 2.0, 2.0)])}
+    dets = {"v": [Detection("A", 1.0, 3.0, 0.5)]}
+    assert evaluate_report(gt, dets, None, None).map_per_tiou[0] == 0.0
+    assert diagnose_report(gt, dets, None, None) is None
+
+
 def test_every_string_is_escaped(report):
-    for page in [report / "index.html", *(report / "video").iterdir()]:
+    for page in [report / "index.html", report / "diagnosis.html", *(report / "video").iterdir()]:
         text = page.read_text()
         assert XSS not in text and "<img src=x" not in text, page
     assert html.escape(XSS) in (report / "index.html").read_text()

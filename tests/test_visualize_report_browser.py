@@ -132,6 +132,17 @@ def test_clicking_a_segment_seeks_the_video_to_its_start(open_page):
     assert page.text_content("#clock") == f"{format_time(4.5)} / {format_time(12.0)}"
 
 
+def test_diagnosis_link_opens_the_video_at_the_case(open_page):
+    page = open_page("diagnosis.html").page
+    link = page.locator("#worst-false-positives a", has_text="vid_a").first
+    start = float(link.get_attribute("href").split("#t=")[1])
+    link.click()
+    page.wait_for_selector("body[data-ready='1']", state="attached")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.evaluate("document.getElementById('player').currentTime") == pytest.approx(start)
+    assert page.text_content("#clock").startswith(format_time(start))
+
+
 def test_cursor_moves_while_playing(open_page):
     page = open_page("video/vid_a.html").page
     page.evaluate("document.getElementById('player').muted = true")

@@ -1,6 +1,7 @@
 """`talnet report`: a static HTML site of detection results that works offline from file://.
 
     REPORT_DIR/index.html        mAP table and curves, per-class AP, training curves, videos by AP
+    REPORT_DIR/diagnosis.html    DETAD diagnosis: error types, sensitivity, worst cases linked
     REPORT_DIR/video/<id>.html   one timeline viewer per video (data inline, no fetch)
     REPORT_DIR/figures/*.svg     matplotlib figures
     REPORT_DIR/assets/           stylesheet and timeline script, copied from the package
@@ -20,7 +21,13 @@ from talnet.io.annotations import load_ground_truth
 from talnet.io.results import load_detections
 from talnet.io.types import Detections, GroundTruth
 from talnet.train.runfiles import LOG_FILE
-from talnet.visualize.report_data import VideoPage, evaluate_report, page_names, video_pages
+from talnet.visualize.report_data import (
+    VideoPage,
+    diagnose_report,
+    evaluate_report,
+    page_names,
+    video_pages,
+)
 from talnet.visualize.report_html import script_json
 from talnet.visualize.report_inputs import (
     find_run_files,
@@ -119,12 +126,14 @@ def write_report(
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     metrics = None
+    diagnosis = None
     pages: list[VideoPage] = []
     if gt is not None and dets is not None:
         metrics = evaluate_report(gt, dets, subset, tious)
+        diagnosis = diagnose_report(gt, dets, subset, tious)
         pages = video_pages(gt, dets, subset, metrics.video_ap)
         if video_dir is not None:
             videos = find_videos(video_dir)
             for page in pages:
                 page.source = videos.get(page.video_id)
-    return build_site(out_dir, metrics, pages, training_log, sources or {}, copy_videos)
+    return build_site(out_dir, metrics, pages, training_log, sources or {}, copy_videos, diagnosis)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from talnet.errors import TalnetError
-from talnet.evaluate.detection import THUMOS_TIOUS, evaluate_detection, precision_recall, video_ap
-from talnet.io.annotations import select_subset
+from talnet.evaluate.detection import (
+    ACTIVITYNET_TIOUS,
+    THUMOS_TIOUS,
+    evaluate_detection,
+    precision_recall,
+    video_ap,
+)
+from talnet.evaluate.diagnose import Diagnosis, diagnose
+from talnet.io.annotations import DataWarning, select_subset
 from talnet.io.atomic import safe_child
 from talnet.io.types import Annotation, Detection, Detections, GroundTruth, VideoInfo
 from talnet.visualize.plots import pr_panel_classes
@@ -91,6 +99,24 @@ def evaluate_report(
         video_ap=video_ap(selected, own, tiou=PAGE_TIOU),
         instances=_count_instances(selected),
     )
+
+
+def diagnose_report(
+    gt: GroundTruth, dets: Detections, subset: str | None, tious: Sequence[float] | None
+) -> Diagnosis | None:
+    """The DETAD diagnosis at PAGE_TIOU for the Diagnosis page, with ActivityNet's buckets when
+    the report uses ActivityNet's thresholds; None when there is nothing to diagnose (only
+    zero-length instances, which the diagnosis drops). evaluate_report has already warned about
+    the predictions it ignores, so this stays quiet."""
+    anet = tious is not None and tuple(tious) == ACTIVITYNET_TIOUS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        try:
+            return diagnose(
+                gt, dets, PAGE_TIOU, subset, buckets="activitynet" if anet else "thumos14"
+            )
+        except TalnetError:
+            return None
 
 
 def _count_instances(gt: GroundTruth) -> dict[str, int]:

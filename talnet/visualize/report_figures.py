@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from talnet.visualize import plots
+from talnet.evaluate.diagnose import Diagnosis
+from talnet.visualize import diagnose_plots, plots
 from talnet.visualize.report_data import PAGE_TIOU, ReportMetrics
 from talnet.visualize.report_inputs import is_loss_key, is_map_key
 
@@ -17,17 +18,26 @@ class Figures:
 
     evaluation: dict[str, str] = field(default_factory=dict)
     training: dict[str, str] = field(default_factory=dict)
+    diagnosis: dict[str, str] = field(default_factory=dict)
 
 
 def write_figures(
-    folder: Path, metrics: ReportMetrics | None, log: Sequence[Mapping[str, float]] | None
+    folder: Path,
+    metrics: ReportMetrics | None,
+    log: Sequence[Mapping[str, float]] | None,
+    diagnosis: Diagnosis | None = None,
 ) -> Figures:
-    """Save the evaluation figures (with `metrics`) and training curves (with `log`) as SVG."""
+    """Save the evaluation figures (with `metrics`), training curves (with `log`) and the
+    diagnosis plots (with `diagnosis`) as SVG."""
     figures = Figures()
     if metrics is not None:
         _evaluation_figures(folder, metrics, figures.evaluation)
     if log:
         _training_figures(folder, log, figures.training)
+    if diagnosis is not None:
+        for name, fig in diagnose_plots.figures(diagnosis).items():
+            plots.save_svg(fig, folder / f"diagnosis_{name}.svg")
+            figures.diagnosis[f"diagnosis_{name}.svg"] = diagnose_plots.FIGURES[name]
     return figures
 
 

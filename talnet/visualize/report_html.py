@@ -15,11 +15,20 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from talnet.evaluate.diagnose import (
+    ERROR_NAMES,
+    ERROR_TYPES,
+    LIMIT_FACTOR,
+    MIN_NORMALIZED_PRECISION,
+    Diagnosis,
+    FalsePositiveProfile,
+)
 from talnet.visualize.colors import class_color_hex, format_time
 from talnet.visualize.report_data import PAGE_TIOU, ReportMetrics, VideoPage
 from talnet.visualize.report_figures import Figures
 
 TEMPLATES = Path(__file__).with_name("templates")
+DIAGNOSIS_PAGE = "diagnosis.html"
 
 
 def script_json(obj: object) -> str:
@@ -53,6 +62,8 @@ def _environment() -> Environment:
         pct=_pct,
         plural=_plural,
         tiou=lambda t: f"{t:g}",
+        seconds=lambda t: f"{t:.2f}",
+        gain=lambda g: f"{100 * g:+.2f}",
         url=quote,
         time=format_time,
         color=class_color_hex,
@@ -71,6 +82,7 @@ def render_index(
     pages: list[VideoPage],
     figures: Figures,
     sources: Mapping[str, str],
+    has_diagnosis: bool = False,
 ) -> str:
     """index.html: the inputs, mAP table, figures, AP per class, training curves, video list."""
     return _ENV.get_template("index.html").render(
@@ -81,6 +93,50 @@ def render_index(
         figures=figures,
         sources=sources,
         page_tiou=PAGE_TIOU,
+        diagnosis_page=DIAGNOSIS_PAGE if has_diagnosis else None,
+    )
+
+
+def video_link(page: str, seconds: float) -> str:
+    """URL of a video page (relative to the report root) that opens at `seconds`: the timeline
+    script seeks to the time in its fragment, #t=SECONDS."""
+    return f"video/{quote(page)}#t={max(seconds, 0.0):.2f}"
+
+
+def render_diagnosis(diagnosis: Diagnosis, pages: list[VideoPage], figures: Figures) -> str:
+    """diagnosis.html: DETAD's analyses as tables and figures, each worst case linked to its
+    video page at its start time."""
+    page_of = {p.video_id: p.page for p in pages}
+
+    def link(video_id: str, seconds: float) -> str | None:
+        page = page_of.get(video_id)
+        return None if page is None else video_link(page, seconds)
+
+    false_positives = [
+        {"error": ERROR_NAMES[name], "case": case,
+         "href": link(case.video_id, case.detection.start)}
+        for name, cases in diagnosis.worst_false_positives.items()
+        for case in cases
+    ]  # fmt: skip
+    missed = [
+        {"case": case, "href": link(case.video_id, case.instance.start)}
+        for case in diagnosis.longest_missed
+    ]
+    profile = [
+        (f"{k}G", FalsePositiveProfile.shares(counts), sum(counts))
+        for k, counts in enumerate(diagnosis.profile.bands, 1)
+    ]
+    return _ENV.get_template("diagnosis.html").render(
+        up="",
+        d=diagnosis,
+        figures=figures.diagnosis,
+        profile=profile,
+        types=[ERROR_NAMES[t] for t in ERROR_TYPES],
+        gains=[(ERROR_NAMES[t], g, gn) for t, (g, gn) in diagnosis.gain.items()],
+        false_positives=false_positives,
+        missed=missed,
+        limit_factor=LIMIT_FACTOR,
+        min_precision=MIN_NORMALIZED_PRECISION,
     )
 
 

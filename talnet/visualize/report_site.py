@@ -2,6 +2,7 @@
 REPORT_DIR, which is then renamed onto it, so a failure never leaves a half-written report.
 
     REPORT_DIR/index.html        the summary page
+    REPORT_DIR/diagnosis.html    the DETAD diagnosis (with ground truth and predictions)
     REPORT_DIR/video/<id>.html   one timeline viewer per video
     REPORT_DIR/figures/*.svg     matplotlib figures
     REPORT_DIR/assets/           stylesheet and timeline script, copied from the package
@@ -18,9 +19,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 from talnet.errors import TalnetError
+from talnet.evaluate.diagnose import Diagnosis
 from talnet.visualize.report_data import ReportMetrics, VideoPage
 from talnet.visualize.report_figures import write_figures
-from talnet.visualize.report_html import render_index, render_video
+from talnet.visualize.report_html import (
+    DIAGNOSIS_PAGE,
+    render_diagnosis,
+    render_index,
+    render_video,
+)
 
 ASSETS = Path(__file__).with_name("assets")
 # Present in every report folder; only folders carrying it (or empty ones) are replaced.
@@ -47,6 +54,7 @@ def build_site(
     log: Sequence[Mapping[str, float]] | None,
     sources: Mapping[str, str],
     copy_videos: bool,
+    diagnosis: Diagnosis | None = None,
 ) -> Path:
     """Write the whole site in a temporary folder and swap it onto `out_dir`; returns
     index.html. Links to the videos are relative to `out_dir`, the folder's final place."""
@@ -54,7 +62,7 @@ def build_site(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        _write_site(tmp, out_dir, metrics, pages, log, sources, copy_videos)
+        _write_site(tmp, out_dir, metrics, pages, log, sources, copy_videos, diagnosis)
         _swap_in(tmp, out_dir)
     finally:
         if tmp.exists():
@@ -82,17 +90,23 @@ def _write_site(
     log: Sequence[Mapping[str, float]] | None,
     sources: Mapping[str, str],
     copy_videos: bool,
+    diagnosis: Diagnosis | None,
 ) -> None:
     (root / MARKER).write_text("written by talnet report; replaced by the next run\n")
     shutil.copytree(ASSETS, root / "assets", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "figures").mkdir()
-    figures = write_figures(root / "figures", metrics, log)
+    figures = write_figures(root / "figures", metrics, log, diagnosis)
     (root / "video").mkdir()
     for i, page in enumerate(pages):
         src = _video_src(page, root, final, copy_videos)
         neighbours = (pages[i - 1] if i > 0 else None, pages[i + 1] if i + 1 < len(pages) else None)
         _write_html(root / "video" / page.page, render_video(page, src, neighbours))
-    _write_html(root / "index.html", render_index(metrics, pages, figures, sources))
+    if diagnosis is not None:
+        _write_html(root / DIAGNOSIS_PAGE, render_diagnosis(diagnosis, pages, figures))
+    _write_html(
+        root / "index.html",
+        render_index(metrics, pages, figures, sources, diagnosis is not None),
+    )
 
 
 def _write_html(path: Path, text: str) -> None:

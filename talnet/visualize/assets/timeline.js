@@ -254,6 +254,17 @@
     if (video.error) sayUnplayable();
   }
 
+  // A link to "ID.html#t=SECONDS" (the Diagnosis page's worst cases) opens the page there.
+  function seekToHash() {
+    const match = /^#t=(\d+(?:\.\d*)?)$/.exec(window.location.hash);
+    if (!match) return;
+    seek(Number(match[1]));
+    follow();
+    info.textContent = `Opened at ${fmtTime(now)} from a link.`;
+  }
+  window.addEventListener("hashchange", seekToHash);
+
   layout();
+  seekToHash();
   document.body.dataset.ready = "1";
 })();
