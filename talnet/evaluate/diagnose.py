@@ -293,7 +293,8 @@ class Diagnosis:
 def classify_predictions(
     gt: GroundTruth, dets: Detections, tiou: float = 0.5, subset: str | None = None
 ) -> list[ClassifiedPrediction]:
-    """Every evaluated prediction with its DETAD outcome, in file order (see _Analysis)."""
+    """Every evaluated prediction with its DETAD outcome (the rule: _Analysis._classify), in
+    file order; for tests and tools that want the per-prediction labels."""
     a = _Analysis(gt, dets, tiou, subset)
     return [a.classified(i) for i in range(len(a.items))]
 
@@ -308,6 +309,11 @@ def diagnose(
 ) -> Diagnosis:
     """DETAD's three analyses of `dets` at one tIoU, plus the `worst` cases of each kind.
 
+    The profile, the removal gains and the worst false positives look at each class's top
+    LIMIT_FACTOR·G predictions (false_positive_analysis.py, limit_factor 10); a type's gain is
+    the (normalized) mAP with its predictions removed minus the mAP with all of them (the
+    paper's "fixing" is, in its code, removal, for localization errors too). False negatives and
+    the buckets use all predictions (sensitivity_analysis.py, false_negative_analysis.py).
     `buckets` names the bins of the ground-truth characteristics (BUCKETS: DETAD's THUMOS'14 or
     ActivityNet ones). Raises TalnetError for unusable input, as evaluate_detection does.
     """
@@ -504,7 +510,9 @@ class _Analysis:
 
     def characteristic(self, name: str) -> np.ndarray:
         """DETAD's characteristic of each instance: length (s), coverage (length / video
-        duration; NaN without a duration) or instances (of any class) in its video."""
+        duration; NaN without a duration) or instances (of any class) in its video. A coverage
+        above 1 (an instance past the video's end) falls in no bucket; DETAD drops such
+        instances from every analysis."""
         seg = self.fgt.segments
         length = seg[:, 1] - seg[:, 0]
         if name == "length":
