@@ -6,7 +6,7 @@ import argparse
 
 from talnet.errors import TalnetError
 
-PROFILES = ("demo", "thumos14")
+PROFILES = ("demo", "thumos14", "activitynet")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="demo (default): videos of 1.5-4 min with 3-15 instances each; thumos14: videos "
         "and actions shaped like THUMOS'14's test set (long, dense videos of short actions, "
         "its 20 class names and skewed class counts, CliffDiving also labelled Diving); "
-        "prints the realized statistics beside THUMOS'14's",
+        "activitynet: shaped like ActivityNet v1.3 (200 classes unless --classes; videos of "
+        "about 2 min, 1-2 long instances covering about half of each, some the whole video; "
+        "subsets training / validation; 16-frame steps, to resample with talnet "
+        "resample-features); both print the realized statistics beside the dataset's",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -41,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="classes (default 20; the thumos14 profile has THUMOS'14's 20)",
+        help="classes (default 20; the thumos14 profile has THUMOS'14's 20, activitynet "
+        "defaults to 200)",
     )
     parser.add_argument(
         "--dim", type=int, default=64, metavar="D", help="feature size per stream (default 64)"
@@ -73,6 +77,18 @@ def run(args: argparse.Namespace) -> int:
         sizes = (args.seed, args.videos_train, args.videos_test)
         out = make_thumos14(args.out, *sizes, dim=args.dim, config=config)
         print(describe_profile(thumos14_ground_truth(*sizes, config=config)))
+    elif args.profile == "activitynet":
+        from talnet.data.anet_profile import (
+            ACTIVITYNET_CLASSES,
+            activitynet_synthetic_ground_truth,
+            describe_activitynet,
+            make_activitynet,
+        )
+
+        classes = ACTIVITYNET_CLASSES if args.classes is None else args.classes
+        sizes = (args.seed, args.videos_train, args.videos_test, classes)
+        out = make_activitynet(args.out, *sizes, dim=args.dim, config=config)
+        print(describe_activitynet(activitynet_synthetic_ground_truth(*sizes, config=config)))
     else:
         out = make_synthetic(
             args.out,

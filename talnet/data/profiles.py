@@ -121,11 +121,10 @@ def describe_profile(gt: GroundTruth) -> str:
     targets = thumos14_targets()
     stats = {s: profile_statistics(gt, s) for s in subsets}
     width = max(len(k) for k in targets) + 2
-    header = f"{'':<{width}}{'THUMOS14':>10}" + "".join(f"{s[:10]:>12}" for s in subsets)
-    lines = ["realized statistics beside THUMOS'14's test set (the targets)", header]
-    for key, target in targets.items():
-        row = [_fmt(key, target)] + [_fmt(key, stats[s][key]) for s in subsets]
-        lines.append(f"{key:<{width}}{row[0]:>10}" + "".join(f"{c:>12}" for c in row[1:]))
+    table = statistics_table(
+        "realized statistics beside THUMOS'14's test set (the targets)", "THUMOS14", targets, stats
+    )
+    lines = [table]
     counts = {s: class_counts(gt, s) for s in subsets}
     if any(set(c) & set(THUMOS14_CLASS_INSTANCES) for c in counts.values()):
         names = list(THUMOS14_CLASS_INSTANCES)
@@ -136,11 +135,40 @@ def describe_profile(gt: GroundTruth) -> str:
     return "\n".join(lines)
 
 
+def statistics_table(
+    title: str,
+    target_name: str,
+    targets: dict[str, float],
+    stats: dict[str, dict[str, float]],
+    approximate: set[str] | frozenset[str] = frozenset(),
+    formats: dict[str, str] | None = None,
+) -> str:
+    """One row per statistic: the target (prefixed "~" where `approximate`), then its value in
+    each subset of `stats` (subset -> statistic -> value); how a profile is judged. `formats`
+    gives a row's number format where the default rule (by the name) does not fit."""
+    width = max(len(k) for k in targets) + 2
+    header = f"{'':<{width}}{target_name:>10}" + "".join(f"{s[:10]:>12}" for s in stats)
+    lines = [title, header]
+    spec = formats or {}
+
+    def fmt(key: str, value: float) -> str:
+        return "-" if np.isnan(value) or key not in spec else f"{value:{spec[key]}}"
+
+    for key, target in targets.items():
+        cell = fmt if key in spec else _fmt
+        shown = ("~" if key in approximate else "") + cell(key, target)
+        cells = "".join(f"{cell(key, stats[s].get(key, np.nan)):>12}" for s in stats)
+        lines.append(f"{key:<{width}}{shown:>10}" + cells)
+    return "\n".join(lines)
+
+
 def _fmt(key: str, value: float) -> str:
     if np.isnan(value):
         return "-"
-    if key == "coverage":
+    if key == "coverage" or key.endswith("share"):
         return f"{value:.3f}"
+    if key == "classes":
+        return f"{value:.0f}"
     if key.startswith(("videos", "instances")) and not key.endswith("mean"):
         return f"{value:.0f}"
     return f"{value:.1f}"

@@ -52,6 +52,8 @@ from talnet.io.types import Annotation, GroundTruth, VideoInfo
 
 TRAIN_SUBSET = "validation"  # THUMOS'14 trains on its validation videos
 TEST_SUBSET = "test"
+# Subsets whose videos are training videos (ActivityNet's own names: training / validation).
+TRAINING_SUBSETS = (TRAIN_SUBSET, "training")
 
 
 @dataclass
@@ -317,7 +319,7 @@ def _add_venues(
 ) -> None:
     """The venue shift: each action and its context get a venue pattern in RGB, the class's own
     in training videos, a random class's in test videos."""
-    own = layout.subset == TRAIN_SUBSET
+    own = layout.subset in TRAINING_SUBSETS
     for seg in layout.actions:
         cls = seg.cls if own else int(rng.integers(0, venue.shape[0]))
         ctx = cfg.context_frac * (seg.end - seg.start)
@@ -371,12 +373,20 @@ def _add_segment(
 @dataclass(frozen=True)
 class SynthProfile:
     """What a profile other than the demo replaces (talnet.data.thumos_profile): all layouts
-    (from sample_layouts's arguments), class patterns, ground-truth labels; the renderer stays."""
+    (from sample_layouts's arguments), class patterns, ground-truth labels; the renderer stays.
+    `configure` adapts the generator's settings to the profile (grid, context, distractors);
+    `subsets` names its training and test subsets."""
 
     name: str
     sample_layouts: Callable[[int, int, int, int, SynthConfig], list[VideoLayout]]
     prototypes: Callable[[int, int, int, SynthConfig], Prototypes]
     ground_truth: Callable[[list[VideoLayout], int, float], GroundTruth]
+    configure: Callable[[SynthConfig], SynthConfig] | None = None
+    subsets: tuple[str, str] = (TRAIN_SUBSET, TEST_SUBSET)
+
+    def config(self, cfg: SynthConfig) -> SynthConfig:
+        """The generator settings this profile renders with."""
+        return self.configure(cfg) if self.configure else cfg
 
 
 def sample_layouts(
@@ -390,7 +400,7 @@ def sample_layouts(
     """All videos' layouts (cheap: no features), in the order make_synthetic writes them."""
     cfg = config or SynthConfig()
     if profile:
-        return profile.sample_layouts(seed, videos_train, videos_test, classes, cfg)
+        return profile.sample_layouts(seed, videos_train, videos_test, classes, profile.config(cfg))
     layouts = []
     for s_idx, (subset, count) in enumerate(
         ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
@@ -429,6 +439,8 @@ def make_synthetic(
 ) -> Path:
     """Write OUT/annotations.json, OUT/features/VIDEO_ID.npy (T, 2*dim), meta.json; return OUT."""
     cfg = config or SynthConfig()
+    if profile:
+        cfg = profile.config(cfg)
     if classes < 2:
         raise TalnetError(f"need at least 2 classes, got {classes}")
     if dim < 1 or videos_train < 0 or videos_test < 0 or videos_train + videos_test < 1:
