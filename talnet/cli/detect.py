@@ -37,7 +37,7 @@ streams, widths, fps, stride, window) is refused.
 # Flags that only mean something with --video (extraction) or with --features.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
 VIDEO_ONLY += ("backbone", "weights")
-VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile")
+VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile", "clip_mode")
 FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals", "video_scores")
 
 

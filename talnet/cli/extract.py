@@ -13,6 +13,7 @@ from talnet.io.features import FeatureMeta
 from talnet.video.flow import FLOW_METHODS
 from talnet.video.options import (
     BACKBONES,
+    CLIP_MODES,
     INCEPTION_V3_FILE,
     LAYOUTS,
     NATIVE,
@@ -91,6 +92,7 @@ _FIELDS = {"i3d_rgb": "rgb_weights", "i3d_flow": "flow_weights", "resize": "shor
 _FIELDS |= {"weights": "rgb_weights", "backbone": "backbone"}
 _FIELDS |= {name: name for name in ("random_weights", "flow", "streams", "fps", "stride")}
 _FIELDS |= {name: name for name in ("window", "size", "batch", "workers", "threads", "compile")}
+_FIELDS |= {"clip_mode": "clip_mode"}
 _FIELDS |= {"layout": "layout", "device": "device"}
 
 
@@ -195,6 +197,14 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         action="store_true",
         help="torch.compile the backbone with inductor freezing (the first compile takes ~1 "
         "minute; on a 2-core CPU it now runs about as fast as the channels-last eager default)",
+    )
+    parser.add_argument(
+        "--clip-mode",
+        choices=CLIP_MODES,
+        help="clip: run I3D on each window alone, as public feature sets are made; streaming: "
+        "run it over the video once per phase (2 at stride 4) and pool Mixed_5c per window, "
+        "about half the work at stride 4 or 8, features a little different (each window sees "
+        f"its neighbours); default {_shown('clip_mode')}",
     )
 
 

@@ -113,6 +113,11 @@ class FeatureMeta:
         here_by = (other.extra or {}).get("backbone")
         if trained_by and here_by and trained_by != here_by:
             found.append(f"backbone {trained_by} in training, {here_by} here")
+        # per-clip and streaming I3D features differ (cosine ~0.6-0.8); absent means per clip
+        trained_mode = (self.extra or {}).get("clip_mode") or "clip"
+        here_mode = (other.extra or {}).get("clip_mode") or "clip"
+        if trained_mode != here_mode:
+            found.append(f"clip mode {trained_mode} in training, {here_mode} here")
         if self.resample_steps != other.resample_steps:
             found.append(
                 f"{_resampling(self.resample_steps)} in training, "

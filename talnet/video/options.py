@@ -35,6 +35,7 @@ FRAME_RULE = (
     "centre time), the last frame for a video shorter than that"
 )
 LAYOUTS = ("concat", "folders")
+CLIP_MODES = ("clip", "streaming")
 # short_side default: the backbone's resize (None already means "squash to size x size").
 NATIVE = -1
 
@@ -86,6 +87,7 @@ class ExtractOptions:
     device: str = "cpu"
     batch: int = 4
     compile: bool = False
+    clip_mode: str = "clip"  # clip: each window alone (exact); streaming: see video/streaming.py
     workers: int | None = None  # flow processes; default: one per core
     threads: int | None = None  # torch threads for I3D; 1 avoids thrashing on a busy machine
     chunk: int = 32
@@ -113,6 +115,13 @@ class ExtractOptions:
             )
         if self.flow not in FLOW_METHODS:
             raise TalnetError(f"unknown flow method {self.flow!r}; choose {FLOW_METHODS}")
+        if self.clip_mode not in CLIP_MODES:
+            raise TalnetError(f"unknown clip mode {self.clip_mode!r}; choose {CLIP_MODES}")
+        if self.clip_mode == "streaming" and (self.backbone != "i3d" or self.window % 8):
+            raise TalnetError(
+                "--clip-mode streaming needs the I3D backbone and a window that is a multiple "
+                f"of 8 frames (got {self.backbone}, window {self.window})"
+            )
         if self.layout not in LAYOUTS:
             raise TalnetError(f"layout must be concat or folders, got {self.layout!r}")
         if self.stride < 1 or self.window < 1 or self.batch < 1:
@@ -174,6 +183,8 @@ class ExtractOptions:
                 settings["size"] = extra["frame_size"]
             if "resize_short_side" in extra:
                 settings["short_side"] = extra["resize_short_side"] or None
+            if extra.get("clip_mode") in CLIP_MODES:
+                settings["clip_mode"] = extra["clip_mode"]
         return cls(**(settings | overrides))
 
     def weights(self, stream: str) -> Path | None:
@@ -212,6 +223,8 @@ class ExtractOptions:
         }
         if self.backbone == "inceptionv3":
             extra["frame_rule"] = FRAME_RULE
+        if self.clip_mode != "clip":  # absent means clip, as in folders made before the option
+            extra["clip_mode"] = self.clip_mode
         return FeatureMeta(
             fps=self.fps,
             stride=self.stride,
@@ -225,6 +238,7 @@ class ExtractOptions:
 
 __all__ = [
     "BACKBONES",
+    "CLIP_MODES",
     "FEATURE_DIM",
     "FRAME_RULE",
     "INCEPTION_V3_FILE",

@@ -20,13 +20,14 @@ from talnet.errors import TalnetError
 from talnet.video.decode import DecodeOptions, VideoReader
 from talnet.video.flow import FlowWorkers, pad_last
 from talnet.video.options import ExtractOptions
+from talnet.video.streaming import StreamingRunner, step_features
 from talnet.video.weights import (
     load_i3d_weights,
     load_inception_v3_weights,
     random_i3d,
     random_inception_v3,
 )
-from talnet.video.windows import CentreFrames, StreamRunner, Windows
+from talnet.video.windows import CentreFrames, StreamRunner, Unwindowed, Windows
 
 # progress(event, i, n): ("start", i, expected frames or None), then ("frames", i, n new).
 Progress = Callable[[str, int, int | None], None]
@@ -34,7 +35,8 @@ Progress = Callable[[str, int, int | None], None]
 
 def load_stream(stream: str, options: ExtractOptions) -> Callable:
     """One stream's feature function: I3D clips (N, C, T, H, W) -> (N, 1024), or InceptionV3
-    frames (N, 3, H, W) -> (N, 2048)."""
+    frames (N, 3, H, W) -> (N, 2048); with streaming clips, sequences (1, C, L, H, W) -> I3D's
+    Mixed_5c per temporal step (1, 1024, L / 8)."""
     from talnet.video.compile import make_feature_extractor
 
     path = options.weights(stream)
@@ -43,6 +45,8 @@ def load_stream(stream: str, options: ExtractOptions) -> Callable:
     else:
         channels = 3 if stream == "rgb" else 2
         model = random_i3d(channels) if path is None else load_i3d_weights(path, channels)
+    if options.clip_mode == "streaming":
+        return step_features(model.to(options.device), options.device)
     return make_feature_extractor(model, compile=options.compile, device=options.device)
 
 
@@ -175,9 +179,18 @@ class _VideoState:
     def __init__(self, extractor: Extractor) -> None:
         opts = extractor.options
         self.workers = extractor.flow_workers
-        self.runners = {s: StreamRunner(s, extractor.features[s], opts.batch) for s in opts.streams}
-        cut = CentreFrames if opts.backbone == "inceptionv3" else Windows
-        self.windows = {s: cut(opts.window, opts.stride) for s in opts.streams}
+        if opts.clip_mode == "streaming":  # the runner cuts its own windows
+            self.runners = {
+                s: StreamingRunner(s, extractor.features[s], opts.window, opts.stride)
+                for s in opts.streams
+            }
+            self.windows = {s: Unwindowed() for s in opts.streams}
+        else:
+            self.runners = {
+                s: StreamRunner(s, extractor.features[s], opts.batch) for s in opts.streams
+            }
+            cut = CentreFrames if opts.backbone == "inceptionv3" else Windows
+            self.windows = {s: cut(opts.window, opts.stride) for s in opts.streams}
         self.prev_chunk: np.ndarray | None = None
         self.pending: deque = deque()  # flow results in frame order
         # Enough flow jobs in flight to keep every worker busy while I3D runs here.

@@ -70,6 +70,18 @@ class CentreFrames:
         return (w[self._middle] for w in self._windows.finish())
 
 
+class Unwindowed:
+    """Frames pass through as one block, for runners that cut their own windows (streaming)."""
+
+    def push(self, frames: np.ndarray) -> Iterator[np.ndarray]:
+        """Add frames (n, ...); yield them as they are."""
+        yield frames
+
+    def finish(self) -> Iterator[np.ndarray]:
+        """Nothing is held back."""
+        return iter(())
+
+
 class StreamRunner:
     """Batches one stream's windows (or frames) through its backbone; collects (T, D)."""
 
@@ -106,4 +118,4 @@ class StreamRunner:
         return np.concatenate(self.features).astype(np.float32)
 
 
-__all__ = ["CentreFrames", "StreamRunner", "Windows", "centre_frames"]
+__all__ = ["CentreFrames", "StreamRunner", "Unwindowed", "Windows", "centre_frames"]
