@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+# As talnet/__init__.py does, before torch loads OpenMP: the test workers share 2 cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture

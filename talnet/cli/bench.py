@@ -14,6 +14,7 @@ BENCH_AREAS: tuple[str, ...] = (
     "video",
     "model",
     "detect",
+    "shared",
     "cuda",
 )
 
