@@ -102,3 +102,136 @@ def run(quick: bool) -> None:
         "best/median over interleaved rounds; the probe range was measured between rounds. "
         "Shared or loaded machines inflate every figure: compare ratios within one run."
     )
+    streaming_table(quick)
+    int8_conv_table(quick)
+
+
+# Conv3d shapes of I3D at 224x224: (name, in, out, kernel, T, H) of the layer's input.
+CONV_SHAPES = (
+    ("Conv3d_1a_7x7 (3->64, 7x7x7 /2)", 3, 64, 7, 16, 224),
+    ("Conv3d_2c_3x3 (64->192)", 64, 192, 3, 8, 56),
+    ("Mixed_3b b1b (96->128, 3x3x3)", 96, 128, 3, 8, 28),
+    ("Mixed_4e b1b (144->288, 3x3x3)", 144, 288, 3, 4, 14),
+    ("Mixed_5c b0 (832->384, 1x1x1)", 832, 384, 1, 2, 7),
+)
+
+
+def cpu_int8_support() -> str:
+    """The CPU model and the int8 dot-product instructions it has (VNNI, AMX), from Linux."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    found = sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2"})
+    return f"{model}; {', '.join(found) or 'no AVX2/AVX-512 flags'}"
+
+
+def int8_conv_table(quick: bool) -> None:
+    """PyTorch's quantized Conv3d (static int8, per engine) against channels-last fp32 on I3D's
+    layer shapes, interleaved rounds, one thread: whether an int8 I3D could pay on this CPU."""
+    import warnings
+
+    import torch
+    import torch.ao.nn.quantized as nnq
+
+    warnings.filterwarnings("ignore", message=".*quantize_per.*deprecated")
+    engines = [
+        e for e in ("x86", "onednn", "fbgemm") if e in torch.backends.quantized.supported_engines
+    ]
+    before_engine, before_threads = torch.backends.quantized.engine, torch.get_num_threads()
+    torch.set_num_threads(1)
+    print(f"\nint8 Conv3d (PyTorch static quantization) vs fp32, one thread: {cpu_int8_support()}")
+    print(
+        f"{'layer':<34}{'fp32 ms':>9}" + "".join(f"{e + ' ms':>12}{'x fp32':>8}" for e in engines)
+    )
+    try:
+        for name, cin, cout, k, t, h in CONV_SHAPES[1:] if quick else CONV_SHAPES:
+            stride = 2 if k == 7 else 1
+            conv = torch.nn.Conv3d(cin, cout, k, stride, k // 2, bias=False).eval()
+            conv = conv.to(memory_format=torch.channels_last_3d)
+            x = torch.randn(1, cin, t, h, h).contiguous(memory_format=torch.channels_last_3d)
+            qx = torch.quantize_per_tensor(x, 0.05, 64, torch.quint8)
+            scales = conv.weight.detach().abs().amax(dim=(1, 2, 3, 4)) / 127
+            qweight = torch.quantize_per_channel(
+                conv.weight.detach(), scales, torch.zeros(cout, dtype=torch.long), 0, torch.qint8
+            )
+            runs = {"fp32": lambda conv=conv, x=x: conv(x)}
+            for engine in engines:
+                torch.backends.quantized.engine = engine
+                qconv = nnq.Conv3d(cin, cout, k, stride, k // 2)
+                qconv.set_weight_bias(qweight, None)
+                qconv.scale, qconv.zero_point = 0.05, 64
+                runs[engine] = lambda q=qconv, e=engine, qx=qx: _on_engine(e, q, qx)
+            best = {key: float("inf") for key in runs}
+            with torch.inference_mode():
+                for _ in range(2 if quick else 4):
+                    for key, fn in runs.items():
+                        start = time.perf_counter()
+                        fn()
+                        best[key] = min(best[key], time.perf_counter() - start)
+            cells = "".join(
+                f"{best[e] * 1e3:>12.1f}{best['fp32'] / best[e]:>7.2f}x" for e in engines
+            )
+            print(f"{name:<34}{best['fp32'] * 1e3:>9.1f}{cells}")
+    finally:
+        torch.backends.quantized.engine = before_engine
+        torch.set_num_threads(before_threads)
+    print(
+        "x fp32 > 1 means int8 is faster. 3x3x3 convolutions carry most of I3D's FLOPs; an int8 "
+        "I3D pays only where they run faster than fp32 (CPUs with VNNI or AMX)."
+    )
+
+
+def _on_engine(engine: str, qconv, qx):
+    """Run a quantized conv with its engine selected (the engine is a global setting)."""
+    import torch
+
+    torch.backends.quantized.engine = engine
+    return qconv(qx)
+
+
+def streaming_table(quick: bool) -> None:
+    """Per-window cost of streaming I3D clips (`--clip-mode streaming`) against one clip per
+    window, at stride 4 and 8, RGB, 224x224, interleaved rounds."""
+    import torch
+
+    from talnet.video.i3d import InceptionI3d
+    from talnet.video.streaming import StreamingRunner, step_features
+
+    torch.manual_seed(0)
+    model = InceptionI3d(in_channels=3).eval().to(memory_format=torch.channels_last_3d)
+    frames = (np.random.default_rng(0).random((112, SIZE, SIZE, 3)) * 255).astype(np.uint8)
+    clip = torch.rand(1, 3, FRAMES, SIZE, SIZE).contiguous(memory_format=torch.channels_last_3d)
+    step_fn = step_features(model)
+
+    def per_clip() -> None:
+        with torch.inference_mode():
+            model.extract_features(clip)
+
+    def streamed(stride: int) -> int:
+        runner = StreamingRunner("rgb", step_fn, FRAMES, stride)
+        runner.add([frames])
+        return len(runner.result())
+
+    windows = {4: streamed(4), 8: streamed(8)}
+    best = {"clip": float("inf"), 4: float("inf"), 8: float("inf")}
+    for _ in range(1 if quick else 3):
+        for key in best:
+            start = time.perf_counter()
+            per_clip() if key == "clip" else streamed(key)
+            spent = time.perf_counter() - start
+            best[key] = min(best[key], spent / (1 if key == "clip" else windows[key]))
+    print(f"\nstreaming clips over {len(frames)} frames (RGB, {SIZE}x{SIZE}, fp32):")
+    print(f"{'mode':<28}{'ms per window':>14}{'x per clip':>12}")
+    print(f"{'one clip per window':<28}{best['clip'] * 1e3:>14.0f}{1.0:>11.2f}x")
+    for stride in (4, 8):
+        label = f"streaming, stride {stride}"
+        print(f"{label:<28}{best[stride] * 1e3:>14.0f}{best['clip'] / best[stride]:>11.2f}x")
