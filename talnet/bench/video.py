@@ -127,9 +127,11 @@ def extraction_rtf(
     with Extractor(options) as extractor:
         if compile:  # the first pass compiles (cached on disk); time the second
             extract_once(extractor)
+        extractor.clock.update(dict.fromkeys(extractor.clock, 0.0))
         ready = time.perf_counter()
         extract_once(extractor)
         wall = time.perf_counter() - ready
+        shares = {stage: spent / wall for stage, spent in extractor.clock.items()}
     return {
         "flow": flow
         + (" compiled" if compile else "")
@@ -141,6 +143,7 @@ def extraction_rtf(
         "wall_s": wall,
         "rtf": seconds / wall,
         "clip_ms": 1000 * wall / (2 * steps["T"]),  # wall per clip per stream, all included
+        "shares": shares,  # of the main process's wall time: I3D, blocked on decode, on flow
     }
 
 
@@ -207,13 +210,15 @@ def run(quick: bool = False) -> None:
             f"{PAPER_FLOW_MS:.0f} ms flow per frame); threads 0 = torch's default"
         )
         print(
-            f"{'flow':<14}{'stride':>7}{'threads':>8}{'steps':>7}{'startup s':>11}{'wall s':>9}"
-            f"{'ms/clip/stream':>16}{'x real time':>13}"
+            f"{'flow':<20}{'stride':>7}{'threads':>8}{'steps':>7}{'startup s':>11}{'wall s':>9}"
+            f"{'ms/clip/stream':>16}{'x real time':>13}   main process: I3D / waiting decode, flow"
         )
         for flow, stride, threads, compile, mode in cases:
             r = extraction_rtf(video, flow, stride, seconds, threads, compile, mode)
+            share = r["shares"]
             print(
-                f"{r['flow']:<14}{r['stride']:>7}{r['threads']:>8}{r['steps']:>7}"
+                f"{r['flow']:<20}{r['stride']:>7}{r['threads']:>8}{r['steps']:>7}"
                 f"{r['startup_s']:>11.1f}{r['wall_s']:>9.1f}{r['clip_ms']:>16.0f}{r['rtf']:>13.2f}"
+                f"   {share['backbone']:.0%} / {share['wait_decode']:.0%}, {share['wait_flow']:.0%}"
             )
             print(f"  {probe_line()}")

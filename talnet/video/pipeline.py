@@ -9,6 +9,7 @@ backbone there is no flow: the main process runs it on each step's middle frame.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -119,9 +120,31 @@ class Extractor:
 
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(options.threads)  # process-wide; restored by close()
-        self.features = {s: load_stream(s, options) for s in options.streams}
+        # seconds the main process spent per stage, for `talnet bench --only video`
+        self.clock = {"backbone": 0.0, "wait_decode": 0.0, "wait_flow": 0.0}
+        self.features = {s: self._timed(load_stream(s, options)) for s in options.streams}
         use_flow = "flow" in options.streams
         self.flow_workers = FlowWorkers(options.flow, options.workers) if use_flow else None
+
+    def _timed(self, fn: Callable) -> Callable:
+        """`fn` with its time added to the backbone's share of the clock."""
+
+        def run(*args: object) -> object:
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.clock["backbone"] += time.perf_counter() - start
+
+        return run
+
+    def wait(self, stage: str, result: object) -> object:
+        """`result.get()` (a decoder queue or a flow job), its blocking time on the clock."""
+        start = time.perf_counter()
+        try:
+            return result.get()
+        finally:
+            self.clock[stage] += time.perf_counter() - start
 
     def close(self) -> None:
         if self.flow_workers is not None:
@@ -151,7 +174,7 @@ class Extractor:
         try:
             current: _VideoState | None = None
             while True:
-                kind, i, payload = decoder.get()
+                kind, i, payload = self.wait("wait_decode", decoder)
                 if kind == "done":
                     break
                 if kind == "start":
@@ -179,6 +202,7 @@ class _VideoState:
     def __init__(self, extractor: Extractor) -> None:
         opts = extractor.options
         self.workers = extractor.flow_workers
+        self.extractor = extractor
         if opts.clip_mode == "streaming":  # the runner cuts its own windows
             self.runners = {
                 s: StreamingRunner(s, extractor.features[s], opts.window, opts.stride)
@@ -206,13 +230,13 @@ class _VideoState:
             self.pending.append(self.workers.submit(np.concatenate([self.prev_chunk, chunk[:1]])))
         self.prev_chunk = chunk
         while self.pending and (self.pending[0].ready() or len(self.pending) > self.lookahead):
-            self._take_flow(self.pending.popleft().get())
+            self._take_flow(self.clock_wait(self.pending.popleft()))
 
     def finish(self) -> dict[str, np.ndarray]:
         if self.workers is not None and self.prev_chunk is not None:
             self.pending.append(self.workers.submit(self.prev_chunk))
             while len(self.pending) > 1:
-                self._take_flow(self.pending.popleft().get())
+                self._take_flow(self.clock_wait(self.pending.popleft()))
             last = self.pending.popleft().get()
             size = self.prev_chunk.shape[1:3]
             self._take_flow(pad_last(last, len(self.prev_chunk), size))
@@ -221,6 +245,10 @@ class _VideoState:
             runner.add(self.windows[stream].finish())
             out[stream] = runner.result()
         return out
+
+    def clock_wait(self, job: object) -> np.ndarray:
+        """A flow job's result; the time spent blocked on it goes on the extractor's clock."""
+        return self.extractor.wait("wait_flow", job)
 
     def _take_flow(self, flows: np.ndarray) -> None:
         self.runners["flow"].add(self.windows["flow"].push(flows))
