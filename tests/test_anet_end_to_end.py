@@ -82,6 +82,9 @@ def test_anet13_trains_detects_and_scores_activitynet_on_synth_activitynet(tmp_p
     assert main(["resample-features", str(data / "features"), str(feats), "--steps", "32",
                  "--ground-truth", str(gt_path), "--quiet"]) == 0  # fmt: skip
     assert read_meta(feats).resample_steps == 32
+    assert main(["check", "--features", str(feats), "--ground-truth", str(gt_path)]) == 0
+    checked = capsys.readouterr().out
+    assert "32 to 32 steps" in checked and "resampled to 32 steps" in checked
     config = tiny_anet13(tmp_path / "tiny_anet13.yaml")
     assert main(["train", "--ground-truth", str(gt_path), "--features", str(feats),
                  "--out", str(run), "--config", str(config), "--train-subset", "training",

@@ -52,6 +52,7 @@ def check_dataset(
             f"features {features}: {len(videos)} videos checked, layout {meta.layout}, "
             f"channels {dims or 'unknown'}{span}, {meta.fps:g} fps, stride {meta.stride}, "
             f"window {meta.window}"
+            + (f", resampled to {meta.resample_steps} steps" if meta.resample_steps else "")
         )
     return lines
 
