@@ -153,6 +153,7 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         "--flow",
         choices=FLOW_METHODS,
         help="optical flow: tvl1 (tuned TV-L1), tvl1-default (OpenCV's settings, slow), "
+        "tvl1-torch (tvl1 in PyTorch, batched; on the --device GPU if one is given), "
         f"dis (DIS medium preset, fast) or dis-fast ({said('flow')})",
     )
     parser.add_argument(

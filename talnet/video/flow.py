@@ -2,8 +2,10 @@
 
 Methods: "tvl1" (OpenCV's Dual TV-L1, the flow the public I3D flow weights were trained on, with
 iteration settings chosen for speed, see TVL1_FAST), "tvl1-default" (OpenCV's defaults, slow),
-"dis" (OpenCV's DIS, medium preset) and "dis-fast" (DIS, fast preset). Flow is computed on
-grayscale frames; values are clipped to [-20, 20] pixels and scaled to [-1, 1].
+"tvl1-torch" (the same TV-L1 with TVL1_FAST, batched in PyTorch: flow_torch.py; on a GPU when
+extracting with --device cuda), "dis" (OpenCV's DIS, medium preset) and "dis-fast" (DIS, fast
+preset). Flow is computed on grayscale frames; values are clipped to [-20, 20] pixels and
+scaled to [-1, 1].
 
 Alignment: for n frames, flow[j] is the motion from frame j to frame j + 1, and the last flow is
 repeated so the flow sequence has n entries, aligned with the frames (a single frame gets zeros).
@@ -52,7 +54,7 @@ TVL1_FAST: dict[str, float] = {
     "outerIterations": 2,
 }
 
-FLOW_METHODS = ("tvl1", "tvl1-default", "dis", "dis-fast")
+FLOW_METHODS = ("tvl1", "tvl1-default", "tvl1-torch", "dis", "dis-fast")
 
 
 def create_flow(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -64,6 +66,10 @@ def create_flow(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
             # Setters, because the keyword form of the constructor misspells innerIterations.
             getattr(algo, f"set{name[0].upper()}{name[1:]}")(value)
         return lambda a, b: algo.calc(a, b, None)
+    if method == "tvl1-torch":  # imported here: only this method needs torch in a flow worker
+        from talnet.video.flow_torch import TorchTVL1
+
+        return TorchTVL1("cpu", params=TVL1_FAST)
     if method in ("dis", "dis-fast"):
         preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
         if method == "dis-fast":
@@ -87,6 +93,8 @@ def flow_between(frames: np.ndarray, method: str, flow_fn: Callable | None = Non
     """Scaled flow of each consecutive pair: (n, H, W, 3) uint8 -> (n - 1, H, W, 2) float32."""
     flow_fn = flow_fn or create_flow(method)
     gray = to_gray(frames)
+    if hasattr(flow_fn, "pairs"):  # tvl1-torch: the whole chunk as batches
+        return scale_flow(flow_fn.pairs(gray))
     out = np.empty((max(len(frames) - 1, 0), *frames.shape[1:3], 2), np.float32)
     for j in range(len(out)):
         out[j] = scale_flow(flow_fn(gray[j], gray[j + 1]))
@@ -106,9 +114,13 @@ def pad_last(flows: np.ndarray, n: int, size: tuple[int, int]) -> np.ndarray:
 _WORKER_FLOW: dict[str, Callable] = {}
 
 
-def _init_worker() -> None:
-    # One OpenCV thread per worker: the pool itself spreads work over the cores.
+def _init_worker(method: str) -> None:
+    # One OpenCV (or torch) thread per worker: the pool itself spreads work over the cores.
     cv2.setNumThreads(1)
+    if method == "tvl1-torch":
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def _flow_job(method: str, frames: np.ndarray) -> np.ndarray:
@@ -117,24 +129,48 @@ def _flow_job(method: str, frames: np.ndarray) -> np.ndarray:
     return flow_between(frames, method, _WORKER_FLOW[method])
 
 
-class FlowWorkers:
-    """A pool of processes computing flow for chunks of frames, so every core is busy."""
+class _Done:
+    """A result computed at once, with the AsyncResult methods the pipeline uses."""
 
-    def __init__(self, method: str, processes: int | None = None) -> None:
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self, timeout: float | None = None) -> np.ndarray:
+        return self.value
+
+
+class FlowWorkers:
+    """A pool of processes computing flow for chunks of frames, so every core is busy; but
+    "tvl1-torch" with a device other than the CPU runs in this process, a chunk per batch on
+    that device (the GPU beside I3D)."""
+
+    def __init__(self, method: str, processes: int | None = None, device: str = "cpu") -> None:
         create_flow(method)  # fail early on an unknown method
         self.method = method
+        self._pool = None
+        if method == "tvl1-torch" and not str(device).startswith("cpu"):
+            from talnet.video.flow_torch import TorchTVL1
+
+            self._flow_fn, self.processes = TorchTVL1(device, params=TVL1_FAST), 1
+            return
         self.processes = processes or os.cpu_count() or 1
         # "spawn": the parent holds torch's thread pools, which do not survive fork() safely.
         context = multiprocessing.get_context("spawn")
-        self._pool = context.Pool(self.processes, initializer=_init_worker)
+        self._pool = context.Pool(self.processes, initializer=_init_worker, initargs=(method,))
 
-    def submit(self, frames: np.ndarray) -> multiprocessing.pool.AsyncResult:
+    def submit(self, frames: np.ndarray) -> multiprocessing.pool.AsyncResult | _Done:
         """Start computing flow_between(frames); `.get()` returns (n - 1, H, W, 2) float32."""
+        if self._pool is None:
+            return _Done(flow_between(frames, self.method, self._flow_fn))
         return self._pool.apply_async(_flow_job, (self.method, frames))
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
 
     def __enter__(self) -> FlowWorkers:
         return self

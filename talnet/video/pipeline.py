@@ -124,7 +124,9 @@ class Extractor:
         self.clock = {"backbone": 0.0, "wait_decode": 0.0, "wait_flow": 0.0}
         self.features = {s: self._timed(load_stream(s, options)) for s in options.streams}
         use_flow = "flow" in options.streams
-        self.flow_workers = FlowWorkers(options.flow, options.workers) if use_flow else None
+        self.flow_workers = (
+            FlowWorkers(options.flow, options.workers, options.device) if use_flow else None
+        )
 
     def _timed(self, fn: Callable) -> Callable:
         """`fn` with its time added to the backbone's share of the clock."""
