@@ -30,6 +30,13 @@ def trained(tmp_path_factory):
     return data, result.checkpoint
 
 
+def _evaluate(data, predictions, *flags: str) -> subprocess.CompletedProcess:
+    """`talnet evaluate` of a results file against the tiny data's ground truth."""
+    cmd = [sys.executable, "-m", "talnet.cli.main", "evaluate", "--ground-truth"]
+    cmd += [str(data / "annotations.json"), "--predictions", str(predictions), *flags]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
 def test_detector_returns_sorted_segments_in_seconds(trained):
     data, ckpt = trained
     detector = Detector.from_checkpoint(ckpt)
@@ -97,11 +104,7 @@ def test_detect_cli_output_loads_and_evaluates(trained, tmp_path):
     assert [d["score"] for d in raw] == sorted((d["score"] for d in raw), reverse=True)
     report = evaluate_detection(gt, dets)
     assert 0.0 <= report.average <= 1.0
-    evaluate = subprocess.run(
-        [sys.executable, "-m", "talnet.cli.main", "evaluate", "--ground-truth",
-         str(data / "annotations.json"), "--predictions", str(out), "--subset", "test"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    evaluate = _evaluate(data, out, "--subset", "test")
     assert evaluate.returncode == 0, evaluate.stderr
 
 
@@ -138,11 +141,7 @@ def test_proposals_are_the_first_stage_ranked_and_budgeted(trained, tmp_path):
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert run.returncode == 0 and "proposals in 6 videos" in run.stdout, run.stderr
-    evaluate = subprocess.run(
-        [sys.executable, "-m", "talnet.cli.main", "evaluate", "--ground-truth",
-         str(data / "annotations.json"), "--predictions", str(out), "--proposals", "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    evaluate = _evaluate(data, out, "--proposals", "--json")
     assert evaluate.returncode == 0, evaluate.stderr
     assert 0.0 < json.loads(evaluate.stdout)["ar100"] <= 1.0
 
