@@ -9,13 +9,16 @@ streams by default), then trains anet13 for one epoch (one video per step, as th
 and detects on 50 videos. The time per step does not depend on the features' values. Minutes
 per epoch for 10,024 videos = seconds per step x 10,024 / 60 (the data loader reads one (N, C)
 file per step; at 10k videos the features, 10.5 GB at N = 128, exceed the in-memory cache of
-talnet.data.dataset and are read from disk, measured here as np.load time per video).
+talnet.data.dataset and are read from disk, measured here as np.load time per video). On a
+shared machine the wall time per step depends on the load; the process's CPU time per step
+(`cpu_seconds_per_step`, one thread) is what a core to itself would take, roughly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import time
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talnet.bench.probe import matmul_gflops
 from talnet.config import load_config
 from talnet.data.anet_profile import ACTIVITYNET_VIDEOS, activitynet_synthetic_ground_truth
 from talnet.detect.detector import Detector, detect_features
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    probe_before = matmul_gflops()
     gt = activitynet_synthetic_ground_truth(0, args.videos, 0, args.classes)
     feats = args.out / "features"
     rng = np.random.default_rng(0)
@@ -60,30 +65,39 @@ def main() -> None:
 
     config = load_config("anet13")
     config.train.epochs = 1
+    cpu_began = time.process_time()
     result = train(
         args.out / "annotations.json", feats, args.out / "run", config, train_subset="training",
         options=FitOptions(progress=False, log_fn=lambda _line: None),
     )  # fmt: skip
     record = json.loads(Path(result.log).read_text().splitlines()[-1])
     step_s = record["time_s"] / record["steps"]
+    step_cpu_s = (time.process_time() - cpu_began) / record["steps"]  # this process's CPU time
     detector = Detector.from_checkpoint(result.checkpoint)
     ids = sorted(gt)[:DETECT_VIDEOS]
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     detect_features(detector, feats, ids, progress=False)
     detect_s = (time.perf_counter() - began) / len(ids)
+    detect_cpu_s = (time.process_time() - cpu_began) / len(ids)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    probe = [round(probe_before, 1), round(matmul_gflops(), 1)]
     videos = ACTIVITYNET_VIDEOS["training"]
     summary = {
         "cpu": _cpu_name(),
         "threads": torch.get_num_threads(),
+        "matmul_probe_gflops_before_after": probe,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "steps": args.steps,
         "feature_dims": [args.dim, args.dim],
         "classes": args.classes,
         "videos_timed": record["steps"],
         "seconds_per_step": round(step_s, 4),
+        "cpu_seconds_per_step": round(step_cpu_s, 4),
         "load_seconds_per_video": round(load_s, 5),
         "minutes_per_epoch_10024_videos": round((step_s + load_s) * videos / 60, 1),
+        "cpu_minutes_per_epoch_10024_videos": round((step_cpu_s + load_s) * videos / 60, 1),
         "detect_seconds_per_video": round(detect_s, 4),
+        "detect_cpu_seconds_per_video": round(detect_cpu_s, 4),
         "detect_minutes_4926_validation_videos": round(
             detect_s * ACTIVITYNET_VIDEOS["validation"] / 60, 1
         ),
