@@ -52,8 +52,8 @@ def flow_spy(monkeypatch):
     pools: list[SpyFlowWorkers] = []
 
     class SpyFlowWorkers(FlowWorkers):
-        def __init__(self, method: str, processes: int | None = None) -> None:
-            super().__init__(method, processes)
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
             self.frames = 0
             pools.append(self)
 

@@ -15,7 +15,6 @@ from talnet.io.features import read_meta_file
 from talnet.video.decode import DecodeOptions, VideoReader
 from talnet.video.flow import (
     TVL1_FAST,
-    FlowWorkers,
     create_flow,
     end_point_error,
     flow_between,
@@ -133,16 +132,6 @@ def test_bad_settings_are_refused():
         tvl1_flow(frames, frames, interpolation="nearest")
     with pytest.raises(TalnetError, match="batches"):
         tvl1_flow(frames, frames[0])
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_workers_on_a_gpu_run_in_process_and_match_the_cpu():
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (5, 48, 48, 3), dtype=np.uint8)
-    with FlowWorkers("tvl1-torch", device="cuda") as workers:
-        assert workers.processes == 1
-        gpu = workers.submit(frames).get()
-    np.testing.assert_allclose(gpu, flow_between(frames, "tvl1-torch"), atol=1e-3)
 
 
 def test_extract_cli_with_tvl1_torch(tmp_path, capsys):
