@@ -73,22 +73,21 @@ class Detector:
         features the video's `FeatureMeta.for_video` view); features on another grid are
         refused (see `check_fits`). `video_scores` (C,), one per class of `classes`, score
         the model's class-agnostic proposals instead (ActivityNet practice)."""
-        if meta is None:
-            meta = self.meta
-        else:
-            self.check_fits(meta)
-        return self._detect_fitted(features, meta, video_scores=video_scores)
+        return self._detect_fitted(features, self._fitting(meta), video_scores=video_scores)
 
     def propose(
         self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
     ) -> list[Detection]:
         """One video's class-agnostic proposals in seconds (label "proposal", score = the
         objectness), best first: the first stage alone, for recall at a number of proposals."""
+        return self._detect_fitted(features, self._fitting(meta), proposals_only=True)
+
+    def _fitting(self, meta: FeatureMeta | None) -> FeatureMeta:
+        """`meta`, checked to fit the checkpoint, or the checkpoint's own grid when None."""
         if meta is None:
-            meta = self.meta
-        else:
-            self.check_fits(meta)
-        return self._detect_fitted(features, meta, proposals_only=True)
+            return self.meta
+        self.check_fits(meta)
+        return meta
 
     def video_probabilities(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """One video's class probabilities (C,) from the model's video-level classifier."""
@@ -175,7 +174,8 @@ def detect_features(
             DataWarning,
             stacklevel=2,
         )
-        ids = [v for v in ids if v not in set(missing)]
+        absent = set(missing)
+        ids = [v for v in ids if v not in absent]
     if video_scores is not None:
         video_scores = video_scores.for_classes(detector.classes)
         unscored = [v for v in ids if video_scores.lookup(v) is None]

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from talnet.errors import TalnetError
 from talnet.video.decode import DecodeOptions, VideoReader
 from talnet.video.i3d import InceptionI3d
+from talnet.video.windows import scaled_rgb
 
 KINETICS_FPS = 25.0
 MIN_CLIP = 16  # frames: the temporal pooling of the logits needs at least 9; 16 as in training
@@ -49,7 +50,7 @@ class Classification:
 
 def clip_logits(model: InceptionI3d, frames: np.ndarray) -> np.ndarray:
     """(T, 224, 224, 3) uint8 RGB frames -> (400,) logits averaged over time."""
-    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float().div_(127.5).sub_(1.0)
+    x = scaled_rgb(torch.from_numpy(frames).permute(3, 0, 1, 2)[None])
     with torch.inference_mode():
         return model(x).mean(dim=2)[0].float().numpy()
 

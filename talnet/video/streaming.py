@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from talnet.io.features import FeatureMeta
+from talnet.video.windows import scaled_rgb
+
 TEMPORAL_STRIDE = 8  # frames per Mixed_5c step
 MARGIN = 56  # frames of context each side of a core: >= 49, half of Mixed_5c's receptive field
 CORE = 448  # frames whose Mixed_5c steps one pass keeps
@@ -38,10 +41,9 @@ def check_grid(window: int, stride: int) -> None:
         )
 
 
-def phases(stride: int, steps: int | None = None) -> list[int]:
-    """The distinct start offsets mod 8 of windows i * stride (of the first `steps` windows)."""
-    count = TEMPORAL_STRIDE if steps is None else min(steps, TEMPORAL_STRIDE)
-    return sorted({(i * stride) % TEMPORAL_STRIDE for i in range(count)})
+def phases(stride: int) -> list[int]:
+    """The distinct start offsets mod 8 of windows i * stride."""
+    return sorted({(i * stride) % TEMPORAL_STRIDE for i in range(TEMPORAL_STRIDE)})
 
 
 def step_features(model: torch.nn.Module, device: str | torch.device = "cpu") -> StepFn:
@@ -109,7 +111,7 @@ class StreamingRunner:
             pad = np.repeat(self._buf[-1:], self.window - self.total, axis=0)
             self._buf = np.concatenate([self._buf, pad])
             self.total = self.window
-        count = (self.total - self.window) // self.stride + 1
+        count = FeatureMeta(window=self.window, stride=self.stride).num_steps(self.total)
         for phase in self._next:
             while self._next[phase] < self.total:
                 self._run(phase, final=True)
@@ -133,7 +135,7 @@ class StreamingRunner:
             segment = np.concatenate([segment, np.repeat(segment[-1:], short, axis=0)])
         x = torch.from_numpy(np.ascontiguousarray(segment))
         if self.stream == "rgb":
-            x = x.float().div_(127.5).sub_(1.0)
+            x = scaled_rgb(x)
         x = x.movedim(-1, 0)[None]  # (1, C, L, H, W)
         steps = self.step_fn(x)[0].T.numpy()  # (L / 8, 1024)
         first = (start - lo) // TEMPORAL_STRIDE

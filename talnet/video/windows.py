@@ -9,10 +9,14 @@ A per-frame backbone sees the middle frame of each window (`centre_frames`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from talnet.io.features import FeatureMeta
+
+if TYPE_CHECKING:  # torch loads when a backbone runs, not when windows are cut
+    import torch
 
 
 def centre_frames(n_frames: int, window: int, stride: int) -> np.ndarray:
@@ -70,6 +74,11 @@ class CentreFrames:
         return (w[self._middle] for w in self._windows.finish())
 
 
+def scaled_rgb(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB -> float32 in [-1, 1], the input range of I3D and InceptionV3."""
+    return frames.float().div_(127.5).sub_(1.0)
+
+
 class Unwindowed:
     """Frames pass through as one block, for runners that cut their own windows (streaming)."""
 
@@ -107,7 +116,7 @@ class StreamRunner:
         self.pending = []
         x = torch.from_numpy(clips)
         if self.stream == "rgb":
-            x = x.float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
+            x = scaled_rgb(x)
         # (N, C, T, H, W) or (N, C, H, W); the extractor picks the memory format
         x = x.movedim(-1, 1)
         self.features.append(self.feature_fn(x).numpy())
@@ -118,4 +127,4 @@ class StreamRunner:
         return np.concatenate(self.features).astype(np.float32)
 
 
-__all__ = ["CentreFrames", "StreamRunner", "Unwindowed", "Windows", "centre_frames"]
+__all__ = ["CentreFrames", "StreamRunner", "Unwindowed", "Windows", "centre_frames", "scaled_rgb"]
