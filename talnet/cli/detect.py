@@ -38,6 +38,7 @@ streams, widths, fps, stride, window) is refused.
 VIDEO_ONLY = ("i3d_rgb", "i3d_flow", "random_weights", "flow", "streams", "fps", "stride")
 VIDEO_ONLY += ("backbone", "weights")
 VIDEO_ONLY += ("window", "size", "resize", "workers", "threads", "compile", "clip_mode")
+VIDEO_ONLY += ("precision",)
 FEATURES_ONLY = ("ground_truth", "subset", "video_ids", "proposals", "video_scores")
 
 

@@ -18,7 +18,7 @@ from talnet.io.features import FeatureMeta, feature_path, read_meta_file, save_a
 # Settings that must agree for features to share a folder (extra: as `talnet extract` records).
 _SAME_KEYS = ("fps", "stride", "window", "streams", "layout", "dims")
 _SAME_EXTRA = ("backbone", "flow_method", "weights", "random_weights", "frame_size")
-_SAME_EXTRA += ("resize_short_side", "clip_mode")
+_SAME_EXTRA += ("resize_short_side", "clip_mode", "precision")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

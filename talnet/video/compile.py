@@ -91,7 +91,9 @@ def make_feature_extractor(
 
 
 def _is_video_model(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv3d) for m in model.modules())
+    from torch.ao.nn.quantized import Conv3d as QuantizedConv3d
+
+    return any(isinstance(m, nn.Conv3d | QuantizedConv3d) for m in model.modules())
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -36,6 +36,7 @@ FRAME_RULE = (
 )
 LAYOUTS = ("concat", "folders")
 CLIP_MODES = ("clip", "streaming")
+PRECISIONS = ("fp32", "int8")  # int8: see video/quantize.py
 # short_side default: the backbone's resize (None already means "squash to size x size").
 NATIVE = -1
 
@@ -88,6 +89,7 @@ class ExtractOptions:
     batch: int = 4
     compile: bool = False
     clip_mode: str = "clip"  # clip: each window alone (exact); streaming: see video/streaming.py
+    precision: str = "fp32"  # int8: I3D quantized (video/quantize.py); features near fp32's
     workers: int | None = None  # flow processes; default: one per core
     threads: int | None = None  # torch threads for I3D; 1 avoids thrashing on a busy machine
     chunk: int = 32
@@ -121,6 +123,15 @@ class ExtractOptions:
             raise TalnetError(
                 "--clip-mode streaming needs the I3D backbone and a window that is a multiple "
                 f"of 8 frames (got {self.backbone}, window {self.window})"
+            )
+        if self.precision not in PRECISIONS:
+            raise TalnetError(f"unknown precision {self.precision!r}; choose {PRECISIONS}")
+        if self.precision == "int8" and (
+            self.backbone != "i3d" or self.compile or self.device != "cpu"
+        ):
+            raise TalnetError(
+                "--precision int8 runs the I3D backbone on the CPU, without --compile (got "
+                f"{self.backbone}, device {self.device}{', --compile' if self.compile else ''})"
             )
         if self.layout not in LAYOUTS:
             raise TalnetError(f"layout must be concat or folders, got {self.layout!r}")
@@ -185,6 +196,8 @@ class ExtractOptions:
                 settings["short_side"] = extra["resize_short_side"] or None
             if extra.get("clip_mode") in CLIP_MODES:
                 settings["clip_mode"] = extra["clip_mode"]
+            if extra.get("precision") in PRECISIONS:
+                settings["precision"] = extra["precision"]
         return cls(**(settings | overrides))
 
     def weights(self, stream: str) -> Path | None:
@@ -225,6 +238,8 @@ class ExtractOptions:
             extra["frame_rule"] = FRAME_RULE
         if self.clip_mode != "clip":  # absent means clip, as in folders made before the option
             extra["clip_mode"] = self.clip_mode
+        if self.precision != "fp32":  # absent means fp32, as in folders made before the option
+            extra["precision"] = self.precision
         return FeatureMeta(
             fps=self.fps,
             stride=self.stride,
@@ -244,6 +259,7 @@ __all__ = [
     "INCEPTION_V3_FILE",
     "LAYOUTS",
     "NATIVE",
+    "PRECISIONS",
     "STEP_RULE",
     "STREAMS",
     "Backbone",

@@ -46,6 +46,14 @@ def load_stream(stream: str, options: ExtractOptions) -> Callable:
     else:
         channels = 3 if stream == "rgb" else 2
         model = random_i3d(channels) if path is None else load_i3d_weights(path, channels)
+        if options.precision == "int8":
+            from talnet.video.quantize import cached_maxima, quantize_i3d
+
+            weight_id = options.weight_id(stream)
+            key = "random" if weight_id is None else weight_id["crc32"]
+            frames = max(options.window, 16)
+            maxima = cached_maxima(model, key, frames, options.size)
+            model = quantize_i3d(model, maxima=maxima)
     if options.clip_mode == "streaming":
         return step_features(model.to(options.device), options.device)
     return make_feature_extractor(model, compile=options.compile, device=options.device)
