@@ -1,4 +1,5 @@
-"""Speed on a shared machine: training, detection and I3D beside another CPU-busy process.
+"""Speed on a shared machine: training, detection, extraction and I3D beside another CPU-busy
+process.
 
 Each case runs in a fresh Python process (OpenMP reads its settings when torch loads), first
 alone and then beside a busy process (torch matrix multiplies on every core, like a second
@@ -14,11 +15,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from talnet.bench.probe import probe_line
+from talnet.bench.video import _bench_video
 
-# Workloads, run by `python -c`: print one JSON {"rate": units per second}.
+# Workloads, run by `python -c`: print one JSON {"rate": units per second}; work() returns the
+# units one call did (None: one).
 _WORKLOAD = r"""
 import json, sys, time, torch
 kind, seconds = sys.argv[1], float(sys.argv[2])
@@ -48,6 +53,13 @@ elif kind == "detect":
     def work():
         with torch.inference_mode():
             model(feats)
+elif kind == "extract":  # the whole pipeline: decoder process, flow processes, I3D here
+    from talnet.video.options import ExtractOptions
+    from talnet.video.pipeline import Extractor
+    options = ExtractOptions(flow="dis", stride=16, size=112, short_side=128, random_weights=True)
+    extractor = Extractor(options)
+    def work():  # counts frames of video, not passes
+        return sum(video.frames for video in extractor.iter([sys.argv[3]]))
 else:
     from talnet.video.i3d import InceptionI3d
     model = InceptionI3d(in_channels=3).eval().to(memory_format=torch.channels_last_3d)
@@ -55,10 +67,12 @@ else:
     def work():
         with torch.inference_mode():
             model.extract_features(clip)
-work(); work()
+work()
+if kind != "extract":
+    work()
 count, began = 0, time.perf_counter()
 while time.perf_counter() - began < seconds:
-    work(); count += 1
+    count += work() or 1
 print(json.dumps({"rate": count / (time.perf_counter() - began)}))
 """
 
@@ -74,7 +88,7 @@ VARIANTS = {
     "default threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
     "1 thread": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": "1"},
 }
-UNITS = {"train": "steps/s", "detect": "videos/s", "i3d": "clips/s"}
+UNITS = {"train": "steps/s", "detect": "videos/s", "i3d": "clips/s", "extract": "frames/s"}
 
 
 def _env(settings: dict[str, str | None]) -> dict[str, str]:
@@ -86,14 +100,16 @@ def _env(settings: dict[str, str | None]) -> dict[str, str]:
     return env
 
 
-def measure(kind: str, settings: dict[str, str | None], seconds: float) -> float:
+def measure(kind: str, settings: dict[str, str | None], seconds: float, video: str = "") -> float:
     """Rate of one workload in a fresh process with these environment settings."""
-    cmd = [sys.executable, "-c", _WORKLOAD, kind, str(seconds)]
+    cmd = [sys.executable, "-c", _WORKLOAD, kind, str(seconds), video]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=_env(settings))
     return float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
 
 
-def beside_busy(kind: str, settings: dict[str, str | None], seconds: float) -> float:
+def beside_busy(
+    kind: str, settings: dict[str, str | None], seconds: float, video: str = ""
+) -> float:
     """Rate of one workload while a busy process (default threads and wait policy) runs."""
     busy = subprocess.Popen(
         [sys.executable, "-c", _BUSY], env=_env({"OMP_WAIT_POLICY": None}),
@@ -101,7 +117,7 @@ def beside_busy(kind: str, settings: dict[str, str | None], seconds: float) -> f
     )  # fmt: skip
     try:
         time.sleep(1.0)  # let it reach its loop
-        return measure(kind, settings, seconds)
+        return measure(kind, settings, seconds, video)
     finally:
         busy.kill()
         busy.wait()
@@ -115,13 +131,21 @@ def run(quick: bool = False) -> None:
         f"\nbeside a CPU-busy process (torch matmuls on every core): {os.cpu_count()} cores; "
         "slowdown = alone / beside (2.0 = a fair share of 2 cores)"
     )
+    print(
+        "extract: the whole pipeline (decoder and flow processes, I3D) in fast mode (DIS flow, "
+        "stride 16) at 112 px, random weights, on a 4 s clip"
+    )
     print(f"{'workload':<9}{'variant':<44}{'alone':>9}{'beside':>9}{'slowdown':>10}")
-    for kind in ("train", "detect") if quick else ("train", "detect", "i3d"):
-        for name, settings in VARIANTS.items():
-            alone = measure(kind, settings, seconds)
-            shared = beside_busy(kind, settings, seconds)
-            print(
-                f"{kind:<9}{name:<44}{alone:>9.2f}{shared:>9.2f}{alone / shared:>9.1f}x"
-                f"  {UNITS[kind]}"
-            )
+    kinds = ("train", "detect", "extract") + (() if quick else ("i3d",))
+    with tempfile.TemporaryDirectory() as tmp:
+        video = str(_bench_video(Path(tmp), quick=True)[0])
+        for kind in kinds:
+            span = max(seconds, 10.0) if kind == "extract" else seconds  # a pass takes seconds
+            for name, settings in VARIANTS.items():
+                alone = measure(kind, settings, span, video)
+                shared = beside_busy(kind, settings, span, video)
+                print(
+                    f"{kind:<9}{name:<44}{alone:>9.2f}{shared:>9.2f}{alone / shared:>9.1f}x"
+                    f"  {UNITS[kind]}"
+                )
     print(probe_line())
