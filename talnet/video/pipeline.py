@@ -62,8 +62,10 @@ def load_stream(stream: str, options: ExtractOptions) -> Callable:
 # -- the decoder process --------------------------------------------------------------------
 
 
-def _decode_worker(paths: list[str], options: DecodeOptions, queue) -> None:
-    """Child process: decode each video in order, sending ("start"|"chunk"|"end"|"error", i, x)."""
+def _decode_worker(jobs, options: DecodeOptions, queue) -> None:
+    """Child process: wait for a list of paths on `jobs`, then decode each video in order,
+    sending ("start"|"chunk"|"end"|"error", i, x) and finally ("done", n, None)."""
+    paths = jobs.get()
     for i, path in enumerate(paths):
         try:
             with VideoReader(path, options) as reader:
@@ -79,15 +81,25 @@ def _decode_worker(paths: list[str], options: DecodeOptions, queue) -> None:
 
 
 class _Decoder:
-    """The decoder process and its bounded queue of chunks (bounded so memory stays flat)."""
+    """The decoder process and its bounded queue of chunks (bounded so memory stays flat).
 
-    def __init__(self, paths: Sequence[Path], options: DecodeOptions, depth: int = 6) -> None:
+    The process starts at once and waits for its videos (`start`), so the second or two a
+    spawned Python needs to import PyAV and numpy overlaps the models' loading instead of
+    leaving the cores idle at the first video.
+    """
+
+    def __init__(self, options: DecodeOptions, depth: int = 6) -> None:
         context = multiprocessing.get_context("spawn")
         self.queue = context.Queue(maxsize=depth)
+        self.jobs = context.Queue(maxsize=1)
         self.process = context.Process(
-            target=_decode_worker, args=([str(p) for p in paths], options, self.queue), daemon=True
+            target=_decode_worker, args=(self.jobs, options, self.queue), daemon=True
         )
         self.process.start()
+
+    def start(self, paths: Sequence[Path]) -> None:
+        """Decode these videos, in order (once per process)."""
+        self.jobs.put([str(p) for p in paths])
 
     def get(self) -> tuple:
         while True:
@@ -101,6 +113,9 @@ class _Decoder:
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout=5)
+        for q in (self.queue, self.jobs):
+            q.close()
+            q.cancel_join_thread()  # a half-read queue must not block the exit
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -130,7 +145,13 @@ class Extractor:
             torch.set_num_threads(options.threads)  # process-wide; restored by close()
         # seconds the main process spent per stage, for `talnet bench --only video`
         self.clock = {"backbone": 0.0, "wait_decode": 0.0, "wait_flow": 0.0}
-        self.features = {s: self._timed(load_stream(s, options)) for s in options.streams}
+        self._closed = False
+        self._decoder: _Decoder | None = _Decoder(options.decode_options())  # warm for iter()
+        try:
+            self.features = {s: self._timed(load_stream(s, options)) for s in options.streams}
+        except BaseException:
+            self._decoder.close()
+            raise
         use_flow = "flow" in options.streams
         self.flow_workers = (
             FlowWorkers(options.flow, options.workers, options.device) if use_flow else None
@@ -157,6 +178,10 @@ class Extractor:
             self.clock[stage] += time.perf_counter() - start
 
     def close(self) -> None:
+        self._closed = True
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         if self.flow_workers is not None:
             self.flow_workers.close()
         if self._threads_before is not None:
@@ -180,7 +205,8 @@ class Extractor:
         contextlib.closing to stop early safely).
         """
         videos = [Path(v) for v in videos]
-        decoder = _Decoder(videos, self.options.decode_options())
+        decoder, self._decoder = self._decoder or _Decoder(self.options.decode_options()), None
+        decoder.start(videos)
         try:
             current: _VideoState | None = None
             while True:
@@ -203,6 +229,8 @@ class Extractor:
                     yield VideoFeatures(i, videos[i], None, error=payload)
         finally:
             decoder.close()
+            if self._decoder is None and not self._closed:  # warm the next call's decoder
+                self._decoder = _Decoder(self.options.decode_options())
 
 
 class _VideoState:
