@@ -130,3 +130,23 @@ def test_settings_that_differ_from_training_warn(tmp_path):
     options = ExtractOptions(stride=16, size=32, short_side=None, flow="tvl1", random_weights=True)
     with pytest.warns(UserWarning, match="flow_method dis, extracting with tvl1"):
         check_fits(detector, options, ckpt)
+
+
+def test_int8_extraction_feeds_a_checkpoint_trained_on_fp32_features(tmp_path):
+    """--precision int8 features are near fp32's: no refusal, no warning, same-sized output."""
+    from talnet.detect import detect_videos
+    from talnet.detect.detector import Detector
+    from talnet.detect.video import check_fits
+    from talnet.video.options import ExtractOptions
+
+    video = make_video(tmp_path / "a.mp4", seconds=1.2, fps=25)
+    ckpt = _checkpoint(tmp_path / "c.pt")
+    detector = Detector.from_checkpoint(ckpt)
+    options = ExtractOptions.from_meta(
+        detector.expected_meta, random_weights=True, precision="int8", workers=1, threads=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_fits(detector, options, ckpt)
+    report = detect_videos(detector, [video], options, progress=False)
+    assert report.failed == [] and 0 < len(report.detections["a"])

@@ -229,3 +229,23 @@ def _reason(exc: BaseException) -> str:
     """FFmpeg's message without the file name PyAV appends (our errors name the file)."""
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(": '")[0]
+
+
+def decode_worker(jobs, options: DecodeOptions, queue) -> None:
+    """The decoder process of the extraction pipeline (`talnet.video.pipeline`), here so that the
+    spawned process imports PyAV and numpy, not torch (seconds on 2 cores). Wait for a list of
+    paths on `jobs`, then decode each video in order, sending ("start"|"chunk"|"end"|"error", i,
+    x) on `queue`, and finally ("done", n, None)."""
+    paths = jobs.get()
+    for i, path in enumerate(paths):
+        try:
+            with VideoReader(path, options) as reader:
+                queue.put(("start", i, reader.info.expected_frames(options.fps)))
+                for chunk in reader.chunks():
+                    queue.put(("chunk", i, chunk))
+                queue.put(("end", i, reader.info.frames_out))
+        except TalnetError as exc:
+            queue.put(("error", i, str(exc)))
+        except Exception as exc:  # a decoder bug must fail this video, not the whole run
+            queue.put(("error", i, f"{path}: {type(exc).__name__}: {exc}"))
+    queue.put(("done", len(paths), None))

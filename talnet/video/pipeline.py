@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from talnet.errors import TalnetError
-from talnet.video.decode import DecodeOptions, VideoReader
+from talnet.video.decode import DecodeOptions, decode_worker
 from talnet.video.flow import FlowWorkers, pad_last
 from talnet.video.options import ExtractOptions
 from talnet.video.streaming import StreamingRunner, step_features
@@ -62,24 +62,6 @@ def load_stream(stream: str, options: ExtractOptions) -> Callable:
 # -- the decoder process --------------------------------------------------------------------
 
 
-def _decode_worker(jobs, options: DecodeOptions, queue) -> None:
-    """Child process: wait for a list of paths on `jobs`, then decode each video in order,
-    sending ("start"|"chunk"|"end"|"error", i, x) and finally ("done", n, None)."""
-    paths = jobs.get()
-    for i, path in enumerate(paths):
-        try:
-            with VideoReader(path, options) as reader:
-                queue.put(("start", i, reader.info.expected_frames(options.fps)))
-                for chunk in reader.chunks():
-                    queue.put(("chunk", i, chunk))
-                queue.put(("end", i, reader.info.frames_out))
-        except TalnetError as exc:
-            queue.put(("error", i, str(exc)))
-        except Exception as exc:  # a decoder bug must fail this video, not the whole run
-            queue.put(("error", i, f"{path}: {type(exc).__name__}: {exc}"))
-    queue.put(("done", len(paths), None))
-
-
 class _Decoder:
     """The decoder process and its bounded queue of chunks (bounded so memory stays flat).
 
@@ -93,7 +75,7 @@ class _Decoder:
         self.queue = context.Queue(maxsize=depth)
         self.jobs = context.Queue(maxsize=1)
         self.process = context.Process(
-            target=_decode_worker, args=(self.jobs, options, self.queue), daemon=True
+            target=decode_worker, args=(self.jobs, options, self.queue), daemon=True
         )
         self.process.start()
 
