@@ -169,6 +169,7 @@ def extraction_rtf(
     threads: int | None = 1,
     compile: bool = False,
     clip_mode: str = "clip",
+    precision: str = "fp32",
 ) -> dict:
     """Real-time factor of extracting one video (startup, and any compile, timed separately).
 
@@ -185,6 +186,7 @@ def extraction_rtf(
         threads=threads,
         compile=compile,
         clip_mode=clip_mode,
+        precision=precision,
     )
     steps = {}
 
@@ -206,7 +208,8 @@ def extraction_rtf(
     return {
         "flow": flow
         + (" compiled" if compile else "")
-        + (" stream" if clip_mode != "clip" else ""),
+        + (" stream" if clip_mode != "clip" else "")
+        + (f" {precision}" if precision != "fp32" else ""),
         "stride": stride,
         "threads": threads or 0,
         "steps": steps["T"],
@@ -278,11 +281,17 @@ def run(quick: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         video, seconds, what = _bench_video(Path(tmp), quick)
         print(f"\ndecode {what} -> 224x224 at 30 fps: {decode_fps(video):.0f} frames/s")
-        cases = [("dis", 16, 1, False, "clip")]
+        cases = [("dis", 16, 1, False, "clip", "fp32")]
         if not quick:
-            cases += [("dis", 4, 1, False, "clip"), ("dis", 4, 1, False, "streaming")]
-            cases += [("tvl1", 16, 1, False, "clip"), ("tvl1", 4, 1, False, "clip")]
-            cases += [("tvl1", 4, 1, False, "streaming"), ("dis", 16, None, True, "clip")]
+            cases += [("dis", 16, None, False, "clip", "fp32")]
+            cases += [("dis", 16, None, False, "clip", "int8")]
+            cases += [
+                ("dis", 4, 1, False, "clip", "fp32"),
+                ("dis", 4, 1, False, "streaming", "fp32"),
+            ]
+            cases += [("tvl1", 16, 1, False, "clip", "fp32"), ("tvl1", 4, 1, False, "clip", "fp32")]
+            cases += [("tvl1", 4, 1, False, "streaming", "fp32")]
+            cases += [("dis", 16, None, True, "clip", "fp32")]
         print(
             f"\nextraction of {what}, rgb + flow I3D fp32, random "
             f"weights, one flow process per core (paper: {PAPER_I3D_MS:.0f} ms per clip, "
@@ -292,8 +301,8 @@ def run(quick: bool = False) -> None:
             f"{'flow':<20}{'stride':>7}{'threads':>8}{'steps':>7}{'startup s':>11}{'wall s':>9}"
             f"{'ms/clip/stream':>16}{'x real time':>13}   main process: I3D / waiting decode, flow"
         )
-        for flow, stride, threads, compile, mode in cases:
-            r = extraction_rtf(video, flow, stride, seconds, threads, compile, mode)
+        for flow, stride, threads, compile, mode, precision in cases:
+            r = extraction_rtf(video, flow, stride, seconds, threads, compile, mode, precision)
             share = r["shares"]
             print(
                 f"{r['flow']:<20}{r['stride']:>7}{r['threads']:>8}{r['steps']:>7}"

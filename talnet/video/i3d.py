@@ -47,12 +47,12 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _padding(x: torch.Tensor, kernel: Triple, stride: Triple) -> list[tuple[int, int]]:
+def same_pads(x: torch.Tensor, kernel: Triple, stride: Triple) -> list[tuple[int, int]]:
     """Per-axis (before, after) "SAME" padding of the (T, H, W) axes of x (N, C, T, H, W)."""
     return [same_padding(x.shape[2 + i], kernel[i], stride[i]) for i in range(3)]
 
 
-def _flat(pads: list[tuple[int, int]]) -> tuple[int, ...]:
+def pad_arg(pads: list[tuple[int, int]]) -> tuple[int, ...]:
     """F.pad's order: last axis first."""
     return tuple(p for pair in reversed(pads) for p in pair)
 
@@ -79,12 +79,12 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = _padding(x, self.kernel, self.stride)
+        pads = same_pads(x, self.kernel, self.stride)
         if all(a == b for a, b in pads):
             # Symmetric: let the convolution pad, which saves a copy of the input.
             padding = tuple(a for a, _ in pads)
         else:
-            x = F.pad(x, _flat(pads))
+            x = F.pad(x, pad_arg(pads))
             padding = (0, 0, 0)
         conv = self.conv3d
         x = F.conv3d(x, conv.weight, conv.bias, conv.stride, padding)
@@ -103,10 +103,10 @@ class SamePool3d(nn.Module):
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = _padding(x, self.kernel, self.stride)
+        pads = same_pads(x, self.kernel, self.stride)
         if all(a == b for a, b in pads):
             return F.max_pool3d(x, self.kernel, self.stride, tuple(a for a, _ in pads))
-        return F.max_pool3d(F.pad(x, _flat(pads)), self.kernel, self.stride)
+        return F.max_pool3d(F.pad(x, pad_arg(pads)), self.kernel, self.stride)
 
 
 class Mixed(nn.Module):

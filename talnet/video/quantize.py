@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talnet.errors import TalnetError
 from talnet.io.atomic import write_json
-from talnet.video.i3d import InceptionI3d, Mixed, SamePool3d, Unit3D, _flat, _padding
+from talnet.video.i3d import InceptionI3d, Mixed, SamePool3d, Unit3D, pad_arg, same_pads
 from talnet.video.weights import user_cache_dir
 
 # PyTorch 2.13 warns that quantized tensors will go in a later release; talnet pins 2.13.
@@ -47,7 +48,7 @@ def int8_engine() -> str:
     for engine in ("x86", "fbgemm", "onednn"):
         if engine in engines:
             return engine
-    raise RuntimeError(f"this PyTorch has no x86 int8 engine (it has {engines})")
+    raise TalnetError(f"--precision int8 needs an x86 int8 engine; this PyTorch has {engines}")
 
 
 @torch.inference_mode()
@@ -144,10 +145,10 @@ class QuantUnit3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_quantized:  # the network input, [-1, 1]
             if not self.symmetric:
-                x = F.pad(x, _flat(_padding(x, self.kernel, self.stride)))
+                x = F.pad(x, pad_arg(same_pads(x, self.kernel, self.stride)))
             x = torch.quantize_per_tensor(x, INPUT_SCALE, INPUT_ZERO, torch.quint8)
         elif not self.symmetric:  # not in I3D (only its first unit has stride 2); kept exact
-            pads = _flat(_padding(x, self.kernel, self.stride))
+            pads = pad_arg(same_pads(x, self.kernel, self.stride))
             x = torch.quantize_per_tensor(
                 F.pad(x.dequantize(), pads), x.q_scale(), x.q_zero_point(), torch.quint8
             )
@@ -164,7 +165,7 @@ class QuantPool3d(nn.Module):
         self.kernel, self.stride = pool.kernel, pool.stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = _padding(x, self.kernel, self.stride)
+        pads = same_pads(x, self.kernel, self.stride)
         if any(after - before not in (0, 1) for before, after in pads):
             raise ValueError(f"unexpected SAME padding {pads}")
         before = tuple(b for b, _ in pads)
