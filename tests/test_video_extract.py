@@ -252,6 +252,13 @@ def test_library_function_returns_features_and_meta(tmp_path):
         assert meta.stride == 8 and meta.extra["n_frames"] == 30
         with pytest.raises(TalnetError, match="no video stream"):
             extract_video_features(make_audio_only(tmp_path / "a.mp4"), extractor=extractor)
+        # each call's decoder process is warmed by the one before, errors included
+        again, _ = extract_video_features(video, extractor=extractor)
+        assert all(np.array_equal(again[s], feats[s]) for s in feats)
+        warm = extractor._decoder.process
+        assert warm.is_alive()
+    warm.join(timeout=10)
+    assert not warm.is_alive() and extractor._decoder is None  # close() stops the warm one
 
 
 def test_shards_cover_every_video_once(tmp_path):

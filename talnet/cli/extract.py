@@ -191,8 +191,9 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for the backbone (default: torch's); 1 is much faster when other work "
-        "already fills the cores (busy machine, or --flow tvl1 on few cores)",
+        help="torch threads for the backbone (default: torch's, one per core; with talnet's "
+        "passive OpenMP wait it beat 1 thread beside the flow processes and beside another "
+        "busy program: `talnet bench --only video`, `--only shared`)",
     )
     parser.add_argument(
         "--compile",
@@ -205,8 +206,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         choices=CLIP_MODES,
         help="clip: run I3D on each window alone, as public feature sets are made; streaming: "
         "run it over the video once per phase (2 at stride 4) and pool Mixed_5c per window, "
-        "about half the work at stride 4 or 8, features a little different (each window sees "
-        f"its neighbours); default {_shown('clip_mode')}",
+        "about half the work at stride 4 or 8 (nothing to share at 16), features a little "
+        f"different (each window sees its neighbours); default {_shown('clip_mode')}",
     )
     parser.add_argument(
         "--precision",
