@@ -191,9 +191,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for the backbone (default: torch's, one per core; with talnet's "
-        "passive OpenMP wait it beat 1 thread beside the flow processes and beside another "
-        "busy program: `talnet bench --only video`, `--only shared`)",
+        help="torch threads for the backbone (default: torch's, one per core, which talnet's "
+        "passive OpenMP wait keeps fast beside the flow processes and other busy programs)",
     )
     parser.add_argument(
         "--compile",
@@ -213,8 +212,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
         "--precision",
         choices=PRECISIONS,
         help="fp32: I3D in float32; int8: I3D quantized to int8 (calibrated once per weight "
-        "file, cached), features within cosine ~0.997 of fp32; faster only on CPUs with VNNI "
-        "or AMX int8 instructions (`talnet bench --only i3d` measures it here); default "
+        "file and cached), features close to fp32's; faster than fp32 only on CPUs with VNNI "
+        "or AMX int8 instructions (`talnet bench --only i3d` compares them); default "
         f"{_shown('precision')}",
     )
 
