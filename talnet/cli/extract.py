@@ -197,8 +197,8 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the backbone with inductor freezing (the first compile takes ~1 "
-        "minute; on a 2-core CPU it now runs about as fast as the channels-last eager default)",
+        help="torch.compile the backbone with inductor freezing (the first compile takes about "
+        "a minute, then is cached; checked against eager mode, which it falls back to)",
     )
     parser.add_argument(
         "--clip-mode",
