@@ -109,8 +109,36 @@ def run(quick: bool) -> None:
     )
     print(f"int8: {cpu_int8_support()}; random weights here, real weights and footage below")
     int8_agreement(quick)
+    batch_line(quick)
     streaming_table(quick)
     int8_conv_table(quick)
+
+
+def batch_line(quick: bool, batch: int = 4) -> None:
+    """ms per clip, channels-last fp32, one clip per call against `batch` (extract's --batch):
+    with one clip PyTorch sends I3D's smaller 3x3x3 layers to its slower non-oneDNN kernel."""
+    import torch
+
+    from talnet.video.compile import make_feature_extractor
+    from talnet.video.i3d import InceptionI3d
+
+    parts = []
+    for stream, channels in STREAMS.items():
+        torch.manual_seed(0)
+        fn = make_feature_extractor(InceptionI3d(in_channels=channels))
+        x = torch.rand(batch, channels, FRAMES, SIZE, SIZE) * 2 - 1
+        fn(x[:1]), fn(x)  # warm-up
+        one, many = [], []
+        for _ in range(1 if quick else 3):
+            start = time.perf_counter()
+            fn(x[:1])
+            one.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            fn(x)
+            many.append((time.perf_counter() - start) / batch)
+        parts.append(f"{stream} {min(one) * 1e3:.0f} -> {min(many) * 1e3:.0f} ms")
+    print(f"\nper clip, channels-last fp32, 1 clip per call -> {batch} (extract's --batch): "
+          + ", ".join(parts))  # fmt: skip
 
 
 def int8_agreement(quick: bool) -> None:
