@@ -129,7 +129,7 @@ def batch_line(quick: bool, batch: int = 4) -> None:
         x = torch.rand(batch, channels, FRAMES, SIZE, SIZE) * 2 - 1
         fn(x[:1]), fn(x)  # warm-up
         one, many = [], []
-        for _ in range(1 if quick else 3):
+        for _ in range(2 if quick else 4):
             start = time.perf_counter()
             fn(x[:1])
             one.append(time.perf_counter() - start)
