@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from talnet.bench.probe import probe_line
-from talnet.bench.video import _bench_video
+from talnet.bench.video import bench_video
 
 # Workloads, run by `python -c`: print one JSON {"rate": units per second}; work() returns the
 # units one call did (None: one).
@@ -138,7 +138,7 @@ def run(quick: bool = False) -> None:
     print(f"{'workload':<9}{'variant':<44}{'alone':>9}{'beside':>9}{'slowdown':>10}")
     kinds = ("train", "detect", "extract") + (() if quick else ("i3d",))
     with tempfile.TemporaryDirectory() as tmp:
-        video = str(_bench_video(Path(tmp), quick=True)[0])
+        video = str(bench_video(Path(tmp), quick=True)[0])
         for kind in kinds:
             span = max(seconds, 10.0) if kind == "extract" else seconds  # a pass takes seconds
             for name, settings in VARIANTS.items():

