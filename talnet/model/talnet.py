@@ -138,10 +138,13 @@ class TalNet(nn.Module):
         return self._video_probs(self.branch_inputs(features))
 
     def _video_probs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.softmax(self._video_logits(inputs).float(), dim=-1)
+
+    def _video_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The video-level classifier's logits (C,) on all branches' inputs side by side."""
         if self.video_head is None:
             raise TalnetError("this model has no video-level classifier (model.video_classifier)")
-        logits = self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
-        return torch.softmax(logits.float(), dim=-1)
+        return self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
 
     def branch_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{stream: (T, C) or (B, T, C)} -> {branch: (B, T, C)} (concatenated for early fusion)."""
@@ -263,8 +266,9 @@ class TalNet(nn.Module):
             for name, value in zip(LOSS_NAMES, terms, strict=True):
                 losses[name] = losses[name] + value / len(spn_out)
         if self.video_head is not None:
-            logits = self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
-            losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(logits, gt.labels)
+            losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(
+                self._video_logits(inputs), gt.labels
+            )
         losses[TOTAL_LOSS] = sum(losses[name] for name in self.loss_names)
         return proposals, losses
 
