@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -56,10 +56,13 @@ def render_video(
     crf: int = 18,
     codec: str | None = None,
     progress: bool = True,
+    on_frame: Callable[[float, np.ndarray], None] | None = None,
 ) -> RenderResult:
     """Write `out`: every frame of `video` with the timeline panel under it, audio kept.
 
     `ground_truth=None` leaves out the ground-truth lane; an empty list draws it empty.
+    `on_frame(seconds, rgb)` sees each composed `(H, W, 3)` frame exactly as it goes to the
+    encoder (a preview, or a check that does not depend on the codec); copy it to keep it.
     """
     video, out = Path(video), Path(out)
     if top_k < 0:
@@ -98,7 +101,7 @@ def render_video(
                 audio_mode, out_audio = _add_audio_stream(sink, in_audio, out.suffix.lower())
                 frames = _stream(
                     source, in_video, in_audio, sink, out_video, out_audio, audio_mode,
-                    renderer, fps, video, progress,
+                    renderer, fps, video, progress, on_frame,
                 )  # fmt: skip
             if frames == 0:
                 raise TalnetError("no frames could be decoded", video)
@@ -218,7 +221,7 @@ def _add_audio_stream(sink, in_audio, suffix):
 
 def _stream(
     source, in_video, in_audio, sink, out_video, out_audio, audio_mode, renderer, fps, path,
-    progress,
+    progress, on_frame,
 ) -> int:  # fmt: skip
     """Decode, draw and encode every frame; copy or re-encode the audio alongside."""
     layout = renderer.layout
@@ -251,6 +254,8 @@ def _stream(
                 buffer[:height, : picture.shape[1]] = picture
                 renderer.draw_labels(buffer[:height], seconds)
                 renderer.draw_panel(buffer[height:], seconds)
+                if on_frame is not None:
+                    on_frame(seconds, buffer)
                 out_frame = av.VideoFrame.from_ndarray(buffer, format="rgb24")
                 out_frame.pts = pts
                 out_frame.time_base = tb
