@@ -17,27 +17,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from talnet.config import load_config
+from talnet.config import Edits, edit_config, load_config
 from talnet.detect.detector import Detector
 from talnet.io.annotations import load_ground_truth, save_ground_truth
-from talnet.pipelines.ablate import variant_config
 from talnet.pipelines.evaluation import evaluate_detector
 from talnet.train.loop import FitOptions, train
 
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
-# Training schedules, as edits of cpu_fast: (section, key, value); each trains once.
-VARIANTS: dict[str, list[tuple[str, str, object]]] = {
-    "cpu_fast (10 epochs)": [],
-    "20 epochs": [("train", "epochs", 20)],
-    "20 epochs, 1024-step crops": [("train", "epochs", 20), ("train", "max_steps", 1024)],
+# Training schedules, as edits of cpu_fast ({section: {field: value}}); each trains once.
+VARIANTS: dict[str, Edits] = {
+    "cpu_fast (10 epochs)": {},
+    "20 epochs": {"train": {"epochs": 20}},
+    "20 epochs, 1024-step crops": {"train": {"epochs": 20, "max_steps": 1024}},
 }
 # Detection budgets, applied to each trained model without retraining.
-BUDGETS: dict[str, list[tuple[str, str, object]]] = {
-    "fixed budgets": [],
-    "budgets per step": [
-        ("proposals", "post_nms_per_step_test", 0.25),
-        ("detect", "detections_per_step", 0.15),
-    ],
+BUDGETS: dict[str, Edits] = {
+    "fixed budgets": {},
+    "budgets per step": {
+        "proposals": {"post_nms_per_step_test": 0.25},
+        "detect": {"detections_per_step": 0.15},
+    },
 }
 
 
@@ -60,7 +59,7 @@ def main() -> None:
     rows = []
     print(f"{'variant':<48} " + " ".join(f"{t:>5g}" for t in TIOUS) + "  train s")
     for name in args.variant or list(VARIANTS):
-        config = variant_config(load_config("cpu_fast"), VARIANTS[name])
+        config = edit_config(load_config("cpu_fast"), VARIANTS[name])
         config.train.seed = args.seed
         began = time.perf_counter()
         result = train(
@@ -70,8 +69,7 @@ def main() -> None:
         seconds = time.perf_counter() - began
         for budget, edits in BUDGETS.items():
             detector = Detector.from_checkpoint(result.checkpoint)
-            for section, key, value in edits:
-                setattr(getattr(detector.config, section), key, value)
+            detector = detector.with_config(edit_config(detector.config, edits))
             evaluation = evaluate_detector(detector, args.data / "features", held_gt, tious=TIOUS)
             maps = [100 * float(m) for m in evaluation.report.mAP]
             label = f"{name}, {budget}"

@@ -7,6 +7,7 @@ Feature dimensions, streams, fps, stride and window are NOT config: they come fr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
@@ -58,10 +59,31 @@ class ModelConfig:
     video_hidden: int = 512
 
 
+def budget(floor: int, per_step: float, length: int) -> int:
+    """A count that grows with the video: at least `floor`, else `per_step` per step (rounded)."""
+    return max(int(floor), int(round(per_step * length)))
+
+
+@dataclass(frozen=True)
+class ProposalBudget:
+    """One phase's proposal settings (training or test), as `ProposalConfig.for_phase` gives."""
+
+    pre_nms: int  # top-scoring anchors into proposal NMS
+    post_nms: int  # proposals kept after NMS (at least; see post_nms_per_step)
+    post_nms_per_step: float  # and this many per feature step of the video
+    nms: float  # tIoU threshold of proposal NMS
+
+    def counts(self, length: int) -> tuple[int, int]:
+        """(pre_nms, post_nms) for a video of `length` steps: a budget grown with the video
+        draws on proportionally more anchors before NMS."""
+        post_nms = budget(self.post_nms, self.post_nms_per_step, length)
+        return max(self.pre_nms, round(self.pre_nms * post_nms / self.post_nms)), post_nms
+
+
 @dataclass
 class ProposalConfig:
     """Proposals from the proposal network into the classifier; like detectron2's RPN, each
-    setting has a training value and a test value."""
+    setting has a training value and a test value (`for_phase` picks one set)."""
 
     pre_nms_train: int = 2000  # top-scoring anchors into proposal NMS
     pre_nms_test: int = 1000
@@ -74,6 +96,17 @@ class ProposalConfig:
     post_nms_per_step_test: float = 0.0
     nms_train: float = 0.7  # tIoU threshold of proposal NMS
     nms_test: float = 0.7
+
+    def for_phase(self, training: bool) -> ProposalBudget:
+        """The training or the test settings as one typed object."""
+        if training:
+            return ProposalBudget(
+                self.pre_nms_train, self.post_nms_train, self.post_nms_per_step_train,
+                self.nms_train,
+            )  # fmt: skip
+        return ProposalBudget(
+            self.pre_nms_test, self.post_nms_test, self.post_nms_per_step_test, self.nms_test
+        )
 
 
 @dataclass
@@ -209,6 +242,29 @@ class Config:
         for ok, what in checks:
             if not ok:
                 raise TalnetError(f"bad config value: {what}", source)
+
+
+# Edits of a config, {section: {field: value}} (ablation variants, tuning grids, detection
+# budgets): applied with `dataclasses.replace`, so a field that does not exist is an error.
+Edits = dict[str, dict[str, Any]]
+
+
+def edit_config(base: Config, edits: Edits) -> Config:
+    """A copy of `base` with the edits applied and validated; an unknown section or field is a
+    TalnetError naming it."""
+    sections = {f.name for f in dataclasses.fields(Config)}
+    changed = {}
+    for section, fields in edits.items():
+        if section not in sections:
+            raise TalnetError(f"unknown config section {section!r}; sections: {sorted(sections)}")
+        try:
+            changed[section] = dataclasses.replace(getattr(base, section), **copy.deepcopy(fields))
+        except TypeError as exc:
+            known = sorted(f.name for f in dataclasses.fields(getattr(base, section)))
+            raise TalnetError(f"bad edit of {section}: {exc}; its fields: {known}") from exc
+    config = copy.deepcopy(dataclasses.replace(base, **changed))
+    config.validate()
+    return config
 
 
 # Keys of configs saved before the proposal settings had their own section (old checkpoints).

@@ -8,6 +8,7 @@ import pytest
 import torch
 from model_factory import tiny_config, tiny_data
 
+from talnet.config import edit_config
 from talnet.detect import detect_features
 from talnet.detect.detector import PROPOSAL_LABEL, Detector
 from talnet.errors import TalnetError
@@ -121,9 +122,10 @@ def test_detect_cli_refuses_missing_videos(trained, tmp_path):
 
 def test_proposals_are_the_first_stage_ranked_and_budgeted(trained, tmp_path):
     data, ckpt = trained
-    detector = Detector.from_checkpoint(ckpt)
-    detector.config.proposals.post_nms_test = 7
-    detector.config.proposals.post_nms_per_step_test = 0.0
+    loaded = Detector.from_checkpoint(ckpt)
+    budget = {"post_nms_test": 7, "post_nms_per_step_test": 0.0}
+    detector = loaded.with_config(edit_config(loaded.config, {"proposals": budget}))
+    assert loaded.config.proposals.post_nms_test != 7  # the loaded detector is left as it was
     feats = load_features(data / "features", "synth_test_0000", read_meta(data / "features"))
     props = detector.propose(feats)
     assert 0 < len(props) <= 7 and {p.label for p in props} == {PROPOSAL_LABEL}

@@ -1,14 +1,22 @@
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from talnet.config import Config, ModelConfig, load_config
+from talnet.config import (
+    Config,
+    ModelConfig,
+    ProposalBudget,
+    ProposalConfig,
+    budget,
+    load_config,
+)
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
 from talnet.model.matching import pairwise_tiou
-from talnet.model.talnet import StepDetections, TalNet, budget, fuse
+from talnet.model.talnet import StepDetections, TalNet, fuse
 from talnet.model.targets import GroundTruthSteps
 
 TINY = dict(
@@ -163,6 +171,20 @@ def test_budget_grows_with_the_video_above_its_floor():
     lengths = range(1, 5000, 97)
     counts = [budget(50, 0.1, t) for t in lengths]
     assert counts == sorted(counts) and min(counts) == 50
+
+
+def test_proposal_settings_by_phase_are_typed_and_scale_together():
+    p = ProposalConfig(
+        pre_nms_train=400, post_nms_train=40, post_nms_per_step_train=0.0, nms_train=0.6,
+        pre_nms_test=300, post_nms_test=30, post_nms_per_step_test=0.1, nms_test=0.5,
+    )  # fmt: skip
+    assert p.for_phase(True) == ProposalBudget(400, 40, 0.0, 0.6)
+    assert p.for_phase(False) == ProposalBudget(300, 30, 0.1, 0.5)
+    assert p.for_phase(True).counts(5000) == (400, 40)  # fixed count
+    assert p.for_phase(False).counts(100) == (300, 30)  # the floor
+    assert p.for_phase(False).counts(1000) == (1000, 100)  # 0.1 per step, pre-NMS grown alike
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.for_phase(False).post_nms = 5  # type: ignore[misc]
 
 
 def test_long_videos_get_proposals_and_detections_per_step():

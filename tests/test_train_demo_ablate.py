@@ -1,11 +1,13 @@
 import json
 
+import pytest
 from model_factory import tiny_config, tiny_data
 
 from talnet.cli.main import main
-from talnet.config import save_config
+from talnet.config import edit_config, save_config
+from talnet.errors import TalnetError
 from talnet.io.results import load_detections
-from talnet.pipelines.ablate import VARIANTS, format_ablation, run_ablation, variant_config
+from talnet.pipelines.ablate import VARIANTS, format_ablation, run_ablation
 
 
 def test_demo_end_to_end_prints_table_and_paths(tmp_path, capsys):
@@ -30,11 +32,24 @@ def test_demo_end_to_end_prints_table_and_paths(tmp_path, capsys):
 
 def test_variants_change_only_their_keys():
     base = tiny_config(1)
-    single = variant_config(base, VARIANTS["single shared receptive field"])
+    single = edit_config(base, VARIANTS["single shared receptive field"])
     assert single.model.multi_tower is False and base.model.multi_tower is True
     assert single.train == base.train
-    both = variant_config(base, VARIANTS["no context at all"])
+    both = edit_config(base, VARIANTS["no context at all"])
     assert not both.model.spn_context and not both.model.cls_context
+
+
+def test_a_misspelled_variant_key_is_an_error_not_the_baseline():
+    base = tiny_config(1)
+    with pytest.raises(TalnetError, match="multi_towers.*its fields:.*multi_tower"):
+        edit_config(base, {"model": {"multi_towers": False}})
+    with pytest.raises(TalnetError, match="unknown config section 'modle'"):
+        edit_config(base, {"modle": {"multi_tower": False}})
+    with pytest.raises(TalnetError, match="bad config value: model.fusion"):
+        edit_config(base, {"model": {"fusion": "middle"}})
+    assert base == tiny_config(1)  # the base is never edited in place
+    for edits in VARIANTS.values():  # every shipped variant names real fields
+        edit_config(base, edits)
 
 
 def test_ablation_runs_variants_and_proposal_counts(tmp_path):

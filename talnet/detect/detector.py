@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -38,8 +39,18 @@ class Detector:
 
     @property
     def config(self) -> Config:
-        """The model's config; its `proposals` and `detect` settings apply to the next call."""
+        """The model's config; its `proposals` and `detect` settings apply to every call."""
         return self.model.config
+
+    def with_config(self, config: Config) -> Detector:
+        """A detector sharing this one's weights that detects with `config`'s `proposals` and
+        `detect` settings (e.g. another proposal budget), leaving this one as it was."""
+        if config.model != self.config.model:
+            raise TalnetError("with_config changes detection settings only, not the model")
+        config.validate()
+        model = copy.copy(self.model)  # a new module object over the same submodules
+        model.config = config
+        return Detector(model, self.classes, self.meta, self.device)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Detector:

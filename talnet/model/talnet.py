@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from talnet.config import Config, ModelConfig
+from talnet.config import Config, ModelConfig, budget
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.classifier import ActionClassifier
@@ -209,19 +209,10 @@ class TalNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps and their
         scores (N,), with the training or test settings of `proposals` by the module's mode."""
-        p, phase = self.config.proposals, "train" if self.training else "test"
-        floor, pre_nms = getattr(p, f"post_nms_{phase}"), getattr(p, f"pre_nms_{phase}")
-        post_nms = budget(floor, getattr(p, f"post_nms_per_step_{phase}"), objectness.shape[1])
-        # a larger budget draws on proportionally more anchors before NMS
-        pre_nms = max(pre_nms, round(pre_nms * post_nms / floor))
+        phase = self.config.proposals.for_phase(self.training)
+        pre_nms, post_nms = phase.counts(objectness.shape[1])
         return generate_proposals(
-            objectness,
-            offsets,
-            self.scales,
-            self.coder,
-            pre_nms,
-            getattr(p, f"nms_{phase}"),
-            post_nms,
+            objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms
         )
 
     def _losses(
@@ -287,9 +278,7 @@ class TalNet(nn.Module):
         if video_probs is None and cfg.class_scores == "video":
             video_probs = self._video_probs(inputs)
         if video_probs is not None:
-            return self._detect_by_video(
-                proposals, objectness, logits, deltas, video_probs, length
-            )
+            return self._detect_by_video(proposals, objectness, logits, deltas, video_probs, length)
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
@@ -344,11 +333,6 @@ class TalNet(nn.Module):
         keep = top.values > 0
         idx = top.indices[keep]
         return segments.reshape(-1, 2)[idx], idx // n, top.values[keep]
-
-
-def budget(floor: int, per_step: float, length: int) -> int:
-    """A count that grows with the video: at least `floor`, else `per_step` per step (rounded)."""
-    return max(int(floor), int(round(per_step * length)))
 
 
 def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:

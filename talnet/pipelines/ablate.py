@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talnet.config import Config
+from talnet.config import Config, Edits, edit_config
 from talnet.detect.detector import Detector
 from talnet.errors import TalnetError
 from talnet.io.annotations import load_ground_truth
@@ -20,18 +20,18 @@ from talnet.io.features import read_meta
 from talnet.pipelines.evaluation import evaluate_detector
 from talnet.train.loop import FitOptions, train
 
-# name -> edits of the base config: (section, key, value)
-VARIANTS: dict[str, list[tuple[str, str, object]]] = {
-    "TAL-Net (multi-tower, context, late fusion)": [],
-    "single shared receptive field": [("model", "multi_tower", False)],
-    "no context in proposals": [("model", "spn_context", False)],
-    "no context in classifier": [("model", "cls_context", False)],
-    "no context at all": [("model", "spn_context", False), ("model", "cls_context", False)],
-    "early fusion": [("model", "fusion", "early")],
-    "rgb only": [("model", "streams", ["rgb"])],
-    "flow only": [("model", "streams", ["flow"])],
-    "narrow towers (tower_dim 32)": [("model", "tower_dim", 32)],
-    "wide towers (tower_dim 128)": [("model", "tower_dim", 128)],
+# name -> edits of the base config
+VARIANTS: dict[str, Edits] = {
+    "TAL-Net (multi-tower, context, late fusion)": {},
+    "single shared receptive field": {"model": {"multi_tower": False}},
+    "no context in proposals": {"model": {"spn_context": False}},
+    "no context in classifier": {"model": {"cls_context": False}},
+    "no context at all": {"model": {"spn_context": False, "cls_context": False}},
+    "early fusion": {"model": {"fusion": "early"}},
+    "rgb only": {"model": {"streams": ["rgb"]}},
+    "flow only": {"model": {"streams": ["flow"]}},
+    "narrow towers (tower_dim 32)": {"model": {"tower_dim": 32}},
+    "wide towers (tower_dim 128)": {"model": {"tower_dim": 128}},
 }
 # Detection-time knobs, evaluated on the base model without retraining.
 PROPOSAL_COUNTS = (25, 50, 200)
@@ -57,26 +57,15 @@ class AblationRow:
         return row
 
 
-def variant_config(base: Config, edits: list[tuple[str, str, object]]) -> Config:
-    """A deep copy of `base` with the edits applied (validated)."""
-    config = copy.deepcopy(base)
-    for section, key, value in edits:
-        setattr(getattr(config, section), key, copy.deepcopy(value))
-    config.validate()
-    return config
-
-
 def _model_streams(config: Config, feature_streams: list[str]) -> list[str]:
     """The streams a config's model uses on features that have `feature_streams`."""
     return list(config.model.streams or feature_streams)
 
 
-def skip_reason(
-    edits: list[tuple[str, str, object]], base: Config, feature_streams: list[str]
-) -> str | None:
+def skip_reason(edits: Edits, base: Config, feature_streams: list[str]) -> str | None:
     """Why the variant `edits` of `base` cannot train a model of its own on features with these
     streams (a stream they lack, early fusion of one stream, the base model again), else None."""
-    config = variant_config(base, edits)
+    config = edit_config(base, edits)
     streams = _model_streams(config, feature_streams)
     have = ", ".join(feature_streams)
     missing = [s for s in streams if s not in feature_streams]
@@ -89,9 +78,10 @@ def skip_reason(
     if _model_streams(base, feature_streams) == streams:
         config.model.streams = copy.deepcopy(base.model.streams)
     if config == base:
-        if any(key == "streams" for _, key, _ in edits):
+        pairs = [(key, value) for fields in edits.values() for key, value in fields.items()]
+        if any(key == "streams" for key, _ in pairs):
             return f"the base model already uses only {', '.join(streams)}"
-        return "the base config already has " + ", ".join(f"{k} {v}" for _, k, v in edits)
+        return "the base config already has " + ", ".join(f"{k} {v}" for k, v in pairs)
     return None
 
 
@@ -122,7 +112,7 @@ def run_ablation(
     out = Path(out_dir)
     rows: list[AblationRow] = []
     feature_streams = read_meta(feat_dir).streams
-    configs = {name: variant_config(base, VARIANTS[name]) for name in chosen}
+    configs = {name: edit_config(base, VARIANTS[name]) for name in chosen}
     skipped = {name: skip_reason(VARIANTS[name], base, feature_streams) for name in chosen}
     skipped = {name: why for name, why in skipped.items() if why}
     if len(skipped) == len(chosen):
@@ -159,8 +149,8 @@ def run_ablation(
         evaluate(detector, name, seconds, seed)
         if name == trained[0]:
             for count in PROPOSAL_COUNTS:
-                detector.config.proposals.post_nms_test = count
-                evaluate(detector, f"{name}, {count} proposals", 0.0, seed)
+                budget = edit_config(detector.config, {"proposals": {"post_nms_test": count}})
+                evaluate(detector.with_config(budget), f"{name}, {count} proposals", 0.0, seed)
     return rows
 
 
