@@ -70,3 +70,13 @@ def test_sampler_with_too_few_examples_returns_what_exists():
     labels = torch.tensor([1, 0, 0, -1, -1])
     pos, neg = sample_labels(labels, 256, 0.5)
     assert sorted(pos.tolist()) == [0] and sorted(neg.tolist()) == [1, 2]
+
+
+def test_pairwise_tiou_broadcasts_leading_dimensions():
+    a = torch.tensor([[[0.0, 10.0], [5.0, 15.0]], [[0.0, 4.0], [2.0, 3.0]]])  # (2, 2, 2)
+    b = torch.tensor([[[0.0, 10.0]], [[1.0, 3.0]]])  # (2, 1, 2)
+    iou = pairwise_tiou(a, b)
+    assert iou.shape == (2, 2, 1)
+    assert torch.allclose(iou[:, :, 0], torch.tensor([[1.0, 5 / 15], [2 / 4, 1 / 2]]))
+    for g in range(2):  # the same as one group at a time
+        assert torch.equal(iou[g], pairwise_tiou(a[g], b[g]))

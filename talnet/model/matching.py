@@ -6,11 +6,12 @@ import torch
 
 
 def pairwise_tiou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Temporal IoU of every segment in a (N, 2) with every segment in b (M, 2) -> (N, M)."""
-    inter = (
-        torch.minimum(a[:, None, 1], b[None, :, 1]) - torch.maximum(a[:, None, 0], b[None, :, 0])
-    ).clamp_min(0)
-    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
+    """Temporal IoU of every segment in a (..., N, 2) with every segment in b (..., M, 2) ->
+    (..., N, M); leading dimensions (e.g. classes) broadcast."""
+    start_a, end_a = a[..., :, None, 0], a[..., :, None, 1]
+    start_b, end_b = b[..., None, :, 0], b[..., None, :, 1]
+    inter = (torch.minimum(end_a, end_b) - torch.maximum(start_a, start_b)).clamp_min(0)
+    union = (end_a - start_a) + (end_b - start_b) - inter
     return inter / union.clamp_min(1e-9)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from talnet.model.matching import pairwise_tiou
+
 NMS_BLOCK = 128  # candidates resolved per step when only the first max_keep are wanted
 SMALL_PAIRS = 1 << 18  # per-group NMS with fewer pairs than this is resolved whole at once
 
@@ -140,7 +142,7 @@ def soft_nms(
     exp(-tIoU^2 / sigma); the picked score is final. `max_out` bounds the rounds.
     """
     g, n, _ = segments.shape
-    iou = _pairwise_batched(segments)  # (G, N, N)
+    iou = pairwise_tiou(segments, segments)  # (G, N, N)
     current = scores.clone()
     final = torch.zeros_like(scores)
     remaining = torch.ones_like(scores, dtype=torch.bool)
@@ -152,17 +154,6 @@ def soft_nms(
         remaining[rows, best] = False
         current = current * torch.exp(-(iou[rows, best] ** 2) / sigma)
     return final
-
-
-def _pairwise_batched(segments: torch.Tensor) -> torch.Tensor:
-    a = segments
-    inter = (
-        torch.minimum(a[:, :, None, 1], a[:, None, :, 1])
-        - torch.maximum(a[:, :, None, 0], a[:, None, :, 0])
-    ).clamp_min(0)
-    length = a[..., 1] - a[..., 0]
-    union = length[:, :, None] + length[:, None, :] - inter
-    return inter / union.clamp_min(1e-9)
 
 
 def _overlaps_above(segments: torch.Tensor, threshold: float) -> torch.Tensor:

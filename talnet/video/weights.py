@@ -81,8 +81,9 @@ def random_i3d(in_channels: int) -> InceptionI3d:
 
     from talnet.video.i3d import InceptionI3d
 
-    torch.manual_seed(RANDOM_SEED + in_channels)
-    return InceptionI3d(num_classes=400, in_channels=in_channels)
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+        torch.manual_seed(RANDOM_SEED + in_channels)
+        return InceptionI3d(num_classes=400, in_channels=in_channels)
 
 
 def load_inception_v3_weights(path: str | Path) -> InceptionV3:
