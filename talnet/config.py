@@ -57,6 +57,11 @@ class ModelConfig:
     # features averaged and max-pooled over time, one hidden layer, C class logits.
     video_classifier: bool = False
     video_hidden: int = 512
+    # Beyond the paper: a per-step head of start, end and actionness probabilities
+    # (talnet.model.boundary) that snaps detection edges and proposes long runs of action.
+    boundary_head: bool = False
+    boundary_dim: int = 64
+    boundary_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -96,6 +101,9 @@ class ProposalConfig:
     post_nms_per_step_test: float = 0.0
     nms_train: float = 0.7  # tIoU threshold of proposal NMS
     nms_test: float = 0.7
+    # With model.boundary_head: runs of steps whose actionness exceeds each threshold join the
+    # proposals (before NMS), reaching actions longer than any anchor.
+    actionness_thresholds: list[float] = field(default_factory=list)
 
     def for_phase(self, training: bool) -> ProposalBudget:
         """The training or the test settings as one typed object."""
@@ -137,6 +145,8 @@ class TrainConfig:
     gt_jitter: int = 0
     grad_clip: float = 0.0  # 0 = off
     video_cls_weight: float = 1.0  # weight of the video-level classifier's loss (if any)
+    boundary_weight: float = 1.0  # weight of the boundary head's loss (if any)
+    boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
 
@@ -162,6 +172,11 @@ class DetectConfig:
     # The class-agnostic score of a proposal with class_scores "video": "objectness" (first
     # stage), "actionness" (1 - the classifier's background probability) or their "product".
     proposal_score: str = "actionness"
+    # With model.boundary_head: move each detection's start and end to the most likely start /
+    # end step within snap_reach * its length, where that probability is >= snap_min_prob.
+    boundary_snap: bool = True
+    snap_reach: float = 0.25
+    snap_min_prob: float = 0.5
 
 
 @dataclass
@@ -238,6 +253,14 @@ class Config:
             (m.video_hidden >= 1 and t.video_cls_weight >= 0,
              "model.video_hidden >= 1, train.video_cls_weight >= 0"),
             (self.evaluate.protocol in PROTOCOLS, f"evaluate.protocol: one of {PROTOCOLS}"),
+            (m.boundary_dim >= 1 and all(x >= 1 for x in m.boundary_dilations),
+             "model.boundary_dim and boundary_dilations: positive"),
+            (all(0 < x < 1 for x in p.actionness_thresholds),
+             "proposals.actionness_thresholds: in (0, 1)"),
+            (not p.actionness_thresholds or m.boundary_head,
+             "proposals.actionness_thresholds need model.boundary_head: true"),
+            (d.snap_reach >= 0 and 0 <= d.snap_min_prob <= 1 and t.boundary_region > 0,
+             "detect.snap_reach >= 0, snap_min_prob in [0, 1], train.boundary_region > 0"),
         ]  # fmt: skip
         for ok, what in checks:
             if not ok:

@@ -17,9 +17,11 @@ def generate_proposals(
     pre_nms: int,
     nms_threshold: float,
     post_nms: int,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One video's proposals: objectness logits (K, T, 2), offsets (K, T, 2) ->
-    segments (N, 2) in steps, clipped to the video, and their scores (N,), best first."""
+    segments (N, 2) in steps, clipped to the video, and their scores (N,), best first.
+    `extra` segments (E, 2) and scores (E,) from elsewhere join the anchors' before NMS."""
     k, t, _ = objectness.shape
     scores = torch.softmax(objectness.reshape(-1, 2).float(), dim=-1)[:, 1]  # (K*T,)
     top = scores.topk(min(pre_nms, scores.numel())).indices
@@ -28,5 +30,8 @@ def generate_proposals(
     segments = segments.clamp(-0.5, t - 0.5)
     valid = (segments[:, 1] - segments[:, 0]) > 0.1  # a tenth of a step
     segments, scores = segments[valid], scores[top][valid]
+    if extra is not None and extra[0].numel():
+        segments = torch.cat([segments, extra[0].to(segments).clamp(-0.5, t - 0.5)])
+        scores = torch.cat([scores, extra[1].to(scores)])
     keep = nms(segments, scores, nms_threshold, max_keep=post_nms)
     return segments[keep], scores[keep]

@@ -22,6 +22,15 @@ from torch import nn
 from talnet.config import Config, ModelConfig, budget
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
+from talnet.model.boundary import (
+    ACTIONNESS,
+    BOUNDARY_LOSS,
+    BoundaryHead,
+    actionness_runs,
+    boundary_loss,
+    boundary_targets,
+    snap_edges,
+)
 from talnet.model.classifier import ActionClassifier
 from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS, stage_loss
@@ -71,6 +80,9 @@ class StreamNetwork(nn.Module):
             mode=cfg.soi_mode,
             samples=cfg.soi_samples,
         )
+        self.boundary: BoundaryHead | None = None
+        if cfg.boundary_head:
+            self.boundary = BoundaryHead(in_dim, cfg.boundary_dim, cfg.boundary_dilations)
 
 
 class TalNet(nn.Module):
@@ -116,6 +128,7 @@ class TalNet(nn.Module):
             in_dim = sum(self.stream_dims.values())
             self.video_head = VideoClassifier(in_dim, num_classes, cfg.video_hidden, cfg.dropout)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
+        self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
 
     def forward(
         self,
@@ -153,6 +166,17 @@ class TalNet(nn.Module):
             xs = [features[s] if features[s].dim() == 3 else features[s][None] for s in parts]
             out[name] = torch.cat(xs, dim=-1) if len(xs) > 1 else xs[0]
         return out
+
+    def boundary_logits(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Per branch: the boundary head's logits (B, T, 3) of start, end and actionness."""
+        return [self.branches[name].boundary(x) for name, x in inputs.items()]
+
+    def boundary_probabilities(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """One video's fused start / end / actionness probabilities (T, 3), or None without
+        a boundary head."""
+        if not self.config.model.boundary_head:
+            return None
+        return torch.sigmoid(fuse([(z,) for z in self.boundary_logits(inputs)])[0][0].float())
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: objectness logits (B, K, T, 2) and offsets (B, K, T, 2)."""
@@ -202,17 +226,26 @@ class TalNet(nn.Module):
     def proposals(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
         steps and their fused objectness (N,), best first, with the test budgets."""
-        return self._proposals(*self.propose_windowed(self.branch_inputs(features)))
+        inputs = self.branch_inputs(features)
+        return self._proposals(*self.propose_windowed(inputs), self.boundary_probabilities(inputs))
 
     def _proposals(
-        self, objectness: torch.Tensor, offsets: torch.Tensor
+        self,
+        objectness: torch.Tensor,
+        offsets: torch.Tensor,
+        boundary: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps and their
-        scores (N,), with the training or test settings of `proposals` by the module's mode."""
+        scores (N,), with the training or test settings of `proposals` by the module's mode;
+        with boundary probabilities (T, 3), runs of high actionness join them."""
         phase = self.config.proposals.for_phase(self.training)
         pre_nms, post_nms = phase.counts(objectness.shape[1])
+        thresholds = self.config.proposals.actionness_thresholds
+        extra = None
+        if boundary is not None and thresholds:
+            extra = actionness_runs(boundary[:, ACTIONNESS], thresholds)
         return generate_proposals(
-            objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms
+            objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra
         )
 
     def _losses(
@@ -230,10 +263,14 @@ class TalNet(nn.Module):
         spn_out = self.propose(inputs)  # per branch: (1, K, T, 2) twice
         anchors = make_anchors(self.scales, length)
         spn = anchor_targets(anchors, gt, cfg, self.coder, generator)
+        boundary_out = self.boundary_logits(inputs) if self.config.model.boundary_head else []
         with torch.no_grad():
             objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
+            probs = None
+            if boundary_out:
+                probs = torch.sigmoid(fuse([(z.detach(),) for z in boundary_out])[0][0].float())
             candidates = classifier_candidates(
-                self._proposals(objectness[0], offsets[0])[0], gt, cfg, generator
+                self._proposals(objectness[0], offsets[0], probs)[0], gt, cfg, generator
             )
             cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
             proposals = candidates[cls.index]
@@ -260,6 +297,10 @@ class TalNet(nn.Module):
             losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(
                 self._video_logits(inputs), gt.labels
             )
+        if boundary_out:
+            targets = boundary_targets(gt.segments, length, cfg.boundary_region)
+            terms = [boundary_loss(z[0], targets) for z in boundary_out]
+            losses[BOUNDARY_LOSS] = cfg.boundary_weight * sum(terms) / len(terms)
         losses[TOTAL_LOSS] = sum(losses[name] for name in self.loss_names)
         return proposals, losses
 
@@ -273,16 +314,20 @@ class TalNet(nn.Module):
         each of the video's `video_top_k` classes, its segment refined for that class."""
         cfg = self.config.detect
         length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        proposals, objectness = self._proposals(*self.propose_windowed(inputs))
+        boundary = self.boundary_probabilities(inputs)
+        proposals, objectness = self._proposals(*self.propose_windowed(inputs), boundary)
         logits, deltas = fuse(self.classify(inputs, proposals))
         if video_probs is None and cfg.class_scores == "video":
             video_probs = self._video_probs(inputs)
         if video_probs is not None:
-            return self._detect_by_video(proposals, objectness, logits, deltas, video_probs, length)
+            return self._detect_by_video(
+                proposals, objectness, logits, deltas, video_probs, length, boundary
+            )
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
-        segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (C, N, 2)
+        segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
+        segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
@@ -295,6 +340,7 @@ class TalNet(nn.Module):
         deltas: torch.Tensor,
         video_probs: torch.Tensor,
         length: int,
+        boundary: torch.Tensor | None = None,
     ) -> StepDetections:
         """Class-agnostic proposals x video-level class probabilities (ActivityNet practice)."""
         cfg = self.config.detect
@@ -309,10 +355,18 @@ class TalNet(nn.Module):
         n, k = len(proposals), len(top.indices)
         refined = deltas[:, 1 + top.indices].float()  # (N, k, 2): each class's own refinement
         segments = self.coder.decode(proposals[:, None, :].expand(n, k, 2), refined)
-        segments = segments.clamp(-0.5, length - 0.5).transpose(0, 1)  # (k, N, 2)
+        segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary).transpose(0, 1)
         scores = (top.values[:, None] * base[None, :]).contiguous()  # (k, N)
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, top.indices[rows], scores)
+
+    def _snap(self, segments: torch.Tensor, boundary: torch.Tensor | None) -> torch.Tensor:
+        """Segments (..., 2) with their edges snapped by the boundary head, when the model has
+        one and `detect.boundary_snap` is on (talnet.model.boundary.snap_edges)."""
+        cfg = self.config.detect
+        if boundary is None or not cfg.boundary_snap:
+            return segments
+        return snap_edges(segments, boundary, cfg.snap_reach, cfg.snap_min_prob)
 
     def _class_nms(
         self, segments: torch.Tensor, scores: torch.Tensor, length: int

@@ -26,6 +26,7 @@ from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
 from talnet.io.annotations import clip_for_training, labels_of, load_ground_truth
 from talnet.io.features import FeatureMeta, read_meta
+from talnet.model.boundary import BOUNDARY_LOSS
 from talnet.model.checkpoint import (
     load_checkpoint,
     model_from_checkpoint,
@@ -257,7 +258,9 @@ def train(
 
 def _describe(record: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record[TOTAL_LOSS]:.3f}"]
-    parts += [f"{n} {record[n]:.3f}" for n in (*LOSS_NAMES, VIDEO_LOSS) if n in record]
+    parts += [
+        f"{n} {record[n]:.3f}" for n in (*LOSS_NAMES, VIDEO_LOSS, BOUNDARY_LOSS) if n in record
+    ]
     parts.append(f"lr {record['lr']:.2g}")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
