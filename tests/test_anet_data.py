@@ -209,5 +209,5 @@ def test_missing_features_listed_once_in_train_and_detect(tmp_path):
                        "for them"]  # fmt: skip
     assert sorted(dets) == ["synth_test_0000", "synth_test_0001"]
     save_ground_truth(tmp_path / "none.json", {"x": VideoInfo("x", "validation", 9.0, None, [])})
-    with pytest.raises(TalnetError, match="none of the 1 training videos has features"):
+    with pytest.raises(TalnetError, match=r"none of 1 video\(s\) \('x'\) of the training subset"):
         TrainingData(load_ground_truth(tmp_path / "none.json"), feats, read_meta(feats))

@@ -8,18 +8,16 @@ Inference never crops (see talnet.model.talnet for its window policy).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from talnet.errors import TalnetError
-from talnet.io.annotations import DataWarning, labels_of
-from talnet.io.features import FeatureMeta, feature_length, list_feature_videos, load_features
+from talnet.io.annotations import labels_of
+from talnet.io.features import FeatureMeta, feature_length, load_features
 from talnet.io.types import GroundTruth
-from talnet.io.video_ids import some_ids
+from talnet.io.usable import usable_videos
 
 # Keep every video's features in memory when they all fit in this many bytes.
 CACHE_LIMIT_BYTES = 1 << 30
@@ -58,21 +56,11 @@ class TrainingData:
         self.feat_dir, self.meta = Path(feat_dir), meta
         self.classes = classes if classes is not None else labels_of(gt)
         index = {name: i + 1 for i, name in enumerate(self.classes)}
-        available = set(list_feature_videos(feat_dir, meta))
-        if meta.resample_steps is not None:  # a video without a recorded duration cannot map
-            available &= set(meta.durations)
-        missing = sorted(set(gt) - available)
-        if len(missing) == len(gt):
-            raise TalnetError(f"none of the {len(gt)} training videos has features", feat_dir)
-        if missing:
-            warnings.warn(
-                f"{feat_dir}: {some_ids(missing)} of the training subset have no features; "
-                "training without them",
-                DataWarning,
-                stacklevel=2,
-            )
+        usable = usable_videos(
+            feat_dir, meta, sorted(gt), " of the training subset", "training without them"
+        )
         self.videos: list[TrainingVideo] = []
-        for vid in sorted(set(gt) & available):
+        for vid in usable:
             # "Ambiguous" and classes unknown to the model are left out of the targets
             anns = [a for a in gt[vid].annotations if a.label in index]
             segs = np.array([[a.start, a.end] for a in anns], dtype=np.float64).reshape(-1, 2)

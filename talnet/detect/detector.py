@@ -15,6 +15,7 @@ from talnet.errors import TalnetError
 from talnet.io.annotations import DataWarning
 from talnet.io.features import FeatureMeta, list_feature_videos, load_features, read_meta
 from talnet.io.types import Detection, Detections
+from talnet.io.usable import usable_videos
 from talnet.io.video_ids import some_ids
 from talnet.io.video_scores import VideoScores
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
@@ -172,21 +173,8 @@ def detect_features(
     the checkpoint's config says."""
     meta = read_meta(feat_dir)
     detector.check_fits(meta, feat_dir)
-    available = list_feature_videos(feat_dir, meta)
-    if meta.resample_steps is not None:  # a video without a recorded duration cannot map
-        available = [v for v in available if v in meta.durations]
-    ids = available if video_ids is None else list(video_ids)
-    missing = sorted(set(ids) - set(available))
-    if missing and len(missing) == len(set(ids)):
-        raise TalnetError(f"none of the {some_ids(missing)} has features", feat_dir)
-    if missing:
-        warnings.warn(
-            f"{feat_dir}: {some_ids(missing)} have no features; no detections for them",
-            DataWarning,
-            stacklevel=2,
-        )
-        absent = set(missing)
-        ids = [v for v in ids if v not in absent]
+    wanted = list_feature_videos(feat_dir, meta) if video_ids is None else list(video_ids)
+    ids = usable_videos(feat_dir, meta, wanted, consequence="no detections for them")
     if video_scores is not None:
         video_scores = video_scores.for_classes(detector.classes)
         unscored = [v for v in ids if video_scores.lookup(v) is None]
