@@ -7,6 +7,11 @@ import argparse
 from talnet.errors import TalnetError
 
 PROFILES = ("demo", "thumos14", "activitynet")
+DESCRIPTIONS = {
+    "demo": "videos of 1.5-4 min with 3-15 instances, context pairs, distractors, weak RGB",
+    "thumos14": "demo's renderer, videos and actions laid out like THUMOS'14's test set",
+    "activitynet": "laid out like ActivityNet v1.3: 200 classes, 1-2 long instances per video",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,10 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Actions last from under 1 s to over a minute, with class-specific context before and "
         "after, distractors in the background and a weak RGB stream. Same seed, same bytes.",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    from talnet.data.generators import GENERATORS
+
+    parser.add_argument("--out", metavar="DIR", help="output folder (required unless listing)")
+    parser.add_argument(
+        "--list-profiles",
+        action="store_true",
+        help="print every profile's name and a one-line description, and exit",
+    )
     parser.add_argument(
         "--profile",
-        choices=PROFILES,
+        choices=PROFILES + tuple(GENERATORS),
         default="demo",
         help="demo (default): videos of 1.5-4 min with 3-15 instances each; thumos14: videos "
         "and actions shaped like THUMOS'14's test set (long, dense videos of short actions, "
@@ -30,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "activitynet: shaped like ActivityNet v1.3 (200 classes unless --classes; videos of "
         "about 2 min, 1-2 long instances covering about half of each, some the whole video; "
         "subsets training / validation; 16-frame steps, to resample with talnet "
-        "resample-features); both print the realized statistics beside the dataset's",
+        "resample-features); " + ", ".join(GENERATORS) + ": thumos14's layout and ground "
+        "truth (tempo: its action lengths redrawn) with actions rendered differently, to "
+        "check that a method wins on every renderer (--list-profiles says how). All but demo "
+        "print the realized statistics beside the dataset's",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -63,10 +78,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from talnet.data.generators import GENERATORS
     from talnet.data.synth import SynthConfig, make_synthetic
 
+    if args.list_profiles:
+        descriptions = DESCRIPTIONS | {n: p.description for n, p in GENERATORS.items()}
+        width = max(map(len, descriptions)) + 2
+        for name, line in descriptions.items():
+            print(f"{name:<{width}}{line}")
+        return 0
+    if args.out is None:
+        raise TalnetError("synth needs --out DIR (or --list-profiles)")
     config = SynthConfig(rgb_venue=args.rgb_venue)
-    if args.profile == "thumos14":
+    if args.profile in GENERATORS:
+        from talnet.data.generators import generator_ground_truth, make_generated
+        from talnet.data.profiles import describe_profile
+        from talnet.data.thumos_profile import CLASSES
+
+        if args.classes not in (None, len(CLASSES)):
+            raise TalnetError(
+                f"--profile {args.profile} has THUMOS'14's {len(CLASSES)} classes, "
+                f"not {args.classes}"
+            )
+        if args.rgb_venue:
+            raise TalnetError(f"--rgb-venue does not apply to --profile {args.profile}")
+        sizes = (args.seed, args.videos_train, args.videos_test)
+        out = make_generated(args.profile, args.out, *sizes, dim=args.dim, config=config)
+        print(describe_profile(generator_ground_truth(args.profile, *sizes, config=config)))
+    elif args.profile == "thumos14":
         from talnet.data.profiles import describe_profile
         from talnet.data.thumos_profile import CLASSES, make_thumos14, thumos14_ground_truth
 

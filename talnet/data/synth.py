@@ -370,12 +370,19 @@ def _add_segment(
         x[lo:hi] += c_amp * after[:, None] * protos.recovery[stream][seg.cls][None, :]
 
 
+# render(rng, layout, prototypes, config, meta) -> (T, 2*D) float32 features of one video
+Renderer = Callable[
+    [np.random.Generator, VideoLayout, Prototypes, SynthConfig, FeatureMeta], np.ndarray
+]
+
+
 @dataclass(frozen=True)
 class SynthProfile:
     """What a profile other than the demo replaces (talnet.data.thumos_profile): all layouts
-    (from sample_layouts's arguments), class patterns, ground-truth labels; the renderer stays.
+    (from sample_layouts's arguments), class patterns, ground-truth labels, and optionally the
+    renderer (talnet.data.generators: same layouts, actions shown differently).
     `configure` adapts the generator's settings to the profile (grid, context, distractors);
-    `subsets` names its training and test subsets."""
+    `subsets` names its training and test subsets; `description` is one line for listings."""
 
     name: str
     sample_layouts: Callable[[int, int, int, int, SynthConfig], list[VideoLayout]]
@@ -383,6 +390,8 @@ class SynthProfile:
     ground_truth: Callable[[list[VideoLayout], int, float], GroundTruth]
     configure: Callable[[SynthConfig], SynthConfig] | None = None
     subsets: tuple[str, str] = (TRAIN_SUBSET, TEST_SUBSET)
+    render: Renderer = render_features
+    description: str = ""
 
     def config(self, cfg: SynthConfig) -> SynthConfig:
         """The generator settings this profile renders with."""
@@ -462,10 +471,11 @@ def make_synthetic(
     )
     protos = (profile.prototypes if profile else make_prototypes)(seed, classes, dim, cfg)
     layouts = sample_layouts(seed, videos_train, videos_test, classes, cfg, profile)
+    render = profile.render if profile else render_features
     bar = tqdm(layouts, "synth videos", unit="video", disable=not progress or len(layouts) < 20)
     for idx, lay in enumerate(bar):
         rng = _rng(seed, 2, idx)
-        save_array(feat_dir, lay.video_id, render_features(rng, lay, protos, cfg, meta))
+        save_array(feat_dir, lay.video_id, render(rng, lay, protos, cfg, meta))
     write_meta(feat_dir, meta)
     to_gt = profile.ground_truth if profile else layouts_to_ground_truth
     save_ground_truth(out / "annotations.json", to_gt(layouts, classes, cfg.fps))
