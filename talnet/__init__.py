@@ -8,10 +8,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 # OpenMP threads that spin at barriers collapse when another process shares the cores: beside
-# one busy process on 2 cores, OpenMP's default wait made training 3.6x and detection 18x
-# slower, PASSIVE 1.2x and 1.7x, for 12-24 % alone (`talnet bench --only shared`). OpenMP reads
-# this when torch loads, so it is set here, before any talnet module imports torch; a user's
-# own setting (OMP_WAIT_POLICY=ACTIVE) wins.
+# a busy process, OpenMP's default wait slows training and detection far more than PASSIVE,
+# which costs a little on a machine of one's own (`talnet bench --only shared` measures both,
+# alone and beside a busy process). OpenMP reads this when torch loads, so it is set here,
+# before any talnet module imports torch; a user's own setting (OMP_WAIT_POLICY=ACTIVE) wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Heavy names (they import torch) load on first use, so `talnet evaluate` starts fast.

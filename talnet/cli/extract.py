@@ -191,30 +191,34 @@ def add_extract_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for the backbone (default: torch's, one per core, which talnet's "
-        "passive OpenMP wait keeps fast beside the flow processes and other busy programs)",
+        help="torch threads for the backbone (default: torch's, one per core; talnet sets "
+        "OMP_WAIT_POLICY=PASSIVE unless you did, so waiting threads sleep instead of spinning "
+        "beside the flow processes; `talnet bench --only video` times one thread against the "
+        "default)",
     )
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the backbone with inductor freezing (the first compile takes about "
-        "a minute, then is cached; checked against eager mode, which it falls back to)",
+        help="torch.compile the backbone with inductor freezing (the first compile is slow, "
+        "then cached; checked against eager mode, which it falls back to)",
     )
     parser.add_argument(
         "--clip-mode",
         choices=CLIP_MODES,
         help="clip: run I3D on each window alone, as public feature sets are made; streaming: "
-        "run it over the video once per phase (2 at stride 4) and pool Mixed_5c per window, "
-        "about half the work at stride 4 or 8 (nothing to share at 16), features a little "
-        f"different (each window sees its neighbours); default {_shown('clip_mode')}",
+        "run it over the video once per phase (2 at stride 4) and pool Mixed_5c per window, so "
+        "each frame goes through I3D once per phase instead of once per window holding it "
+        "(fewer passes at stride 4 or 8, nothing to share at 16; `talnet bench --only i3d` "
+        "times both); features a little different (each window sees its neighbours); default "
+        f"{_shown('clip_mode')}",
     )
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         help="fp32: I3D in float32; int8: I3D quantized to int8 (calibrated once per weight "
-        "file and cached), features close to fp32's; faster than fp32 only on CPUs with VNNI "
-        "or AMX int8 instructions (`talnet bench --only i3d` compares them); default "
-        f"{_shown('precision')}",
+        "file and cached), features close to fp32's; whether it is faster than fp32 depends "
+        "on the CPU's int8 instructions (VNNI, AMX): `talnet bench --only i3d` times both; "
+        f"default {_shown('precision')}",
     )
 
 
