@@ -192,6 +192,22 @@ def test_weight_files_are_hashed_once_per_options(tmp_path, weights, monkeypatch
     assert calls == [weights["rgb"]]
 
 
+def test_named_weights_convert_on_first_use_not_when_options_are_built(weights, monkeypatch):
+    import talnet.video.options as options_module
+
+    calls = []
+    monkeypatch.setattr(
+        options_module, "resolve_named_weights", lambda p: calls.append(p) or weights["rgb"]
+    )
+    options = ExtractOptions(rgb_weights=Path("kinetics400"), streams=("rgb",))
+    assert calls == [] and options.weights("rgb") == Path("kinetics400")
+    assert options.weight_file("rgb") == options.weight_file("rgb") == weights["rgb"]
+    assert calls == [Path("kinetics400")]
+    assert options.meta().extra["weights"]["rgb"]["file"] == "rgb_imagenet.pt"
+    with pytest.raises(TalnetError, match="InceptionV3 weight file not found"):  # I3D's name only
+        ExtractOptions(backbone="inceptionv3", rgb_weights=Path("kinetics400"))
+
+
 def test_options_from_meta_reproduce_the_recorded_settings(weights):
     made = ExtractOptions(
         fps=25.0, stride=8, window=12, flow="dis", streams=("flow",), layout="folders", size=112,

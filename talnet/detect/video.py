@@ -20,7 +20,7 @@ from talnet.errors import TalnetError
 from talnet.io.atomic import safe_child
 from talnet.io.types import Detections
 from talnet.video.collect import collect_videos
-from talnet.video.options import ExtractOptions
+from talnet.video.options import RECORDED, ExtractOptions
 from talnet.video.pipeline import Extractor
 
 
@@ -39,12 +39,14 @@ def check_fits(detector, options: ExtractOptions, checkpoint: str | Path | None 
             + "; ".join(problems),
             checkpoint,
         )
-    for key in ("flow_method", "frame_size", "resize_short_side"):
-        was, now = (trained.extra or {}).get(key, "?"), extracted.extra.get(key)
-        if was != "?" and was != now and not (key == "flow_method" and now is None):
+    for r in RECORDED:
+        if not r.warn or r.key not in (trained.extra or {}):
+            continue
+        was, now = trained.extra[r.key], extracted.extra.get(r.key)
+        if was != now and not (r.stream is not None and now is None):
             where = f"{checkpoint}: " if checkpoint else ""
             warnings.warn(
-                f"{where}trained on features with {key} {was}, extracting with {now}; "
+                f"{where}trained on features with {r.key} {was}, extracting with {now}; "
                 "detections may be worse",
                 stacklevel=2,
             )

@@ -10,19 +10,35 @@ at 0.5 alone and averages ActivityNet's ten). Matching and AP are talnet's evalu
 evaluate` reads them: `Ambiguous` is not a class, predictions for other videos or labels are
 ignored with one warning; zero-length instances (a few in ActivityNet) are dropped, as DETAD's
 loader does (`talnet evaluate` keeps them, never matched, as the reference evaluator does).
+
+The analysis is this module's; the result types, outcome names and DETAD's settings are
+talnet.evaluate.diagnosis_types' (re-exported here); the text tables are diagnosis_text's.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from talnet.errors import TalnetError
 from talnet.evaluate.detection import evaluate_detection
+from talnet.evaluate.diagnosis_types import (
+    BUCKETS,
+    ERROR_NAMES,
+    ERROR_TYPES,
+    FALSE_POSITIVE_TYPES,
+    LIMIT_FACTOR,
+    MIN_NORMALIZED_PRECISION,
+    MIN_TIOU,
+    BucketResult,
+    Buckets,
+    ClassifiedPrediction,
+    Diagnosis,
+    FalsePositiveProfile,
+    MissedInstance,
+)
 from talnet.evaluate.inputs import (
     FlatDetections,
     FlatGroundTruth,
@@ -33,261 +49,9 @@ from talnet.evaluate.inputs import (
 from talnet.evaluate.matching import greedy_assign
 from talnet.evaluate.tiou import tiou_matrix, tiou_pairs
 from talnet.io.annotations import AMBIGUOUS, DataWarning
-from talnet.io.types import Annotation, Detection, Detections, GroundTruth, VideoInfo
+from talnet.io.types import Detections, GroundTruth, VideoInfo
 
-# DETAD's prediction outcomes, in its legend's order (fp_error_types_legned).
-ERROR_TYPES: tuple[str, ...] = (
-    "true_positive",
-    "double_detection",
-    "wrong_label",
-    "localization",
-    "confusion",
-    "background",
-)
-FALSE_POSITIVE_TYPES: tuple[str, ...] = ERROR_TYPES[1:]
-ERROR_NAMES: dict[str, str] = {
-    "true_positive": "true positive",
-    "double_detection": "double detection",
-    "wrong_label": "wrong label",
-    "localization": "localization",
-    "confusion": "confusion",
-    "background": "background",
-}
-# DETAD's min_tiou_thr: below this tIoU with every instance a false positive is background.
-MIN_TIOU = 0.1
-# DETAD's limit_factor: the false-positive analysis looks at the top 10·G predictions per class.
-LIMIT_FACTOR = 10
-# DETAD's false_negative_analysis: a match counts only where normalized precision exceeds this.
-MIN_NORMALIZED_PRECISION = 0.05
 _CODE = {name: i for i, name in enumerate(ERROR_TYPES)}
-
-
-@dataclass(frozen=True)
-class Buckets:
-    """One ground-truth characteristic cut into DETAD's named buckets (lo, hi] (the first also
-    closed at lo), as its pandas.cut(include_lowest=True) does."""
-
-    characteristic: str  # "length" (s), "coverage" (length / duration), "instances" (per video)
-    edges: tuple[float, ...]
-    names: tuple[str, ...]
-
-    def index(self, values: np.ndarray) -> np.ndarray:
-        """The bucket of each value, -1 for values outside the edges or NaN (DETAD drops them)."""
-        values = np.asarray(values, dtype=np.float64)
-        edges = np.asarray(self.edges, dtype=np.float64)
-        out = np.searchsorted(edges, values, side="left") - 1
-        out[values == edges[0]] = 0
-        out[~((values >= edges[0]) & (values <= edges[-1]))] = -1  # NaN too
-        return out
-
-    def describe(self, i: int) -> str:
-        """The range of bucket i in words: "≤ 3 s", "3–6 s", "> 18 s", "1", "2–40"."""
-        lo, hi = self.edges[i], self.edges[i + 1]
-        unit = " s" if self.characteristic == "length" else ""
-        if self.characteristic == "instances":  # integers: (1, 40] is 2–40
-            lo_n = int(math.floor(lo)) + 1
-            if i == 0:
-                return f"≤ {int(hi)}"
-            return f"≥ {lo_n}" if math.isinf(hi) else f"{lo_n}–{int(hi)}"
-        if i == 0:
-            return f"≤ {hi:g}{unit}"
-        if math.isinf(hi):
-            return f"> {lo:g}{unit}"
-        return f"{lo:g}–{hi:g}{unit}"
-
-
-_SIZES5 = ("XS", "S", "M", "L", "XL")
-# The bins of DETAD's scripts, per benchmark (their `is_thumos14` switch).
-BUCKETS: dict[str, tuple[Buckets, ...]] = {
-    "thumos14": (
-        Buckets("length", (0.0, 3.0, 6.0, 12.0, 18.0, math.inf), _SIZES5),
-        Buckets("coverage", (0.0, 0.02, 0.04, 0.06, 0.08, 1.0), _SIZES5),
-        Buckets("instances", (-1.0, 1.0, 40.0, 80.0, math.inf), _SIZES5[:4]),
-    ),
-    "activitynet": (
-        Buckets("length", (0.0, 30.0, 60.0, 120.0, 180.0, math.inf), _SIZES5),
-        Buckets("coverage", tuple(np.linspace(0.0, 1.0, 6).tolist()), _SIZES5),
-        Buckets("instances", (-1.0, 1.0, 4.0, 8.0, math.inf), _SIZES5[:4]),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ClassifiedPrediction:
-    """One prediction with DETAD's outcome: a true positive or the kind of false positive."""
-
-    video_id: str
-    detection: Detection
-    rank: int  # 0-based place among its class's predictions, in the evaluator's score order
-    error: str  # one of ERROR_TYPES
-    tiou: float  # with `instance`; 0 when the video has no instance
-    instance: Annotation | None  # the one it matched, else the one it overlaps most (any label)
-
-    def to_json(self) -> dict:
-        """Plain JSON-ready dict, times in seconds."""
-        d = self.detection
-        inst = self.instance
-        return {
-            "video_id": self.video_id,
-            "label": d.label,
-            "start": d.start,
-            "end": d.end,
-            "score": d.score,
-            "rank": self.rank,
-            "error": self.error,
-            "tiou": float(self.tiou),
-            "instance": None
-            if inst is None
-            else {"label": inst.label, "start": inst.start, "end": inst.end},
-        }
-
-
-@dataclass(frozen=True)
-class MissedInstance:
-    """A ground-truth instance no prediction found, with the best same-label try in its video."""
-
-    video_id: str
-    instance: Annotation
-    best_tiou: float  # highest tIoU of a prediction of its label in its video (0 if none)
-    best_score: float | None  # that prediction's score (None when none overlaps it)
-    # The score of the prediction that matched it where its class's normalized precision was
-    # already at or below MIN_NORMALIZED_PRECISION (None: no prediction matched it at all).
-    matched_score: float | None = None
-
-    def to_json(self) -> dict:
-        """Plain JSON-ready dict, times in seconds."""
-        a = self.instance
-        return {
-            "video_id": self.video_id,
-            "label": a.label,
-            "start": a.start,
-            "end": a.end,
-            "length": a.end - a.start,
-            "best_tiou": float(self.best_tiou),
-            "best_score": self.best_score,
-            "matched_score": self.matched_score,
-        }
-
-
-@dataclass(frozen=True)
-class FalsePositiveProfile:
-    """DETAD's false-positive profile: the outcomes of each class's top k·G predictions.
-
-    `bands[k-1]` counts the predictions ranked (k-1)·G … k·G-1 of their class (0-based; G = its
-    instances), the bars DETAD draws (split_predictions_by_score_ranges); `cumulative[k-1]`
-    counts all of the top k·G. Counts are pooled over classes, one per type in ERROR_TYPES.
-    """
-
-    bands: list[list[int]]
-    cumulative: list[list[int]]
-
-    @staticmethod
-    def shares(counts: Sequence[int]) -> list[float]:
-        """Counts as fractions of their sum (zeros when empty)."""
-        total = sum(counts)
-        return [c / total if total else 0.0 for c in counts]
-
-    def to_json(self) -> dict:
-        """Counts and shares per k, each a list in ERROR_TYPES order."""
-        return {
-            "k": list(range(1, len(self.bands) + 1)),
-            "types": list(ERROR_TYPES),
-            "band_counts": self.bands,
-            "band_shares": [self.shares(c) for c in self.bands],
-            "cumulative_counts": self.cumulative,
-            "cumulative_shares": [self.shares(c) for c in self.cumulative],
-        }
-
-
-@dataclass(frozen=True)
-class BucketResult:
-    """One bucket of one characteristic: its instances, how many were missed, its mAP_N."""
-
-    characteristic: str
-    bucket: str
-    range: str
-    instances: int
-    missed: int
-    map_n: float | None  # None when the bucket has no instance
-
-    @property
-    def missed_share(self) -> float | None:
-        """Fraction of the bucket's instances missed (None when it is empty)."""
-        return self.missed / self.instances if self.instances else None
-
-    def to_json(self) -> dict:
-        """Plain JSON-ready dict."""
-        return {
-            "characteristic": self.characteristic,
-            "bucket": self.bucket,
-            "range": self.range,
-            "instances": self.instances,
-            "missed": self.missed,
-            "missed_share": self.missed_share,
-            "mAP_N": self.map_n,
-        }
-
-
-@dataclass
-class Diagnosis:
-    """Everything `talnet diagnose` reports; fractions in [0, 1], times in seconds."""
-
-    tiou: float
-    buckets: str  # key of BUCKETS
-    classes: int
-    instances: int
-    predictions: int  # evaluated predictions (known video and label)
-    diagnosed: int  # of those, the top LIMIT_FACTOR·G per class
-    normalized_positives: float  # DETAD's N: instances per class on average
-    map: float  # mAP of the diagnosed predictions
-    map_n: float  # their normalized mAP
-    profile: FalsePositiveProfile
-    gain: dict[str, tuple[float, float]]  # error type -> (mAP gain, mAP_N gain) when removed
-    sensitivity_map_n: float  # mAP_N of all predictions (DETAD's sensitivity base)
-    missed: int  # instances missed by all predictions
-    sensitivity: list[BucketResult]
-    worst_false_positives: dict[str, list[ClassifiedPrediction]] = field(default_factory=dict)
-    longest_missed: list[MissedInstance] = field(default_factory=list)
-
-    @property
-    def missed_share(self) -> float:
-        """Fraction of all instances missed."""
-        return self.missed / self.instances if self.instances else 0.0
-
-    def to_json(self) -> dict:
-        """One JSON-ready object (what `talnet diagnose --json` prints)."""
-        return {
-            "tiou": self.tiou,
-            "buckets": self.buckets,
-            "classes": self.classes,
-            "instances": self.instances,
-            "predictions": self.predictions,
-            "diagnosed_predictions": self.diagnosed,
-            "limit_factor": LIMIT_FACTOR,
-            "normalized_positives": self.normalized_positives,
-            "mAP": self.map,
-            "mAP_N": self.map_n,
-            "false_positive_profile": self.profile.to_json(),
-            "removal_gain": {name: {"mAP": g, "mAP_N": gn} for name, (g, gn) in self.gain.items()},
-            "false_negatives": {
-                "missed": self.missed,
-                "missed_share": self.missed_share,
-                "min_normalized_precision": MIN_NORMALIZED_PRECISION,
-            },
-            "sensitivity": {
-                "mAP_N": self.sensitivity_map_n,
-                "buckets": [b.to_json() for b in self.sensitivity],
-            },
-            "worst_false_positives": {
-                name: [p.to_json() for p in cases]
-                for name, cases in self.worst_false_positives.items()
-            },
-            "longest_missed": [m.to_json() for m in self.longest_missed],
-        }
-
-    def format_table(self) -> str:
-        """The diagnosis as plain-text tables."""
-        return "\n".join(_format(self))
 
 
 def classify_predictions(
@@ -601,94 +365,20 @@ def _group(keys: np.ndarray, n: int) -> dict[int, np.ndarray]:
     return {k: by_key[bounds[k] : bounds[k + 1]] for k in range(n) if bounds[k + 1] > bounds[k]}
 
 
-# ---------------------------------------------------------------------------------------------
-# Text output
-
-_SHORT = {
-    "true_positive": "TP",
-    "double_detection": "double",
-    "wrong_label": "wrong label",
-    "localization": "localization",
-    "confusion": "confusion",
-    "background": "background",
-}
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
-
-
-def _row(cells: Iterable[str], widths: Sequence[int]) -> str:
-    return "  ".join(
-        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    return [_row(head, widths), *(_row(r, widths) for r in rows)]
-
-
-def _format(d: Diagnosis) -> list[str]:
-    lines = [
-        f"DETAD diagnosis at tIoU {d.tiou:g}: {d.classes} classes, {d.instances} instances, "
-        f"{d.predictions} predictions ({d.diagnosed} in the top {LIMIT_FACTOR}G of their class)",
-        f"top-{LIMIT_FACTOR}G predictions: mAP {_pct(d.map)} %, mAP_N {_pct(d.map_n)} % "
-        f"(N = {d.normalized_positives:.1f} instances per class)",
-        "",
-        "False-positive profile (%): predictions ranked (k-1)G+1 … kG in their class, "
-        "G = its instances",
-    ]
-    head = ["k", *(_SHORT[t] for t in ERROR_TYPES), "predictions"]
-    rows = [
-        [f"{k}G", *(_pct(s) for s in FalsePositiveProfile.shares(c)), str(sum(c))]
-        for k, c in enumerate(d.profile.bands, 1)
-    ]
-    lines += _table(head, rows)
-    lines += ["", f"Removing each error type from the top-{LIMIT_FACTOR}G predictions (points)"]
-    rows = [
-        [ERROR_NAMES[t], f"{100 * g:+.2f}", f"{100 * gn:+.2f}"] for t, (g, gn) in d.gain.items()
-    ]
-    lines += _table(["error type", "mAP gain", "mAP_N gain"], rows)
-    lines += [
-        "",
-        f"Sensitivity (all predictions): mAP_N {_pct(d.sensitivity_map_n)} %, "
-        f"{d.missed} of {d.instances} instances missed ({_pct(d.missed_share)} %)",
-    ]
-    rows = [
-        [b.characteristic, b.bucket, b.range, str(b.instances), _pct(b.missed_share), _pct(b.map_n)]
-        for b in d.sensitivity
-    ]
-    lines += _table(
-        ["characteristic", "bucket", "range", "instances", "missed (%)", "mAP_N (%)"], rows
-    )
-    lines += ["", "Highest-scoring false positives (times in seconds)"]
-    rows = []
-    for name, cases in d.worst_false_positives.items():
-        for p in cases[:3]:
-            inst = p.instance
-            near = "–" if inst is None else f"{inst.label} {inst.start:.2f}–{inst.end:.2f}"
-            det = p.detection
-            rows.append(
-                [ERROR_NAMES[name], f"{det.score:.3f}", p.video_id, det.label,
-                 f"{det.start:.2f}", f"{det.end:.2f}", f"{p.tiou:.2f}", near]
-            )  # fmt: skip
-    lines += _table(
-        ["error type", "score", "video", "label", "start", "end", "tIoU", "closest instance"],
-        rows,
-    )
-    lines += [
-        "",
-        "Longest missed instances (times in seconds; best tIoU: of a prediction of its label; "
-        f"late match: matched only where normalized precision ≤ {MIN_NORMALIZED_PRECISION:.0%})",
-    ]
-    rows = [
-        [m.video_id, m.instance.label, f"{m.instance.start:.2f}", f"{m.instance.end:.2f}",
-         f"{m.instance.end - m.instance.start:.2f}", f"{m.best_tiou:.2f}",
-         "–" if m.matched_score is None else f"{m.matched_score:.3f}"]
-        for m in d.longest_missed
-    ]  # fmt: skip
-    lines += _table(
-        ["video", "label", "start", "end", "length", "best tIoU", "late match score"], rows
-    )
-    return lines
+__all__ = [
+    "BUCKETS",
+    "ERROR_NAMES",
+    "ERROR_TYPES",
+    "FALSE_POSITIVE_TYPES",
+    "LIMIT_FACTOR",
+    "MIN_NORMALIZED_PRECISION",
+    "MIN_TIOU",
+    "BucketResult",
+    "Buckets",
+    "ClassifiedPrediction",
+    "Diagnosis",
+    "FalsePositiveProfile",
+    "MissedInstance",
+    "classify_predictions",
+    "diagnose",
+]

