@@ -41,13 +41,17 @@ class ModelConfig:
     fusion: str = "late"  # "late": one network per stream, logits averaged; "early": concat
     multi_tower: bool = True  # False: one shared tower (receptive field `shared_rf`) for all K
     shared_rf: int = 16
+    # The towers' stride-1 pooling: "max" (the paper) or "mean", which keeps a weak signal
+    # spread over many steps where a max picks the noise's peaks.
+    tower_pool: str = "max"
     spn_context: bool = True  # tower receptive field 2s instead of s
     cls_context: bool = True  # SoI pooling over the proposal extended by l/2 on each side
     spn_reduce_dim: int = 256  # 1x1 conv before the towers
     tower_dim: int = 256
     soi_reduce_dim: int = 128  # 1x1 conv before SoI pooling
     soi_bins: int = 16
-    soi_mode: str = "interp"  # "interp": linear interpolation; "max": exact range max per bin
+    # "interp": linear interpolation; "max" / "mean": exact max / mean over each bin's steps
+    soi_mode: str = "interp"
     soi_samples: int = 2  # interpolation samples per bin (averaged)
     fc_dim: int = 1024
     dropout: float = 0.5
@@ -229,7 +233,8 @@ class Config:
             (m.anchor_unit in ("steps", "video"), "model.anchor_unit: 'steps' or 'video'"),
             (in_steps or max(m.anchors) <= 1, "model.anchors: fractions in (0, 1] for 'video'"),
             (m.fusion in ("late", "early"), "model.fusion: 'late' or 'early'"),
-            (m.soi_mode in ("interp", "max"), "model.soi_mode: 'interp' or 'max'"),
+            (m.soi_mode in ("interp", "max", "mean"), "model.soi_mode: interp, max or mean"),
+            (m.tower_pool in ("max", "mean"), "model.tower_pool: 'max' or 'mean'"),
             (m.streams is None or len(m.streams) > 0, "model.streams: non-empty or null"),
             (t.schedule in ("constant", "cosine", "step"), "train.schedule"),
             (0 < t.spn_positive_fraction <= 1, "train.spn_positive_fraction in (0, 1]"),

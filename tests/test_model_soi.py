@@ -20,6 +20,16 @@ def test_max_on_a_ramp_gives_last_step_of_each_bin():
     assert out[0, :, 0].tolist() == [12.0, 14.0, 16.0, 18.0]
 
 
+def test_mean_averages_every_step_a_bin_touches():
+    out = soi_pool(_ramp(), torch.tensor([[10.0, 18.0], [0.0, 40.0]]), bins=4, mode="mean")
+    # bin [10, 12) touches cells 10, 11, 12 -> mean 11; the same cells as "max" uses
+    assert out[0, :, 0].tolist() == [11.0, 13.0, 15.0, 17.0]
+    assert out[1, :, 1].tolist() == [5.0, 15.0, 25.0, 35.0]  # [0, 10): cells 0..10
+    x = torch.randn(50, 2, requires_grad=True)
+    soi_pool(x, torch.tensor([[5.0, 25.0]]), 4, "mean").sum().backward()
+    assert x.grad[:4].eq(0).all() and (x.grad[5:26] > 0).all()  # every step inside counts
+
+
 def test_outside_the_video_sees_the_edge():
     out = soi_pool(_ramp(10), torch.tensor([[-20.0, -10.0], [20.0, 30.0]]), 2, "interp")
     assert out[0].eq(0).all() and out[1].eq(9).all()

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from talnet.model.rangemax import range_max, window_max, window_ranges
+from talnet.model.rangemax import range_max, window_max, window_mean, window_ranges
 from talnet.model.towers import (
     ProposalNetwork,
     TowerBank,
@@ -108,6 +108,22 @@ def test_window_max_hand_case():
     # window 0: [t, t] ; window 1: [t - 1, t + 1] ; window 2: [t - 1, t + 2], cut at the edges
     out = window_max(x, left=[0, 1, 1], size=[1, 3, 4])[..., 0]
     assert out.tolist() == [[3, 1, 4, 1, 5], [3, 4, 4, 5, 5], [4, 4, 5, 5, 5]]
+
+
+def test_window_mean_averages_what_of_each_window_is_inside_the_video():
+    x = torch.tensor([3.0, 1.0, 4.0, 1.0, 5.0])[:, None]  # (T, C)
+    out = window_mean(x, left=[0, 1, 1], size=[1, 3, 4])[..., 0]
+    assert torch.allclose(out[0], x[:, 0])
+    assert torch.allclose(out[1], torch.tensor([2.0, 8 / 3, 2.0, 10 / 3, 3.0]))
+    assert torch.allclose(out[2], torch.tensor([8 / 3, 9 / 4, 11 / 4, 10 / 3, 3.0]))
+    gen = torch.Generator().manual_seed(0)
+    batched = torch.randn(2, 3, 33, 4, generator=gen)  # (B, S, T, C), windows past the video
+    lo, hi = window_ranges([3, 40], [7, 80], 33)
+    got = window_mean(batched, [3, 40], [7, 80])
+    for k in range(2):
+        for t in (0, 16, 32):
+            a, b = max(int(lo[k, t]), 0), min(int(hi[k, t]), 32)
+            assert torch.allclose(got[:, :, k, t], batched[:, :, a : b + 1].mean(dim=2), atol=1e-5)
 
 
 def test_window_max_equals_range_max_and_keeps_the_gradient_path():

@@ -137,6 +137,25 @@ def window_ranges(
     return lo, lo + torch.tensor(list(size), device=device)[:, None] - 1
 
 
+def range_mean(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Mean of x (..., T, C) over each range [lo[m], hi[m]] of steps (0 <= lo <= hi < T), by
+    differences of one cumulative sum: (..., M, C). Averaging, unlike the max, keeps a weak
+    signal spread over many steps (low signal-to-noise features)."""
+    zero = x.new_zeros(*x.shape[:-2], 1, x.shape[-1])
+    csum = torch.cat([zero, x.cumsum(dim=-2)], dim=-2)  # (..., T + 1, C)
+    total = csum.index_select(-2, hi + 1) - csum.index_select(-2, lo)
+    return total / (hi - lo + 1).to(x.dtype)[:, None]
+
+
+def window_mean(x: torch.Tensor, left: Sequence[int], size: Sequence[int]) -> torch.Tensor:
+    """`window_max`'s windows averaged instead: x (..., T, C) -> (..., K, T, C), each window the
+    mean over the steps of it inside [0, T)."""
+    length = x.shape[-2]
+    lo, hi = window_ranges(left, size, length, x.device)
+    out = range_mean(x, lo.clamp(min=0).flatten(), hi.clamp(max=length - 1).flatten())
+    return out.unflatten(-2, (len(left), length))
+
+
 def _padded(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
     """x with `before` and `after` rows of -inf around its time axis (the max's identity)."""
     if before == after == 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from talnet.model.rangemax import range_max
+from talnet.model.rangemax import range_max, range_mean
 
 
 def extend_segments(segments: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
@@ -28,7 +28,8 @@ def soi_pool(
 
     "interp": each bin is the mean of `samples` linearly interpolated points evenly placed in
     it (differentiable in features and in the segment ends). "max": each bin is the exact max
-    over the steps whose unit cells [i - 1/2, i + 1/2) it touches (at least one step).
+    over the steps whose unit cells [i - 1/2, i + 1/2) it touches (at least one step); "mean":
+    their exact mean, so a long bin averages all its steps instead of sampling a few.
     """
     t, d = features.shape
     n = segments.shape[0]
@@ -44,11 +45,12 @@ def soi_pool(
         hi_vals = features.index_select(0, high.flatten())
         vals = lo_vals * (1 - weight[:, None]) + hi_vals * weight[:, None]  # (N*B*S, D)
         return vals.view(n, bins, samples, d).mean(dim=2)
-    if mode == "max":
+    if mode in ("max", "mean"):
         edges = torch.arange(bins + 1, device=features.device, dtype=segments.dtype)
         bounds = start + edges[None, :] / bins * length  # (N, B+1)
         lo = torch.floor(bounds[:, :-1] + 0.5).long().clamp(0, t - 1)
         # the last cell a bin [x0, x1) overlaps is ceil(x1 - 1/2); at least the first one
         hi = torch.ceil(bounds[:, 1:] - 0.5).long().clamp(0, t - 1).maximum(lo)
-        return range_max(features, lo.flatten(), hi.flatten()).view(n, bins, d)
+        reduce = range_max if mode == "max" else range_mean
+        return reduce(features, lo.flatten(), hi.flatten()).view(n, bins, d)
     raise ValueError(f"unknown SoI pooling mode {mode!r}")

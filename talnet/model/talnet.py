@@ -68,6 +68,7 @@ class StreamNetwork(nn.Module):
             multi_tower=cfg.multi_tower,
             context=cfg.spn_context,
             shared_rf=cfg.shared_rf,
+            pool=cfg.tower_pool,
         )
         self.classifier = ActionClassifier(
             in_dim,

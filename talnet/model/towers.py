@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from talnet.model.rangemax import window_max
+from talnet.model.rangemax import window_max, window_mean
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,17 @@ class TowerBank(nn.Module):
     """
 
     def __init__(
-        self, in_dim: int, width: int, geometries: list[TowerGeometry], out_per_tower: int
+        self,
+        in_dim: int,
+        width: int,
+        geometries: list[TowerGeometry],
+        out_per_tower: int,
+        pool: str = "max",
     ):
         super().__init__()
+        if pool not in ("max", "mean"):
+            raise ValueError(f"unknown tower pooling {pool!r}")
+        self.pool = pool
         k = len(geometries)
         self.geometries = list(geometries)
         self.width = width
@@ -85,8 +93,13 @@ class TowerBank(nn.Module):
 
     def same_layout(self, other: TowerBank) -> bool:
         """Whether `other` has the same geometry and sizes, so the two can run as one batch."""
-        return self.geometries == other.geometries and all(
-            getattr(self, n).shape == getattr(other, n).shape for n in ("conv1", "conv2", "head")
+        return (
+            self.geometries == other.geometries
+            and self.pool == other.pool
+            and all(
+                getattr(self, n).shape == getattr(other, n).shape
+                for n in ("conv1", "conv2", "head")
+            )
         )
 
     @staticmethod
@@ -107,7 +120,8 @@ class TowerBank(nn.Module):
         b, t, d = xs[0].shape
         s = len(banks)
         x = xs[0][:, None] if s == 1 else torch.stack(xs, dim=1)  # (B, S, T, D)
-        pooled = window_max(x, bank.pool_left, bank.pool_size).view(b, -1, t, d)  # (B, S*K, ..)
+        pooling = window_max if bank.pool == "max" else window_mean
+        pooled = pooling(x, bank.pool_left, bank.pool_size).view(b, -1, t, d)  # (B, S*K, ..)
         conv1, bias1, conv2, bias2 = (
             _joined(banks, n) for n in ("conv1", "bias1", "conv2", "bias2")
         )  # fmt: skip
@@ -215,16 +229,17 @@ class ProposalNetwork(nn.Module):
         multi_tower: bool = True,
         context: bool = True,
         shared_rf: int = 16,
+        pool: str = "max",
     ):
         super().__init__()
         self.num_scales = len(scales)
         self.reduce = nn.Linear(in_dim, reduce_dim)  # the 1x1 convolution, channels last
         if multi_tower:
             geometries = [tower_geometry(s, context) for s in scales]
-            self.towers = TowerBank(reduce_dim, width, geometries, out_per_tower=4)
+            self.towers = TowerBank(reduce_dim, width, geometries, 4, pool)
         else:
             geometry = tower_geometry(shared_rf, context)
-            self.towers = TowerBank(reduce_dim, width, [geometry], out_per_tower=4 * len(scales))
+            self.towers = TowerBank(reduce_dim, width, [geometry], 4 * len(scales), pool)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, C) -> objectness logits (B, K, T, 2), offsets (B, K, T, 2)."""
