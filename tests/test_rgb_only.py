@@ -12,7 +12,7 @@ from model_factory import tiny_config, tiny_data
 from video_factory import make_video
 
 from talnet.cli.main import main
-from talnet.config import save_config
+from talnet.config import edit_config, save_config
 from talnet.io.features import (
     FeatureMeta,
     list_feature_videos,
@@ -186,7 +186,9 @@ def test_ablate_skips_the_variants_one_stream_cannot_make(tmp_path, capsys):
 
 
 def test_skip_reasons_follow_the_streams_the_model_uses():
-    base = tiny_config(1)
+    # a base that differs from every variant but in the streams (head on, mean pooling)
+    extras = {"boundary_head": True, "tower_pool": "mean", "soi_mode": "mean"}
+    base = edit_config(tiny_config(1), {"model": extras})
 
     def skipped(streams: list[str]) -> dict[str, str]:
         reasons = {name: skip_reason(edits, base, streams) for name, edits in VARIANTS.items()}

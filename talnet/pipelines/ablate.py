@@ -32,9 +32,18 @@ VARIANTS: dict[str, Edits] = {
     "flow only": {"model": {"streams": ["flow"]}},
     "narrow towers (tower_dim 32)": {"model": {"tower_dim": 32}},
     "wide towers (tower_dim 128)": {"model": {"tower_dim": 128}},
+    "no boundary head": {
+        "model": {"boundary_head": False},
+        "proposals": {"actionness_thresholds": []},
+    },
+    "max pooling (the paper's towers and SoI)": {
+        "model": {"tower_pool": "max", "soi_mode": "interp"},
+    },
 }
 # Detection-time knobs, evaluated on the base model without retraining.
 PROPOSAL_COUNTS = (25, 50, 200)
+# ... and, for a base with a boundary head, its edge snapping off.
+NO_SNAP: Edits = {"detect": {"boundary_snap": False}}
 
 
 @dataclass
@@ -148,9 +157,13 @@ def run_ablation(
         detector = Detector.from_checkpoint(result.checkpoint)
         evaluate(detector, name, seconds, seed)
         if name == trained[0]:
-            for count in PROPOSAL_COUNTS:
-                budget = edit_config(detector.config, {"proposals": {"post_nms_test": count}})
-                evaluate(detector.with_config(budget), f"{name}, {count} proposals", 0.0, seed)
+            knobs = {f"{count} proposals": {"proposals": {"post_nms_test": count}}
+                     for count in PROPOSAL_COUNTS}  # fmt: skip
+            if detector.config.model.boundary_head and detector.config.detect.boundary_snap:
+                knobs["no boundary snap"] = NO_SNAP
+            for label, edits in knobs.items():
+                changed = detector.with_config(edit_config(detector.config, edits))
+                evaluate(changed, f"{name}, {label}", 0.0, seed)
     return rows
 
 
