@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from talnet.config_legacy import upgrade_legacy_keys
 from talnet.errors import TalnetError
 from talnet.io.atomic import atomic_open
 
@@ -66,6 +67,10 @@ class ModelConfig:
     boundary_head: bool = False
     boundary_dim: int = 64
     boundary_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    # Beyond the paper: per-step class logits from the classifier's reduced map and its centred
+    # means over `step_context` steps (talnet.model.step_head), trained on every step.
+    step_classifier: bool = False
+    step_context: list[int] = field(default_factory=lambda: [9, 33])
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -149,7 +154,11 @@ class TrainConfig:
     gt_jitter: int = 0
     grad_clip: float = 0.0  # 0 = off
     video_cls_weight: float = 1.0  # weight of the video-level classifier's loss (if any)
+    # Dropout on the input features while training: each number zeroed with this probability
+    # (the rest scaled up), so that a few training videos are not memorized step by step.
+    input_dropout: float = 0.0
     boundary_weight: float = 1.0  # weight of the boundary head's loss (if any)
+    step_weight: float = 1.0  # weight of the per-step class head's loss (if any)
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -179,6 +188,9 @@ class DetectConfig:
     # With model.boundary_head: move each detection's start and end to the most likely start /
     # end step within snap_reach * its length, where that probability is >= snap_min_prob.
     boundary_snap: bool = True
+    # With model.step_classifier: a detection's score is (1 - w) * the classifier's probability
+    # + w * the per-step probability of its class inside it against just outside it.
+    step_score_weight: float = 0.0
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
 
@@ -210,7 +222,7 @@ class Config:
         """Build from a (possibly partial) dict; unknown keys are errors naming `source`."""
         if not isinstance(raw, dict):
             raise TalnetError("config must be a mapping of sections", source)
-        raw = _upgrade_legacy_keys(raw)
+        raw = upgrade_legacy_keys(raw)
         sections = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(raw) - set(sections)
         if unknown:
@@ -241,6 +253,7 @@ class Config:
             (0 < t.cls_foreground_fraction <= 1, "train.cls_foreground_fraction in (0, 1]"),
             (t.spn_negative_iou <= t.spn_positive_iou, "train.spn_negative_iou <= positive"),
             (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
+            (0 <= t.input_dropout < 1, "train.input_dropout in [0, 1)"),
             (t.max_steps >= 2 * largest, "train.max_steps >= 2 * largest anchor"),
             (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),
@@ -264,6 +277,10 @@ class Config:
              "proposals.actionness_thresholds: in (0, 1)"),
             (not p.actionness_thresholds or m.boundary_head,
              "proposals.actionness_thresholds need model.boundary_head: true"),
+            (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
+            (not d.step_score_weight or m.step_classifier,
+             "detect.step_score_weight needs model.step_classifier: true"),
+            (all(w >= 1 for w in m.step_context), "model.step_context: widths >= 1"),
             (d.snap_reach >= 0 and 0 <= d.snap_min_prob <= 1 and t.boundary_region > 0,
              "detect.snap_reach >= 0, snap_min_prob in [0, 1], train.boundary_region > 0"),
         ]  # fmt: skip
@@ -293,31 +310,6 @@ def edit_config(base: Config, edits: Edits) -> Config:
     config = copy.deepcopy(dataclasses.replace(base, **changed))
     config.validate()
     return config
-
-
-# Keys of configs saved before the proposal settings had their own section (old checkpoints).
-_LEGACY_KEYS = {
-    ("train", "proposals_pre_nms"): "pre_nms_train",
-    ("train", "proposals_post_nms"): "post_nms_train",
-    ("train", "proposal_nms"): "nms_train",
-    ("detect", "proposals_pre_nms"): "pre_nms_test",
-    ("detect", "max_proposals"): "post_nms_test",
-    ("detect", "proposal_nms"): "nms_test",
-}
-
-
-def _upgrade_legacy_keys(raw: Any) -> Any:
-    """Move a saved config's old proposal keys into the `proposals` section."""
-    if not isinstance(raw, dict) or not any(
-        isinstance(raw.get(sec), dict) and key in raw[sec] for sec, key in _LEGACY_KEYS
-    ):
-        return raw
-    raw = {name: dict(value) if isinstance(value, dict) else value for name, value in raw.items()}
-    proposals = raw.setdefault("proposals", {})
-    for (section, key), new in _LEGACY_KEYS.items():
-        if isinstance(raw.get(section), dict) and key in raw[section]:
-            proposals.setdefault(new, raw[section].pop(key))
-    return raw
 
 
 def _build_section(section_cls: type, raw: Any, name: str, source: Any) -> Any:

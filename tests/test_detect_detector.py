@@ -16,7 +16,8 @@ from talnet.evaluate.detection import evaluate_detection
 from talnet.io.annotations import load_ground_truth
 from talnet.io.features import load_features, read_meta
 from talnet.io.results import load_detections
-from talnet.model.talnet import TalNet, fuse
+from talnet.model.stream import fuse
+from talnet.model.talnet import TalNet
 from talnet.train.loop import FitOptions, train
 
 

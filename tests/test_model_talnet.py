@@ -16,7 +16,8 @@ from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
 from talnet.model.matching import pairwise_tiou
-from talnet.model.talnet import StepDetections, TalNet, fuse
+from talnet.model.stream import fuse
+from talnet.model.talnet import StepDetections, TalNet
 from talnet.model.targets import GroundTruthSteps
 
 TINY = dict(

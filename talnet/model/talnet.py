@@ -17,32 +17,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from talnet.config import Config, ModelConfig, budget
+from talnet.config import Config, budget
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.boundary import (
     ACTIONNESS,
     BOUNDARY_LOSS,
-    BoundaryHead,
     actionness_runs,
     boundary_loss,
     boundary_targets,
     snap_edges,
 )
-from talnet.model.classifier import ActionClassifier
 from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS, stage_loss
 from talnet.model.nms import batched_nms, soft_nms
 from talnet.model.proposals import generate_proposals
+from talnet.model.step_head import STEP_LOSS, contrast_scores, step_labels, step_loss
+from talnet.model.stream import StreamNetwork, fuse
 from talnet.model.targets import (
     GroundTruthSteps,
     anchor_targets,
     classifier_candidates,
     proposal_targets,
 )
-from talnet.model.towers import ProposalNetwork, propose_jointly, tile_windows
+from talnet.model.towers import propose_jointly, tile_windows
 from talnet.model.video_head import VIDEO_LOSS, VideoClassifier, video_loss
 
 
@@ -53,37 +54,6 @@ class StepDetections:
     segments: torch.Tensor  # (M, 2) [start, end]
     classes: torch.Tensor  # (M,) long, class index 0..C-1
     scores: torch.Tensor  # (M,)
-
-
-class StreamNetwork(nn.Module):
-    """The two-stage network of one stream (or of the concatenated streams, early fusion)."""
-
-    def __init__(self, in_dim: int, num_classes: int, cfg: ModelConfig):
-        super().__init__()
-        self.spn = ProposalNetwork(
-            in_dim,
-            cfg.anchors,
-            cfg.spn_reduce_dim,
-            cfg.tower_dim,
-            multi_tower=cfg.multi_tower,
-            context=cfg.spn_context,
-            shared_rf=cfg.shared_rf,
-            pool=cfg.tower_pool,
-        )
-        self.classifier = ActionClassifier(
-            in_dim,
-            num_classes,
-            cfg.soi_reduce_dim,
-            cfg.soi_bins,
-            cfg.fc_dim,
-            cfg.dropout,
-            context=cfg.cls_context,
-            mode=cfg.soi_mode,
-            samples=cfg.soi_samples,
-        )
-        self.boundary: BoundaryHead | None = None
-        if cfg.boundary_head:
-            self.boundary = BoundaryHead(in_dim, cfg.boundary_dim, cfg.boundary_dilations)
 
 
 class TalNet(nn.Module):
@@ -130,6 +100,7 @@ class TalNet(nn.Module):
             self.video_head = VideoClassifier(in_dim, num_classes, cfg.video_hidden, cfg.dropout)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
         self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
+        self.loss_names += (STEP_LOSS,) if cfg.step_classifier else ()
 
     def forward(
         self,
@@ -178,6 +149,13 @@ class TalNet(nn.Module):
         if not self.config.model.boundary_head:
             return None
         return torch.sigmoid(fuse([(z,) for z in self.boundary_logits(inputs)])[0][0].float())
+
+    def step_logits(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Per branch: the per-step class head's logits (B, T, C + 1)."""
+        return [
+            self.branches[name].step(self.branches[name].classifier.feature_map(x))
+            for name, x in inputs.items()
+        ]
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: objectness logits (B, K, T, 2) and offsets (B, K, T, 2)."""
@@ -261,6 +239,8 @@ class TalNet(nn.Module):
         plus the ground truth, labelled at tIoU 0.5 and sampled."""
         cfg = self.config.train
         length = next(iter(inputs.values())).shape[1]  # inputs are (1, T, C)
+        if cfg.input_dropout > 0:
+            inputs = {k: F.dropout(x, cfg.input_dropout) for k, x in inputs.items()}
         spn_out = self.propose(inputs)  # per branch: (1, K, T, 2) twice
         anchors = make_anchors(self.scales, length)
         spn = anchor_targets(anchors, gt, cfg, self.coder, generator)
@@ -298,6 +278,10 @@ class TalNet(nn.Module):
             losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(
                 self._video_logits(inputs), gt.labels
             )
+        if self.config.model.step_classifier:
+            labels = step_labels(gt.segments, gt.labels, length)
+            terms = [step_loss(z[0], labels) for z in self.step_logits(inputs)]
+            losses[STEP_LOSS] = cfg.step_weight * sum(terms) / len(terms)
         if boundary_out:
             targets = boundary_targets(gt.segments, length, cfg.boundary_region)
             terms = [boundary_loss(z[0], targets) for z in boundary_out]
@@ -330,6 +314,11 @@ class TalNet(nn.Module):
         segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
+        weight = cfg.step_score_weight
+        if weight > 0:
+            steps = torch.softmax(fuse([(z,) for z in self.step_logits(inputs)])[0][0].float(), -1)
+            votes = contrast_scores(steps[:, 1:], segments)  # (C, N)
+            scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
 
@@ -388,10 +377,3 @@ class TalNet(nn.Module):
         keep = top.values > 0
         idx = top.indices[keep]
         return segments.reshape(-1, 2)[idx], idx // n, top.values[keep]
-
-
-def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    """Late fusion: the element-wise mean of each output over branches (logits and offsets)."""
-    if len(outputs) == 1:
-        return outputs[0]
-    return tuple(torch.stack(parts).mean(dim=0) for parts in zip(*outputs, strict=True))

@@ -1,0 +1,61 @@
+"""The per-step class head: its labels, its contrast votes, and its place in the model."""
+
+import torch
+
+from talnet.config import Config, ModelConfig
+from talnet.model.step_head import STEP_LOSS, StepClassifier, contrast_scores, step_labels
+from talnet.model.talnet import TalNet
+from talnet.model.targets import GroundTruthSteps
+
+
+def test_labels_mark_the_steps_inside_each_segment():
+    labels = step_labels(torch.tensor([[2.0, 4.0], [6.5, 8.0]]), torch.tensor([3, 1]), 10)
+    assert labels.tolist() == [0, 0, 3, 3, 3, 0, 0, 1, 1, 0]
+
+
+def test_contrast_is_a_plateau_against_its_surroundings():
+    probs = torch.zeros(40, 2)
+    probs[10:20, 0] = 0.8  # class 0: a plateau over steps 10..19
+    probs[:, 1] = 0.5  # class 1: flat everywhere, no contrast anywhere
+    segments = torch.tensor([[[10.0, 19.0], [12.0, 17.0], [0.0, 3.0]]]).expand(2, 3, 2)
+    votes = contrast_scores(probs, segments)
+    assert torch.allclose(votes[0], torch.tensor([0.8, 0.0, 0.0]))  # part of a plateau: 0
+    assert torch.allclose(votes[1], torch.zeros(3))
+    # at the video's edge the side outside it is left out, not counted as background
+    edge = torch.zeros(40, 1)
+    edge[:10, 0] = 0.9
+    assert torch.allclose(contrast_scores(edge, torch.tensor([[[0.0, 9.0]]])), torch.tensor(0.9))
+
+
+def test_step_classifier_sees_centred_means():
+    head = StepClassifier(2, 3, [3])
+    fmap = torch.arange(10.0)[None, :, None].repeat(1, 1, 2)  # (1, T, D)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.zero_()
+        head.linear.weight[1, 2] = 1.0  # class 1's logit = the 3-step mean of channel 0
+        out = head(fmap)
+    assert out.shape == (1, 10, 4)
+    assert torch.allclose(out[0, 1:-1, 1], torch.arange(1.0, 9.0))
+    assert torch.isclose(out[0, 0, 1], torch.tensor(0.5))  # (0 + 1) / 2 at the edge
+
+
+def test_model_trains_the_step_head_and_uses_it_to_score():
+    torch.manual_seed(0)
+    model = ModelConfig(anchors=[2, 4, 8], spn_reduce_dim=8, tower_dim=4, soi_reduce_dim=4,
+                        soi_bins=4, fc_dim=16, dropout=0.0, step_classifier=True)  # fmt: skip
+    net = TalNet({"rgb": 6, "flow": 5}, 3, Config(model=model))
+    feats = {"rgb": torch.randn(60, 6), "flow": torch.randn(60, 5)}
+    gt = GroundTruthSteps(torch.tensor([[10.0, 30.0]]), torch.tensor([2]))
+    _, losses = net(feats, gt, torch.Generator().manual_seed(0))
+    assert losses[STEP_LOSS] > 0
+    losses["loss"].backward()
+    assert net.branches["flow"].step.linear.weight.grad.abs().sum() > 0
+    net.eval()
+    with torch.inference_mode():
+        plain = net(feats)
+        net.config.detect.step_score_weight = 1.0
+        voted = net(feats)
+    # with weight 1 a score is a contrast vote: in [0, 1] and not the classifier's
+    assert ((voted.scores >= 0) & (voted.scores <= 1)).all()
+    assert not torch.equal(plain.scores, voted.scores)
