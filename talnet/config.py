@@ -71,6 +71,7 @@ class ModelConfig:
     # means over `step_context` steps (talnet.model.step_head), trained on every step.
     step_classifier: bool = False
     step_context: list[int] = field(default_factory=lambda: [9, 33])
+    step_input: str = "reduced"  # "reduced": the classifier's reduced map; "features": the input
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -110,9 +111,12 @@ class ProposalConfig:
     post_nms_per_step_test: float = 0.0
     nms_train: float = 0.7  # tIoU threshold of proposal NMS
     nms_test: float = 0.7
-    # With model.boundary_head: runs of steps whose actionness exceeds each threshold join the
-    # proposals (before NMS), reaching actions longer than any anchor.
+    # With model.boundary_head (or else model.step_classifier: 1 - its background probability):
+    # runs of steps whose actionness exceeds each threshold join the proposals before NMS,
+    # reaching actions longer than any anchor.
     actionness_thresholds: list[float] = field(default_factory=list)
+    # ... or, with model.step_classifier, the runs of each class's per-step probability
+    actionness_per_class: bool = False
 
     def for_phase(self, training: bool) -> ProposalBudget:
         """The training or the test settings as one typed object."""
@@ -275,12 +279,15 @@ class Config:
              "model.boundary_dim and boundary_dilations: positive"),
             (all(0 < x < 1 for x in p.actionness_thresholds),
              "proposals.actionness_thresholds: in (0, 1)"),
-            (not p.actionness_thresholds or m.boundary_head,
-             "proposals.actionness_thresholds need model.boundary_head: true"),
+            (not p.actionness_per_class or m.step_classifier,
+             "proposals.actionness_per_class needs model.step_classifier: true"),
+            (not p.actionness_thresholds or m.boundary_head or m.step_classifier,
+             "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (not d.step_score_weight or m.step_classifier,
              "detect.step_score_weight needs model.step_classifier: true"),
-            (all(w >= 1 for w in m.step_context), "model.step_context: widths >= 1"),
+            (all(w >= 1 for w in m.step_context) and m.step_input in ("reduced", "features"),
+             "model.step_context: widths >= 1; model.step_input: 'reduced' or 'features'"),
             (d.snap_reach >= 0 and 0 <= d.snap_min_prob <= 1 and t.boundary_region > 0,
              "detect.snap_reach >= 0, snap_min_prob in [0, 1], train.boundary_region > 0"),
         ]  # fmt: skip

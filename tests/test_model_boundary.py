@@ -91,6 +91,13 @@ def test_actionness_runs_become_segments_at_each_threshold():
     assert segments.tolist() == [[4.5, 14.5], [7.5, 11.5]]
     assert torch.allclose(scores, torch.tensor([(6 * 0.6 + 4 * 0.95) / 10, 0.95]))
     assert actionness_runs(torch.zeros(10), [0.5])[0].shape == (0, 2)
+    # columns (e.g. classes) each give their own runs
+    two = torch.zeros(30, 2)
+    two[5:15, 0] = 0.6
+    two[20:30, 1] = 0.8  # a run reaching the video's end
+    segments, scores = actionness_runs(two, [0.5])
+    assert segments.tolist() == [[4.5, 14.5], [19.5, 29.5]]
+    assert torch.allclose(scores, torch.tensor([0.6, 0.8]))
 
 
 def _net(**proposals) -> TalNet:

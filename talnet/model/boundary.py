@@ -102,21 +102,23 @@ def actionness_runs(
     actionness: torch.Tensor, thresholds: list[float], min_steps: int = 2
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Maximal runs of steps whose actionness (T,) exceeds each threshold, as segments (N, 2)
-    in steps (a run of steps i..j is [i - 0.5, j + 0.5]) scored by their mean actionness (N,)."""
+    in steps (a run of steps i..j is [i - 0.5, j + 0.5]) scored by their mean actionness (N,).
+    An actionness (T, K) gives each column's runs (e.g. one per class), all together."""
+    columns = actionness[:, None] if actionness.dim() == 1 else actionness
+    length = columns.shape[0]
+    zero = columns.new_zeros(1, columns.shape[1])
+    csum = torch.cat([zero, columns.float().cumsum(0)])  # (T + 1, K)
     segments, scores = [], []
-    length = actionness.shape[0]
     for threshold in thresholds:
-        above = torch.cat([actionness.new_zeros(1), (actionness > threshold).float()])
-        change = torch.diff(torch.cat([above, actionness.new_zeros(1)]))
-        starts = torch.nonzero(change > 0)[:, 0]  # first step of a run
-        ends = torch.nonzero(change < 0)[:, 0]  # one past its last step
-        keep = ends - starts >= min(min_steps, length)
-        starts, ends = starts[keep], ends[keep]
-        if starts.numel() == 0:
-            continue
-        csum = torch.cat([actionness.new_zeros(1), actionness.float().cumsum(0)])
-        scores.append((csum[ends] - csum[starts]) / (ends - starts))
-        segments.append(torch.stack([starts - 0.5, ends - 0.5], dim=1).float())
+        above = torch.cat([zero, (columns > threshold).float(), zero])  # (T + 2, K)
+        change = torch.diff(above, dim=0)  # (T + 1, K)
+        starts = torch.nonzero(change.T > 0)  # (R, 2): column, first step of a run
+        ends = torch.nonzero(change.T < 0)[:, 1]  # one past its last step, in the same order
+        column, first = starts[:, 0], starts[:, 1]
+        keep = ends - first >= min(min_steps, length)
+        column, first, ends = column[keep], first[keep], ends[keep]
+        scores.append((csum[ends, column] - csum[first, column]) / (ends - first))
+        segments.append(torch.stack([first - 0.5, ends - 0.5], dim=1).float())
     if not segments:
-        return actionness.new_zeros(0, 2), actionness.new_zeros(0)
+        return columns.new_zeros(0, 2), columns.new_zeros(0)
     return torch.cat(segments), torch.cat(scores)

@@ -44,7 +44,8 @@ class StreamNetwork(nn.Module):
             self.boundary = BoundaryHead(in_dim, cfg.boundary_dim, cfg.boundary_dilations)
         self.step: StepClassifier | None = None
         if cfg.step_classifier:
-            self.step = StepClassifier(cfg.soi_reduce_dim, num_classes, cfg.step_context)
+            dim = in_dim if cfg.step_input == "features" else cfg.soi_reduce_dim
+            self.step = StepClassifier(dim, num_classes, cfg.step_context)
 
 
 def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:

@@ -152,10 +152,26 @@ class TalNet(nn.Module):
 
     def step_logits(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Per branch: the per-step class head's logits (B, T, C + 1)."""
-        return [
-            self.branches[name].step(self.branches[name].classifier.feature_map(x))
-            for name, x in inputs.items()
-        ]
+        raw = self.config.model.step_input == "features"
+        branches = [(self.branches[name], x) for name, x in inputs.items()]
+        return [b.step(x if raw else b.classifier.feature_map(x)) for b, x in branches]
+
+    def step_probabilities(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """One video's fused per-step class probabilities (T, C + 1), or None without the head."""
+        if not self.config.model.step_classifier:
+            return None
+        return torch.softmax(fuse([(z,) for z in self.step_logits(inputs)])[0][0].float(), -1)
+
+    def actionness(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Per-step probability (T,) that an action is under way, for actionness proposals: the
+        boundary head's, else 1 - the step head's background, else None; with
+        proposals.actionness_per_class, the step head's probability of each class (T, C)."""
+        if self.config.proposals.actionness_per_class:
+            return self.step_probabilities(inputs)[:, 1:]
+        if self.config.model.boundary_head:
+            return self.boundary_probabilities(inputs)[:, ACTIONNESS]
+        steps = self.step_probabilities(inputs)
+        return None if steps is None else 1.0 - steps[:, 0]
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: objectness logits (B, K, T, 2) and offsets (B, K, T, 2)."""
@@ -206,23 +222,23 @@ class TalNet(nn.Module):
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
         steps and their fused objectness (N,), best first, with the test budgets."""
         inputs = self.branch_inputs(features)
-        return self._proposals(*self.propose_windowed(inputs), self.boundary_probabilities(inputs))
+        return self._proposals(*self.propose_windowed(inputs), self.actionness(inputs))
 
     def _proposals(
         self,
         objectness: torch.Tensor,
         offsets: torch.Tensor,
-        boundary: torch.Tensor | None = None,
+        actionness: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused (K, T, 2) outputs -> ranked, NMS-filtered proposals (N, 2) in steps and their
         scores (N,), with the training or test settings of `proposals` by the module's mode;
-        with boundary probabilities (T, 3), runs of high actionness join them."""
+        with an actionness (T,), its runs above proposals.actionness_thresholds join them."""
         phase = self.config.proposals.for_phase(self.training)
         pre_nms, post_nms = phase.counts(objectness.shape[1])
         thresholds = self.config.proposals.actionness_thresholds
         extra = None
-        if boundary is not None and thresholds:
-            extra = actionness_runs(boundary[:, ACTIONNESS], thresholds)
+        if actionness is not None and thresholds:
+            extra = actionness_runs(actionness, thresholds)
         return generate_proposals(
             objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra
         )
@@ -247,11 +263,11 @@ class TalNet(nn.Module):
         boundary_out = self.boundary_logits(inputs) if self.config.model.boundary_head else []
         with torch.no_grad():
             objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
-            probs = None
-            if boundary_out:
-                probs = torch.sigmoid(fuse([(z.detach(),) for z in boundary_out])[0][0].float())
+            actionness = (
+                self.actionness(inputs) if self.config.proposals.actionness_thresholds else None
+            )
             candidates = classifier_candidates(
-                self._proposals(objectness[0], offsets[0], probs)[0], gt, cfg, generator
+                self._proposals(objectness[0], offsets[0], actionness)[0], gt, cfg, generator
             )
             cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
             proposals = candidates[cls.index]
@@ -300,7 +316,10 @@ class TalNet(nn.Module):
         cfg = self.config.detect
         length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
         boundary = self.boundary_probabilities(inputs)
-        proposals, objectness = self._proposals(*self.propose_windowed(inputs), boundary)
+        actionness = (
+            self.actionness(inputs) if self.config.proposals.actionness_thresholds else None
+        )
+        proposals, objectness = self._proposals(*self.propose_windowed(inputs), actionness)
         logits, deltas = fuse(self.classify(inputs, proposals))
         if video_probs is None and cfg.class_scores == "video":
             video_probs = self._video_probs(inputs)
@@ -316,8 +335,7 @@ class TalNet(nn.Module):
         scores = probs.T.contiguous()  # (C, N)
         weight = cfg.step_score_weight
         if weight > 0:
-            steps = torch.softmax(fuse([(z,) for z in self.step_logits(inputs)])[0][0].float(), -1)
-            votes = contrast_scores(steps[:, 1:], segments)  # (C, N)
+            votes = contrast_scores(self.step_probabilities(inputs)[:, 1:], segments)  # (C, N)
             scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
