@@ -14,3 +14,12 @@ def make_anchors(scales: torch.Tensor, length: int) -> torch.Tensor:
     centers = torch.arange(length, dtype=scales.dtype, device=scales.device)  # (T,)
     half = scales[:, None] / 2  # (K, 1)
     return torch.stack([centers - half, centers + half], dim=-1).reshape(-1, 2)
+
+
+def best_anchor_tiou(scales: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """For segments of each length (L,) in steps, the tIoU of the best anchor centred on them
+    (L,): how well the scales cover a range of action lengths before any regression."""
+    ratio = torch.minimum(lengths[:, None], scales[None, :]) / torch.maximum(
+        lengths[:, None], scales[None, :]
+    )
+    return ratio.max(dim=1).values
