@@ -17,7 +17,8 @@ from talnet.io.features import read_meta
 from talnet.model.checkpoint import load_checkpoint
 from talnet.model.talnet import TalNet
 from talnet.pipelines.evaluation import held_out_validator
-from talnet.train.loop import FitOptions, fit, learning_rate, train
+from talnet.train.epoch import learning_rate
+from talnet.train.loop import FitOptions, fit, train
 
 QUIET = FitOptions(progress=False, log_fn=lambda _m: None)
 

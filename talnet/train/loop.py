@@ -3,14 +3,12 @@ ground truth in, RUN_DIR/checkpoint.pt, config.yaml and log.jsonl out, resumable
 
 Runs alone or under `torchrun --nproc_per_node=N` (DistributedDataParallel: gloo on CPU,
 nccl on GPU); each process takes every N-th crop of the same shuffled epoch, so N processes
-see N videos per optimizer step. Rank 0 logs, evaluates and writes checkpoints.
+see N videos per optimizer step. Rank 0 logs, evaluates and writes checkpoints. The process
+group is `distributed.Distributed`; one process's steps, shares and RNG states are `epoch`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
-from tqdm import tqdm
 
 from talnet.config import Config, resolve_anchors, save_config
 from talnet.data.dataset import TrainingData
@@ -34,8 +30,9 @@ from talnet.model.checkpoint import (
     save_checkpoint,
 )
 from talnet.model.talnet import TalNet
-from talnet.model.targets import GroundTruthSteps
 from talnet.model.video_head import VIDEO_LOSS
+from talnet.train.distributed import Distributed
+from talnet.train.epoch import EpochLosses, Stepper
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -82,20 +79,9 @@ class FitOptions:
     # Called on rank 0 after each epoch with (record, model, optimizer, RNG states).
     on_epoch: Callable[[dict[str, Any], TalNet, torch.optim.Optimizer, dict], None] | None = None
     log_fn: Callable[[str], None] = field(default=print)
-
-
-def learning_rate(cfg: Config, epoch_progress: float) -> float:
-    """Learning rate at a fractional epoch: linear warm-up from lr/10, then the schedule."""
-    t = cfg.train
-    if t.warmup_epochs > 0 and epoch_progress < t.warmup_epochs:
-        return t.lr * (0.1 + 0.9 * epoch_progress / t.warmup_epochs)
-    if t.schedule == "cosine":
-        span = max(t.epochs - t.warmup_epochs, 1e-9)
-        frac = min(max((epoch_progress - t.warmup_epochs) / span, 0.0), 1.0)
-        return t.lr * (t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
-    if t.schedule == "step":
-        return t.lr * t.step_gamma ** sum(epoch_progress >= e for e in t.step_epochs)
-    return t.lr
+    # This process's place under torchrun; None reads torchrun's environment when `fit` starts
+    # (`train` passes the one it read, so both agree).
+    distributed: Distributed | None = None
 
 
 def fit(
@@ -108,84 +94,19 @@ def fit(
     """Train `model` in memory for epochs state.epoch+1 .. train.epochs, one crop per step,
     Adam; returns the last epoch's record (losses, lr, held-out metrics when validated)."""
     opts, state = options or FitOptions(), state or TrainingState()
-    tcfg, device = config.train, opts.device
-    rank, world = _init_distributed(device)
-    amp = opts.amp and device.startswith("cuda")
-    model.to(device)
-    trainer: torch.nn.Module = model
-    if world > 1:
-        trainer = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    sampler = torch.Generator().manual_seed(tcfg.seed * 1009 + rank)
-    if state.optimizer is not None:
-        optimizer.load_state_dict(state.optimizer)
-    if state.rng is not None:
-        torch.set_rng_state(state.rng["torch"])
-        sampler.set_state(state.rng["sampler"][rank % len(state.rng["sampler"])])
-
-    crops_per_epoch = len(data) * tcfg.windows_per_video
-    steps_per_epoch = math.ceil(crops_per_epoch / world)
-    names = (*model.loss_names, TOTAL_LOSS)
     last: dict[str, Any] = {}
-    for epoch in range(state.epoch, tcfg.epochs):
-        began = time.perf_counter()
-        model.train()
-        # the same shuffled order on every rank (seeded by epoch); each takes its share
-        order = torch.randperm(
-            crops_per_epoch, generator=torch.Generator().manual_seed(tcfg.seed + 7919 * epoch)
-        ) % len(data)
-        mine = order[rank::world].tolist()
-        mine += order[: steps_per_epoch - len(mine)].tolist()  # equal step counts for DDP
-        totals = torch.zeros(len(names), dtype=torch.float64)
-        bar = tqdm(
-            mine, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False,
-            disable=not opts.progress or rank != 0,
-        )  # fmt: skip
-        lr = tcfg.lr
-        for step, index in enumerate(bar):
-            lr = learning_rate(config, epoch + step / steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            crop = data.crop(index, tcfg.max_steps, sampler)
-            feats = {s: x.to(device) for s, x in crop.features.items()}
-            gt = GroundTruthSteps(crop.segments.to(device), crop.labels.to(device))
-            autocast = (
-                torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
-            )
-            with autocast:
-                _, losses = trainer(feats, gt, sampler)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses[TOTAL_LOSS]).backward()
-            if tcfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            values = torch.tensor([losses[n].item() for n in names])
-            totals += values.double()
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{values[-1]:.3f}", lr=f"{lr:.2g}")
-        if world > 1:
-            dist.all_reduce(totals)
-        means = (totals / (steps_per_epoch * world)).tolist()
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": steps_per_epoch}
-        record.update({n: round(v, 5) for n, v in zip(names, means, strict=True)})
-        rng = {"torch": torch.get_rng_state(), "sampler": _gather_states(sampler, world)}
-        if rank == 0:
-            if opts.validate is not None and (
-                (epoch + 1) % tcfg.eval_every == 0 or epoch + 1 == tcfg.epochs
-            ):
-                record.update(opts.validate(model, data.classes, data.meta))
-            record["time_s"] = round(time.perf_counter() - began, 2)
-            if opts.on_epoch is not None:
-                opts.on_epoch(record, model, optimizer, rng)
-            opts.log_fn(_describe(record, tcfg.epochs))
-        if world > 1:
-            dist.barrier()
-        last = record
-    if world > 1:
-        dist.destroy_process_group()
+    with (opts.distributed or Distributed.from_env()).joined(opts.device) as group:
+        stepper = Stepper.build(model, config, opts.device, opts.amp, group)
+        stepper.restore(state.optimizer, state.rng)
+        for epoch in range(state.epoch, config.train.epochs):
+            began = time.perf_counter()
+            losses = stepper.run_epoch(data, config, epoch, opts.progress and group.is_main)
+            record = _record(epoch, losses)
+            rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
+            if group.is_main:
+                _close_epoch(record, began, stepper, data, config, opts, rng)
+            group.barrier()  # the others wait while rank 0 validates and saves
+            last = record
     return last
 
 
@@ -205,12 +126,11 @@ def train(
     (`epochs`, when given, overrides train.epochs in either case).
     """
     opts = options or FitOptions()
+    group = opts.distributed or Distributed.from_env()
     out = Path(out_dir)
-    if opts.device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TalnetError("--device cuda asked for, but no CUDA device is available")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            opts = replace(opts, device=f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    if opts.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TalnetError("--device cuda asked for, but no CUDA device is available")
+    opts = replace(opts, device=group.device_for(opts.device), distributed=group)
     meta = read_meta(feat_dir)
     gt = clip_for_training(load_ground_truth(annotations, train_subset))
     ckpt_path = out / CHECKPOINT_FILE
@@ -237,7 +157,7 @@ def train(
             model = TalNet(dims, len(classes), config)
         except TalnetError as exc:  # model.streams names a stream these features lack
             raise TalnetError(str(exc), feat_dir) from exc
-    if int(os.environ.get("RANK", "0")) == 0:
+    if group.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(out / CONFIG_FILE, config)
         trim_log(out / LOG_FILE, state.epoch)
@@ -256,6 +176,32 @@ def train(
     return TrainResult(ckpt_path, out / LOG_FILE, config.train.epochs, last)
 
 
+def _record(epoch: int, losses: EpochLosses) -> dict[str, Any]:
+    """The log record of 0-based `epoch`: bookkeeping first, then the mean losses."""
+    record: dict[str, Any] = {"epoch": epoch + 1, "lr": losses.lr, "steps": losses.steps}
+    record.update({n: round(v, 5) for n, v in losses.means.items()})
+    return record
+
+
+def _close_epoch(
+    record: dict[str, Any],
+    began: float,
+    stepper: Stepper,
+    data: TrainingData,
+    config: Config,
+    opts: FitOptions,
+    rng: dict[str, Any],
+) -> None:
+    """Rank 0's end of an epoch: held-out metrics when due, the time, the hook, the log line."""
+    epoch, epochs = record["epoch"], config.train.epochs
+    if opts.validate is not None and (epoch % config.train.eval_every == 0 or epoch == epochs):
+        record.update(opts.validate(stepper.model, data.classes, data.meta))
+    record["time_s"] = round(time.perf_counter() - began, 2)  # validation included
+    if opts.on_epoch is not None:
+        opts.on_epoch(record, stepper.model, stepper.optimizer, rng)
+    opts.log_fn(_describe(record, epochs))
+
+
 def _describe(record: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record[TOTAL_LOSS]:.3f}"]
     parts += [
@@ -266,26 +212,3 @@ def _describe(record: dict[str, Any], epochs: int) -> str:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
     return ", ".join(parts)
-
-
-def _init_distributed(device: str) -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _gather_states(sampler: torch.Generator, world: int) -> list[torch.Tensor]:
-    """Every rank's sampler state (so a resumed run draws the same crops)."""
-    state = sampler.get_state()
-    if world <= 1:
-        return [state]
-    states = [torch.empty_like(state) for _ in range(world)]
-    dist.all_gather(states, state)
-    return states
