@@ -19,7 +19,7 @@ from talnet.data.generators import (
 )
 from talnet.data.profiles import profile_statistics
 from talnet.data.renderers import RGB_RATIO, ar1_noise, draw_video
-from talnet.data.synth import SynthConfig, _rng
+from talnet.data.synth import SynthConfig, synth_rng
 from talnet.data.thumos_profile import CLASSES, sample_thumos_layouts, thumos14_ground_truth
 from talnet.io.features import FeatureMeta, read_meta
 
@@ -33,8 +33,8 @@ def _render(name: str, videos: int = 8, dim: int = 16, seed: int = 0):
     patterns = profile.prototypes(seed, len(CLASSES), dim, cfg)
     out = []
     for i, lay in enumerate(generator_layouts(name, seed, videos, 0, cfg)):
-        x = profile.render(_rng(seed, 2, i), lay, patterns, cfg, META)
-        out.append((lay, x, draw_video(_rng(seed, 2, i), lay, LOOKS[name])))
+        x = profile.render(synth_rng(seed, 2, i), lay, patterns, cfg, META)
+        out.append((lay, x, draw_video(synth_rng(seed, 2, i), lay, LOOKS[name])))
     return patterns, out
 
 
@@ -81,7 +81,7 @@ def test_deterministic_per_seed_and_videos_independent(tmp_path, name):
     patterns = profile.prototypes(2, 20, 4, cfg)
     layouts = generator_layouts(name, 2, 2, 1, cfg)
     for idx in (2, 0):
-        x = profile.render(_rng(2, 2, idx), layouts[idx], patterns, cfg, META)
+        x = profile.render(synth_rng(2, 2, idx), layouts[idx], patterns, cfg, META)
         written = np.load(first / "features" / f"{layouts[idx].video_id}.npy")
         assert x.dtype == np.float32 and x.shape == written.shape and x.shape[1] == 8
         np.testing.assert_array_equal(x, written)

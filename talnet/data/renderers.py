@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talnet.data.synth import (
+from talnet.data.synth_types import (
     Prototypes,
     SynthConfig,
     VideoLayout,
-    _correlated_noise,
-    _rng,
-    _unit_rms,
+    correlated_noise,
+    synth_rng,
+    unit_rms,
 )
 from talnet.io.features import FeatureMeta
 
@@ -69,7 +69,7 @@ class Patterns(Prototypes):
 def make_patterns(seed: int, classes: int, dim: int, look: Look) -> Patterns:
     """Unit-rms class patterns: siblings (group members) share `shared` of their variance (so
     their cosine is about `shared`), pair members `middle_shared` of their middle pattern."""
-    rng = _rng(seed, 0)
+    rng = synth_rng(seed, 0)
     groups = np.arange(classes) // max(1, look.group)
     pairs = np.arange(classes) // 2
     out = Patterns({}, {}, {}, groups=groups)
@@ -80,8 +80,8 @@ def make_patterns(seed: int, classes: int, dim: int, look: Look) -> Patterns:
         middle = rng.standard_normal((int(pairs.max()) + 1, dim))
         m = look.middle_shared
         phases[:, 1] = math.sqrt(m) * middle[pairs] + math.sqrt(1 - m) * phases[:, 1]
-        out.phases[stream] = _unit_rms(phases).astype(np.float32)
-        out.scene[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+        out.phases[stream] = unit_rms(phases).astype(np.float32)
+        out.scene[stream] = unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
     return out
 
 
@@ -183,7 +183,7 @@ def render_look(
         if look.noise == "ar1":
             x = ar1_noise(rng, t_count, dim, look.ar_coef)
         else:
-            x = _correlated_noise(rng, t_count, dim, cfg.noise_corr_steps)
+            x = correlated_noise(rng, t_count, dim, cfg.noise_corr_steps)
         if look.flicker:  # variance `flicker` along each class pattern, averaging out in time
             mix = rng.standard_normal((t_count, protos.phases[stream].shape[0]))
             x += math.sqrt(look.flicker / dim) * (mix @ protos.phases[stream][:, 1])

@@ -39,106 +39,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from talnet.data.synth_types import (  # noqa: F401  (re-exported: the profiles import them here)
+    TEST_SUBSET,
+    TRAIN_SUBSET,
+    TRAINING_SUBSETS,
+    Prototypes,
+    Segment,
+    SynthConfig,
+    VideoLayout,
+    class_names,
+    correlated_noise,
+    synth_rng,
+    unit_rms,
+    video_id,
+)
 from talnet.errors import TalnetError
 from talnet.io.annotations import save_ground_truth
 from talnet.io.features import FeatureMeta, save_array, write_meta
 from talnet.io.types import Annotation, GroundTruth, VideoInfo
-
-TRAIN_SUBSET = "validation"  # THUMOS'14 trains on its validation videos
-TEST_SUBSET = "test"
-# Subsets whose videos are training videos (ActivityNet's own names: training / validation).
-TRAINING_SUBSETS = (TRAIN_SUBSET, "training")
-
-
-@dataclass
-class SynthConfig:
-    """Every knob of the generative model; raise noise or lower amplitudes to make it harder."""
-
-    fps: float = 30.0
-    stride: int = 4
-    window: int = 16
-    duration_s: tuple[float, float] = (90.0, 240.0)
-    instances: tuple[int, int] = (3, 15)
-    # log-normal action length (seconds): median, sigma of ln, clip range
-    length_median_s: float = 3.5
-    length_sigma: float = 1.2
-    length_clip_s: tuple[float, float] = (0.5, 90.0)
-    adjacent_prob: float = 0.15  # gap to the previous instance under 0.5 s
-    overlap_prob: float = 0.03  # instance overlaps the previous one (a different class)
-    ramp_s: float = 0.12  # sigmoid ramp time constant at instance boundaries
-    context_frac: float = 0.5  # approach / recovery cover this fraction of l on each side
-    context_amp: float = 0.8  # context strength relative to the in-instance signal
-    context_pair_frac: float = 0.5  # fraction of classes in pairs told apart only by context
-    instance_amp: tuple[float, float] = (0.7, 1.3)  # per-instance amplitude factor
-    distractors_per_min: float = 4.0
-    # per stream: signal amplitude (per-dim rms), noise std, drift std, scene offset std,
-    # confusion group size and the fraction of appearance shared within a group
-    rgb_signal: float = 0.55
-    rgb_noise: float = 0.8
-    rgb_drift: float = 0.4
-    rgb_scene: float = 0.6
-    rgb_cuts_per_min: float = 2.0
-    rgb_group: int = 3
-    rgb_shared: float = 0.8
-    flow_signal: float = 0.45
-    flow_noise: float = 0.6
-    flow_drift: float = 0.15
-    flow_scene: float = 0.1
-    flow_group: int = 2
-    flow_shared: float = 0.8
-    noise_corr_steps: int = 4  # window / stride: consecutive windows share frames
-    # Venue shift (off by default): in the training subset each action's surroundings in RGB
-    # carry a class-specific "venue" pattern of this amplitude, as when every training video of
-    # a class was filmed at one event; in the test subset the venue is unrelated to the class.
-    # An easy RGB shortcut on the training videos that fails on the test videos.
-    rgb_venue: float = 0.0
-
-
-@dataclass
-class Segment:
-    """One rendered pattern: an instance or a distractor, times in seconds."""
-
-    kind: str  # "action", "partial", "context", "rgb_only", "flow_only"
-    cls: int
-    start: float
-    end: float
-    amp: float
-
-
-@dataclass
-class VideoLayout:
-    """What happens in one video: ground-truth instances, distractors, RGB camera cuts."""
-
-    video_id: str
-    subset: str
-    duration: float
-    segments: list[Segment] = field(default_factory=list)
-    cuts: list[float] = field(default_factory=list)
-
-    @property
-    def actions(self) -> list[Segment]:
-        return [s for s in self.segments if s.kind == "action"]
-
-
-def class_names(classes: int) -> list[str]:
-    """Label names of the synthetic classes."""
-    return [f"action_{c:02d}" for c in range(classes)]
-
-
-def video_id(subset: str, index: int) -> str:
-    return f"synth_{subset}_{index:04d}"
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    # One independent stream per (seed, purpose, subset, video): the annotation-only path and the
-    # full generation draw the same layouts, and videos do not depend on each other.
-    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
 
 
 def sample_layout(
@@ -217,24 +141,9 @@ def add_distractors(
         )
 
 
-@dataclass
-class Prototypes:
-    """Per stream: in-instance phases (C, 3, D), approach (C, D) and recovery (C, D) patterns;
-    RGB venue patterns (C, D) when the venue shift is on."""
-
-    phases: dict[str, np.ndarray]
-    approach: dict[str, np.ndarray]
-    recovery: dict[str, np.ndarray]
-    venue: np.ndarray | None = None
-
-
-def _unit_rms(x: np.ndarray) -> np.ndarray:
-    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
-
-
 def make_prototypes(seed: int, classes: int, dim: int, cfg: SynthConfig) -> Prototypes:
     """Class patterns: context pairs share appearance; each stream has its own confusion groups."""
-    rng = _rng(seed, 0)
+    rng = synth_rng(seed, 0)
     pairs = int(round(classes * cfg.context_pair_frac / 2))
     # appearance id: pair members (2k, 2k+1) look the same inside the instance
     appearance = np.array([c // 2 if c < 2 * pairs else c - pairs for c in range(classes)])
@@ -248,25 +157,18 @@ def make_prototypes(seed: int, classes: int, dim: int, cfg: SynthConfig) -> Prot
         groups[rng.permutation(n_app)] = np.arange(n_app) // max(1, group)
         common = rng.standard_normal((n_app, 3, dim))
         own = rng.standard_normal((n_app, 3, dim))
-        app = _unit_rms(shared * common[groups] + math.sqrt(1 - shared**2) * own)
+        app = unit_rms(shared * common[groups] + math.sqrt(1 - shared**2) * own)
         out.phases[stream] = app[appearance].astype(np.float32)
-        out.approach[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
-        out.recovery[stream] = _unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+        out.approach[stream] = unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
+        out.recovery[stream] = unit_rms(rng.standard_normal((classes, dim))).astype(np.float32)
     if cfg.rgb_venue > 0:  # its own generator: data without the shift stay byte-identical
-        venue = _rng(seed, 3).standard_normal((classes, dim))
-        out.venue = _unit_rms(venue).astype(np.float32)
+        venue = synth_rng(seed, 3).standard_normal((classes, dim))
+        out.venue = unit_rms(venue).astype(np.float32)
     return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _correlated_noise(rng: np.random.Generator, t: int, dim: int, width: int) -> np.ndarray:
-    """White noise averaged over `width` steps, rescaled to unit variance: (t, dim)."""
-    white = rng.standard_normal((t + width - 1, dim))
-    csum = np.cumsum(np.vstack([np.zeros((1, dim)), white]), axis=0)
-    return (csum[width:] - csum[:-width]) / math.sqrt(width)
 
 
 def _drift(rng: np.random.Generator, t: int, dim: int, rank: int = 3) -> np.ndarray:
@@ -291,7 +193,7 @@ def render_features(
     streams = []
     for stream in ("rgb", "flow"):
         signal, noise = getattr(cfg, f"{stream}_signal"), getattr(cfg, f"{stream}_noise")
-        x = noise * _correlated_noise(rng, t_count, dim, cfg.noise_corr_steps)
+        x = noise * correlated_noise(rng, t_count, dim, cfg.noise_corr_steps)
         x += getattr(cfg, f"{stream}_drift") * _drift(rng, t_count, dim)
         # scene offsets: one per shot in RGB (camera cuts), a faint one in flow
         bounds = np.searchsorted(times, layout.cuts) if stream == "rgb" else np.array([], int)
@@ -415,7 +317,7 @@ def sample_layouts(
         ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
     ):
         for i in range(count):
-            rng = _rng(seed, 1, s_idx, i)
+            rng = synth_rng(seed, 1, s_idx, i)
             layouts.append(sample_layout(rng, video_id(subset, i), subset, classes, cfg))
     return layouts
 
@@ -474,7 +376,7 @@ def make_synthetic(
     render = profile.render if profile else render_features
     bar = tqdm(layouts, "synth videos", unit="video", disable=not progress or len(layouts) < 20)
     for idx, lay in enumerate(bar):
-        rng = _rng(seed, 2, idx)
+        rng = synth_rng(seed, 2, idx)
         save_array(feat_dir, lay.video_id, render(rng, lay, protos, cfg, meta))
     write_meta(feat_dir, meta)
     to_gt = profile.ground_truth if profile else layouts_to_ground_truth
