@@ -50,22 +50,15 @@ import numpy as np
 from talnet.data.profiles import THUMOS14_ALSO_LABELLED, THUMOS14_CLASS_INSTANCES
 from talnet.data.renderers import Look, Patterns, make_patterns, render_look
 from talnet.data.synth import (
-    TEST_SUBSET,
-    TRAIN_SUBSET,
     SynthConfig,
     SynthProfile,
     VideoLayout,
     make_synthetic,
     sample_layouts,
-    video_id,
 )
 from talnet.data.thumos_profile import (
-    _FILLER,
-    _LABELS_PER_DRAW,
     CLASSES,
     DIVING_SHARE,
-    _draw_subset,
-    _layout,
     sample_thumos_layouts,
     thumos_ground_truth,
 )
@@ -130,28 +123,10 @@ def sample_tempo_layouts(
     if classes != len(CLASSES):
         raise TalnetError(f"the THUMOS'14-shaped generators have {len(CLASSES)} classes")
     base = tempo_base_lengths()
-    layouts = []
-    for s_idx, (subset, videos) in enumerate(
-        ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
-    ):
-        draws = _draw_subset(
-            np.random.default_rng(np.random.SeedSequence([seed, 4, s_idx])), videos
-        )
-        quantile = (np.argsort(np.argsort(draws.lengths)) + 0.5) / max(1, draws.lengths.size)
-        offset = 0
-        for i in range(videos):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 1, s_idx, i]))
-            count = int(draws.counts[i])
-            labels = draws.labels[offset : offset + count]
-            labels = labels[np.cumsum(_LABELS_PER_DRAW[labels]) <= count]
-            if _LABELS_PER_DRAW[labels].sum() < count:
-                labels = np.append(labels, _FILLER)
-            u = quantile[offset : offset + labels.size]
-            lengths = base[labels] * TEMPO_SPREAD**u
-            offset += count
-            vid = video_id(subset, i)
-            layouts.append(_layout(rng, vid, subset, draws.durations[i], labels, lengths, cfg))
-    return layouts
+    return sample_thumos_layouts(
+        seed, videos_train, videos_test, classes, cfg,
+        lengths_of=lambda labels, u: base[labels] * TEMPO_SPREAD**u,
+    )  # fmt: skip
 
 
 def _generator(name: str) -> SynthProfile:

@@ -13,6 +13,7 @@ the subset, so 200 videos follow the tables closely; instances are placed as in 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ CLASSES: tuple[str, ...] = (
     "Billiards", "CleanAndJerk", "CliffDiving", "Diving", "FrisbeeCatch", "PoleVault",
     "SoccerPenalty", "VolleyballSpiking",
 )  # fmt: skip
+# (labels, quantiles of their drawn lengths) -> action lengths in seconds
+LengthRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 RHO = 0.6  # copula correlation of video duration and instance count
 LENGTH_RHO = 0.5  # correlation of an action's length and its video's seconds per instance
 DIVING_SHARE = 0.8  # CliffDiving's in-instance appearance: this much Diving's (cosine)
@@ -79,8 +82,8 @@ _DRAWS = np.array([THUMOS14_CLASS_INSTANCES[c] for c in CLASSES], dtype=float)
 for _child, _parent in THUMOS14_ALSO_LABELLED.items():
     _DRAWS[CLASSES.index(_parent)] -= THUMOS14_CLASS_INSTANCES[_child]
 _DRAW_P = _DRAWS / _DRAWS.sum()
-_LABELS_PER_DRAW = np.array([1 + (c in THUMOS14_ALSO_LABELLED) for c in CLASSES])
-_FILLER = CLASSES.index(THUMOS14_ALSO_LABELLED["CliffDiving"])
+LABELS_PER_DRAW = np.array([1 + (c in THUMOS14_ALSO_LABELLED) for c in CLASSES])
+FILLER = CLASSES.index(THUMOS14_ALSO_LABELLED["CliffDiving"])
 
 
 def _stratified(rng: np.random.Generator, ranks: np.ndarray) -> np.ndarray:
@@ -93,7 +96,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _SubsetDraws:
+class SubsetDraws:
     """A subset's durations and instance counts (per video), labels and lengths (one pool)."""
 
     durations: np.ndarray
@@ -102,7 +105,7 @@ class _SubsetDraws:
     lengths: np.ndarray
 
 
-def _draw_subset(rng: np.random.Generator, videos: int) -> _SubsetDraws:
+def draw_subset(rng: np.random.Generator, videos: int) -> SubsetDraws:
     """A whole subset's draws, stratified so that its quantiles and class counts follow the tables
     closely, not within the wide noise of 200 heavy-tailed draws (copula: ranks of normals)."""
     z = rng.standard_normal((videos, 2))
@@ -122,23 +125,31 @@ def _draw_subset(rng: np.random.Generator, videos: int) -> _SubsetDraws:
     per_class = np.floor(quota).astype(int)
     per_class[np.argsort(per_class - quota)[: pool - per_class.sum()]] += 1
     labels = rng.permutation(np.repeat(np.arange(len(CLASSES)), per_class))
-    return _SubsetDraws(durations, counts, labels, lengths)
+    return SubsetDraws(durations, counts, labels, lengths)
 
 
 def sample_thumos_layouts(
-    seed: int, videos_train: int, videos_test: int, classes: int, cfg: SynthConfig
+    seed: int,
+    videos_train: int,
+    videos_test: int,
+    classes: int,
+    cfg: SynthConfig,
+    lengths_of: LengthRule | None = None,
 ) -> list[VideoLayout]:
     """All videos' layouts (no features), in make_synthetic's order; a video depends on its
-    subset's size (the draws are stratified over the subset), not on the other subset."""
+    subset's size (the draws are stratified over the subset), not on the other subset.
+    `lengths_of(labels, quantiles)` redraws the action lengths from each one's class and the
+    quantile (0..1) of its drawn length in the subset (a generator with other lengths)."""
     if classes != len(CLASSES):
         raise TalnetError(f"the thumos14 profile has {len(CLASSES)} classes, not {classes}")
     layouts = []
     for s_idx, (subset, videos) in enumerate(
         ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
     ):
-        draws = _draw_subset(
+        draws = draw_subset(
             np.random.default_rng(np.random.SeedSequence([seed, 4, s_idx])), videos
         )
+        quantile = (_ranks(draws.lengths) + 0.5) / max(1, draws.lengths.size)
         offset = 0
         for i in range(videos):
             rng = np.random.default_rng(np.random.SeedSequence([seed, 1, s_idx, i]))
@@ -146,17 +157,20 @@ def sample_thumos_layouts(
             labels = draws.labels[offset : offset + count]
             # a CliffDiving draw is two instances: keep the draws that fit in `count`, and
             # where a last CliffDiving did not fit, a Diving (one instance) takes its place
-            labels = labels[np.cumsum(_LABELS_PER_DRAW[labels]) <= count]
-            if _LABELS_PER_DRAW[labels].sum() < count:
-                labels = np.append(labels, _FILLER)
+            labels = labels[np.cumsum(LABELS_PER_DRAW[labels]) <= count]
+            if LABELS_PER_DRAW[labels].sum() < count:
+                labels = np.append(labels, FILLER)
             lengths = draws.lengths[offset : offset + labels.size]
+            if lengths_of is not None:
+                lengths = lengths_of(labels, quantile[offset : offset + labels.size])
             offset += count
+            duration = draws.durations[i]
             vid = video_id(subset, i)
-            layouts.append(_layout(rng, vid, subset, draws.durations[i], labels, lengths, cfg))
+            layouts.append(place_instances(rng, vid, subset, duration, labels, lengths, cfg))
     return layouts
 
 
-def _layout(
+def place_instances(
     rng: np.random.Generator,
     vid: str,
     subset: str,
