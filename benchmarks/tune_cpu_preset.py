@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from talnet.bench.detect import cpu_model
 from talnet.config import Edits, edit_config, load_config
@@ -36,15 +37,27 @@ TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 AN = (100, 1000)
 HELD_OUT = "heldout"
 # Edits of the base preset ({section: {field: value}}); each trains once per dataset and seed.
-BOUNDARY: Edits = {"model": {"boundary_head": True}}
+# BEFORE turns today's thumos14_cpu back into the preset it replaced (the paper's max pooling, no
+# step head); the rows of the tuning that chose it are in benchmarks/model_results.md.
+BEFORE: Edits = {
+    "model": {"tower_pool": "max", "soi_mode": "interp", "step_classifier": False},
+    "train": {"input_dropout": 0.0},
+    "detect": {"step_score_weight": 0.0},
+}
 VARIANTS: dict[str, Edits] = {
-    "base": {},
-    "boundary head": BOUNDARY,
-    "boundary head, no snap": {**BOUNDARY, "detect": {"boundary_snap": False}},
-    "boundary head + actionness proposals": {
-        **BOUNDARY,
+    "thumos14_cpu": {},
+    "thumos14_cpu before": BEFORE,
+    "+ boundary head": {"model": {"boundary_head": True}},
+    "+ boundary head, no snap": {
+        "model": {"boundary_head": True},
+        "detect": {"boundary_snap": False},
+    },
+    "+ boundary head + actionness proposals": {
+        "model": {"boundary_head": True},
         "proposals": {"actionness_thresholds": [0.3, 0.5, 0.7, 0.9]},
     },
+    "no step vote": {"detect": {"step_score_weight": 0.0}},
+    "max pooling": {"model": {"tower_pool": "max", "soi_mode": "interp"}},
 }
 
 
@@ -67,7 +80,7 @@ def measure(checkpoint: Path, features: Path, annotations: Path, subset: str) ->
     """mAP per tIoU, AR@AN and the diagnosis figures of one trained model on one subset."""
     gt = load_ground_truth(annotations, subset)
     detector = Detector.from_checkpoint(checkpoint)
-    dets = detect_features(detector, features, sorted(gt))
+    dets = detect_features(detector, features, sorted(gt), progress=False)
     report = evaluate_detection(gt, dets, TIOUS)
     proposals = detect_features(detector, features, sorted(gt), False, True)
     recall = evaluate_proposals(gt, proposals, an_values=AN)
@@ -112,7 +125,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--holdout", type=int, default=20, help="held-out training videos")
     parser.add_argument("--test", action="store_true", help="score the test split (final table)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cpu: {cpu_model()}; base {args.base}")
     rows: list[dict] = []
