@@ -150,9 +150,24 @@ def test_proposals_are_the_first_stage_ranked_and_budgeted(trained, tmp_path):
 
 
 def test_detect_features_api(trained):
+    """detect_features over a folder: one entry per video of the folder, each holding exactly
+    what Detector.detect gives for that video: known classes, segments inside the video, scores
+    in (0, 1] best first."""
     data, ckpt = trained
-    dets = detect_features(Detector.from_checkpoint(ckpt), data / "features", progress=False)
-    assert len(dets) == 6
+    detector = Detector.from_checkpoint(ckpt)
+    feats = data / "features"
+    dets = detect_features(detector, feats, progress=False)
+    gt = load_ground_truth(data / "annotations.json")
+    assert sorted(dets) == sorted(gt) and len(dets) == 6  # 4 training and 2 test videos
+    meta = read_meta(feats)
+    for video_id, found in dets.items():
+        assert found, video_id
+        assert {d.label for d in found} <= {"action_00", "action_01", "action_02"}
+        duration = gt[video_id].duration
+        assert all(0 <= d.start < d.end <= duration for d in found), video_id
+        scores = [d.score for d in found]
+        assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+        assert found == detector.detect(load_features(feats, video_id, meta), meta), video_id
 
 
 def _regridded(data, folder, **changes):

@@ -133,13 +133,18 @@ def test_settings_that_differ_from_training_warn(tmp_path):
 
 
 def test_int8_extraction_feeds_a_checkpoint_trained_on_fp32_features(tmp_path):
-    """--precision int8 features are near fp32's: no refusal, no warning, same-sized output."""
+    """--precision int8 features are near fp32's: no refusal, no warning, same-sized output
+    (the features' shape; as many detections as fp32's, of the same classes, at the same
+    places; detect_videos giving what extract-then-detect gives)."""
+    import dataclasses
+
     from talnet.detect import detect_videos
     from talnet.detect.detector import Detector
     from talnet.detect.video import check_fits
+    from talnet.video.extract import extract_video_features
     from talnet.video.options import ExtractOptions
 
-    video = make_video(tmp_path / "a.mp4", seconds=1.2, fps=25)
+    video = make_video(tmp_path / "a.mp4", seconds=1.2, fps=25)  # 36 frames: 2 steps
     ckpt = _checkpoint(tmp_path / "c.pt")
     detector = Detector.from_checkpoint(ckpt)
     options = ExtractOptions.from_meta(
@@ -148,5 +153,32 @@ def test_int8_extraction_feeds_a_checkpoint_trained_on_fp32_features(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_fits(detector, options, ckpt)
-    report = detect_videos(detector, [video], options, progress=False)
-    assert report.failed == [] and 0 < len(report.detections["a"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = detect_videos(detector, [video], options, progress=False)
+        int8, int8_meta = extract_video_features(video, options)
+        found = detector.detect(int8, int8_meta)  # the int8 grid is the checkpoint's: no refusal
+    # (torch may warn about its quantized tensors; talnet's fit check must not warn)
+    assert [w for w in caught if "detections may be worse" in str(w.message)] == []
+    assert report.failed == [] and list(report.detections) == ["a"]
+    assert report.detections["a"] == found
+
+    fp32, _ = extract_video_features(video, dataclasses.replace(options, precision="fp32"))
+    assert {s: a.shape for s, a in int8.items()} == {s: a.shape for s, a in fp32.items()}
+    assert {s: a.shape for s, a in int8.items()} == {"rgb": (2, 1024), "flow": (2, 1024)}
+    for stream in int8:  # per step, near fp32's: the same direction and about the same size
+        a, b = int8[stream], fp32[stream]
+        norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+        assert ((a * b).sum(1) / (norm_a * norm_b)).min() > 0.99, stream
+        assert 0.8 < (norm_a / norm_b).min() <= (norm_a / norm_b).max() < 1.25, stream
+    expected = detector.detect(fp32)
+    assert len(found) == len(expected) > 0
+
+    # int8 features are near fp32's, so are the detections made of them
+    def by_place(dets):
+        return sorted(dets, key=lambda d: (d.label, d.start))
+
+    for got, want in zip(by_place(found), by_place(expected), strict=True):
+        assert got.label == want.label
+        want_values = (want.start, want.end, want.score)
+        assert (got.start, got.end, got.score) == pytest.approx(want_values, abs=0.02)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 from video_factory import (
@@ -49,10 +50,55 @@ def test_shorter_side_then_centre_crop(tmp_path):
     assert frames.shape == (5, 64, 64, 3)
 
 
-def test_squash_resize(tmp_path):
-    video = make_video(tmp_path / "v.avi", seconds=0.4, fps=25, codec="mpeg4")
-    frames = read_frames(video, DecodeOptions(fps=25, size=40, short_side=None))
-    assert frames.shape == (10, 40, 40, 3)
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def _banded_video(path, width: int, height: int, frames: int = 3):
+    """A lossless RGB (FFV1) video whose frames are green with a red band along the first
+    sixth of the long side (left or top) and a blue band along the last sixth (right, bottom)."""
+    band = max(width, height) // 6
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = GREEN
+    if width >= height:
+        image[:, :band], image[:, width - band :] = RED, BLUE
+    else:
+        image[:band], image[height - band :] = RED, BLUE
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def _dominant(pixels: np.ndarray) -> list[str]:
+    """Per pixel (..., 3), which of red, green, blue it mostly is ("?" for a blend)."""
+    names = np.array(["red", "green", "blue"])
+    strongest = pixels.argmax(-1)
+    clear = pixels.max(-1).astype(int) - np.sort(pixels, -1)[..., 1] > 128
+    return np.where(clear, names[strongest], "?").tolist()
+
+
+@pytest.mark.parametrize("width, height", [(96, 32), (32, 96)])
+def test_squash_resize(tmp_path, width, height):
+    """`short_side=None` squashes the whole frame to size x size: both ends of the long side
+    survive (a centre crop would keep only the green middle), each band keeping its share."""
+    video = _banded_video(tmp_path / "bands.mkv", width, height)
+    frames = read_frames(video, DecodeOptions(fps=25, size=36, short_side=None))
+    assert frames.shape == (3, 36, 36, 3)
+    for frame in frames:
+        # The long side runs along the frame's columns for the wide video, its rows for the tall.
+        lines = frame if width >= height else frame.transpose(1, 0, 2)
+        for line in lines:  # every row (column) across the long side: red, green, blue bands
+            colours = _dominant(line)
+            assert colours[:5] == ["red"] * 5 and colours[-5:] == ["blue"] * 5
+            assert colours[7:29] == ["green"] * 22
+            # a sixth of 36 pixels is 6: each band, blends at its edge included, stays 5-7 wide
+            assert 5 <= sum(c != "green" for c in colours[:18]) <= 7
+            assert 5 <= sum(c != "green" for c in colours[18:]) <= 7
 
 
 def test_options_are_checked():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 
 import pytest
 from playwright.sync_api import sync_playwright
-from visualize_report_data import PREDICTIONS, UNSAFE_ID, XSS, write_inputs
+from visualize_report_data import PREDICTIONS, UNSAFE_ID, VIDEO_SECONDS, XSS, write_inputs
 
 from talnet.visualize.colors import format_time
 from talnet.visualize.report import page_names, report_from_files
@@ -32,12 +33,18 @@ def report(tmp_path_factory):
     return out
 
 
+def chromium_path() -> str:
+    """Debian's Chromium wherever it is on PATH, as scripts/install_browser.sh looks for it."""
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not on PATH: run scripts/install_browser.sh (make test does)")
+    return found
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -143,15 +150,74 @@ def test_diagnosis_link_opens_the_video_at_the_case(open_page):
     assert page.text_content("#clock").startswith(format_time(start))
 
 
+# Resolves at the player's next `event` that `ready(v, before)` accepts (after calling
+# `start(v)`), with the video's time read before the page's own handlers ran (a capturing
+# listener on the document runs first) and after them (a listener added now runs after the
+# page's), and what the cursor and clock show in between: no wall-clock timing, whatever the
+# machine's load. A stuck player resolves {timedOut: true} after 30 s instead of hanging.
+AT_NEXT_EVENT = """([event, startCode, readyCode]) => new Promise(resolve => {
+  const v = document.getElementById('player');
+  const start = new Function('v', startCode), ready = new Function('v', 'before', readyCode);
+  let before = null;
+  const first = () => { before = v.currentTime; };
+  const last = () => {
+    if (!ready(v, before)) return;
+    done({
+      before, after: v.currentTime, paused: v.paused,
+      duration: v.duration, clock: document.getElementById('clock').textContent,
+      left: parseFloat(document.getElementById('cursor').style.left),
+    });
+  };
+  const done = value => {
+    document.removeEventListener(event, first, true);
+    v.removeEventListener(event, last);
+    clearTimeout(timer);
+    resolve(value);
+  };
+  const timer = setTimeout(() => done({timedOut: true}), 30000);
+  document.addEventListener(event, first, true);
+  v.addEventListener(event, last);
+  start(v);
+})"""
+
+
+def at_next_event(page, event: str, start: str, ready: str = "return true") -> dict:
+    """What the page shows when the player's next `event` that `ready` accepts is handled."""
+    seen = page.evaluate(AT_NEXT_EVENT, [event, start, ready])
+    assert not seen.get("timedOut"), f"no {event} event came"
+    return seen
+
+
 def test_cursor_moves_while_playing(open_page):
+    """The cursor stands where the video is: after each seek, and at timeupdates while playing."""
     page = open_page("video/vid_a.html").page
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    # Percentages come back rounded to about 6 significant digits: 1e-3 % is 0.12 ms of video.
+    slack = 1e-3
+    for t in (3.0, 7.5, 0.6, 11.25, 1.0):  # seeked: the cursor stands at the new time
+        seen = at_next_event(page, "seeked", f"v.currentTime = {t}")
+        duration = max(VIDEO_SECONDS, seen["duration"])  # the page takes the longer of the two
+        assert seen["before"] == seen["after"] == pytest.approx(t, abs=1e-9)
+        assert seen["left"] == pytest.approx(100 * t / duration, abs=slack)
+        assert seen["clock"] == f"{format_time(t)} / {format_time(duration)}"
+    # Playing: at a timeupdate the cursor shows the time the video had while the page handled
+    # the event, and at a later timeupdate it has moved on.
     page.evaluate("document.getElementById('player').muted = true")
-    page.evaluate("document.getElementById('player').play()")
-    page.wait_for_function("document.getElementById('player').currentTime > 0.5")
+
+    def playing_past(t: float) -> dict:
+        seen = at_next_event(
+            page, "timeupdate", "if (v.paused) v.play()", f"return !v.paused && before > {t!r}"
+        )
+        duration = max(VIDEO_SECONDS, seen["duration"])
+        assert not seen["paused"] and t < seen["before"] <= seen["after"]
+        lowest, highest = (100 * seen[k] / duration for k in ("before", "after"))
+        assert lowest - slack <= seen["left"] <= highest + slack
+        return seen
+
+    first = playing_past(1.0)
+    later = playing_past(first["after"])
     page.evaluate("document.getElementById('player').pause()")
-    left = float(page.evaluate("document.getElementById('cursor').style.left").rstrip("%"))
-    now = page.evaluate("document.getElementById('player').currentTime")
-    assert left == pytest.approx(100 * now / 12.0, abs=0.5) and left > 0
+    assert later["left"] > first["left"] > 100 * 1.0 / VIDEO_SECONDS
 
 
 def test_slider_hides_low_scores_and_class_filter_hides_classes(open_page):

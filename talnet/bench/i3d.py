@@ -32,7 +32,7 @@ def _variants(model, compile: bool) -> dict[str, Callable]:
     import torch
 
     from talnet.video.compile import make_feature_extractor
-    from talnet.video.quantize import quantize_i3d
+    from talnet.video.quantize import calibration_clips, quantize_i3d
 
     def eager(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -41,7 +41,8 @@ def _variants(model, compile: bool) -> dict[str, Callable]:
     variants = {"eager fp32": eager}
     # make_feature_extractor converts the model to channels-last in place, so give it copies.
     variants["eager + channels_last"] = make_feature_extractor(copy.deepcopy(model))
-    variants["int8 (--precision int8)"] = make_feature_extractor(quantize_i3d(model))
+    clips = calibration_clips(model.in_channels, frames=FRAMES, size=SIZE)  # the default clips
+    variants["int8 (--precision int8)"] = make_feature_extractor(quantize_i3d(model, clips))
     if compile:
         variants["compiled + freezing"] = make_feature_extractor(copy.deepcopy(model), compile=True)
     return variants

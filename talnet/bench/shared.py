@@ -89,6 +89,10 @@ VARIANTS = {
     "1 thread": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": "1"},
 }
 UNITS = {"train": "steps/s", "detect": "videos/s", "i3d": "clips/s", "extract": "frames/s"}
+KINDS = ("train", "detect", "extract", "i3d")  # i3d not with --quick
+SECONDS, QUICK_SECONDS = 6.0, 3.0  # each measurement, alone and beside
+EXTRACT_SECONDS = 10.0  # at least, for extract: one pass takes seconds
+SETTLE_SECONDS = 1.0  # the busy process's head start, to reach its loop
 
 
 def _env(settings: dict[str, str | None]) -> dict[str, str]:
@@ -116,7 +120,7 @@ def beside_busy(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(1.0)  # let it reach its loop
+        time.sleep(SETTLE_SECONDS)  # let it reach its loop
         return measure(kind, settings, seconds, video)
     finally:
         busy.kill()
@@ -125,7 +129,7 @@ def beside_busy(
 
 def run(quick: bool = False) -> None:
     """Print alone and beside-busy rates per workload and threading variant, with slowdowns."""
-    seconds = 3.0 if quick else 6.0
+    seconds = QUICK_SECONDS if quick else SECONDS
     print(probe_line())
     print(
         f"\nbeside a CPU-busy process (torch matmuls on every core): {os.cpu_count()} cores; "
@@ -136,11 +140,11 @@ def run(quick: bool = False) -> None:
         "stride 16) at 112 px, random weights, on a 4 s clip"
     )
     print(f"{'workload':<9}{'variant':<44}{'alone':>9}{'beside':>9}{'slowdown':>10}")
-    kinds = ("train", "detect", "extract") + (() if quick else ("i3d",))
+    kinds = tuple(k for k in KINDS if not (quick and k == "i3d"))
     with tempfile.TemporaryDirectory() as tmp:
         video = str(bench_video(Path(tmp), quick=True)[0])
         for kind in kinds:
-            span = max(seconds, 10.0) if kind == "extract" else seconds  # a pass takes seconds
+            span = max(seconds, EXTRACT_SECONDS) if kind == "extract" else seconds
             for name, settings in VARIANTS.items():
                 alone = measure(kind, settings, span, video)
                 shared = beside_busy(kind, settings, span, video)

@@ -21,6 +21,8 @@ from talnet.bench.probe import probe_line
 
 PAPER_FLOW_MS = 239.0
 PAPER_I3D_MS = 825.0
+FLOW_SIZE = 224  # side of the flow table's synthetic frame pairs
+EXTRACT_SIZE: int | None = None  # extraction's frame size; None: the backbone's (I3D: 224)
 
 
 def flow_table(motions: int = 5) -> list[dict]:
@@ -35,7 +37,9 @@ def flow_table(motions: int = 5) -> list[dict]:
     )
 
     cv2.setNumThreads(1)  # as in the worker processes
-    pairs = [synthetic_pair(m, 224, seed) for seed, m in enumerate(SYNTHETIC_MOTIONS[:motions])]
+    pairs = [
+        synthetic_pair(m, FLOW_SIZE, seed) for seed, m in enumerate(SYNTHETIC_MOTIONS[:motions])
+    ]
     rows = []
     for method in ("tvl1-default", "tvl1", "dis", "dis-fast"):
         flow_fn = create_flow(method)
@@ -72,7 +76,7 @@ def _torch_tvl1_rows(pairs: list[tuple], batches: tuple[int, ...] = (1, 32)) -> 
     rows = []
     try:
         with torch.inference_mode():
-            more = [synthetic_pair(SYNTHETIC_MOTIONS[i % len(SYNTHETIC_MOTIONS)], 224, i)
+            more = [synthetic_pair(SYNTHETIC_MOTIONS[i % len(SYNTHETIC_MOTIONS)], FLOW_SIZE, i)
                     for i in range(len(pairs), max(batches))]  # fmt: skip
             stack = [torch.from_numpy(np.stack(x)) for x in zip(*(pairs + more), strict=True)]
             tvl1_flow(stack[0][:1], stack[1][:1])  # warm up
@@ -182,6 +186,7 @@ def extraction_rtf(
     options = ExtractOptions(
         flow=flow,
         stride=stride,
+        size=EXTRACT_SIZE,
         random_weights=True,
         threads=threads,
         compile=compile,
@@ -255,7 +260,10 @@ def run(quick: bool = False) -> None:
     print(probe_line())
     rows = flow_table()  # all motions even when quick: fewer would misstate accuracy
     default = rows[0]
-    print(f"\noptical flow at 224x224, one core per pair (paper: {PAPER_FLOW_MS:.0f} ms per frame)")
+    print(
+        f"\noptical flow at {FLOW_SIZE}x{FLOW_SIZE}, one core per pair "
+        f"(paper: {PAPER_FLOW_MS:.0f} ms per frame)"
+    )
     print(f"{'method':<14}{'cpu ms':>9}{'wall ms':>9}{'x default':>11}{'EPE px':>9}  EPE each")
     for r in rows:
         print(
