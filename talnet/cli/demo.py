@@ -12,8 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="end-to-end demo on synthetic data: make data, train, detect, evaluate, report",
         description="Make a synthetic THUMOS-like benchmark, train TAL-Net with the cpu_fast "
-        "config, detect on its test subset, print the mAP table and write an HTML report "
-        "(minutes on 2 CPU cores).",
+        "config, detect on its test subset, print the mAP table and write an HTML report.",
         epilog="example: talnet demo --out runs/demo",
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")

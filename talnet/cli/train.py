@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from talnet.cli.arguments import (
     add_ground_truth_argument,
@@ -49,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from talnet.io.annotations import load_ground_truth
     from talnet.pipelines.evaluation import held_out_validator
+    from talnet.train.distributed import Distributed
     from talnet.train.loop import FitOptions, train
 
     config = training_config(args)
@@ -69,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         options=options,
     )
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+    if Distributed.from_env().is_main:  # under torchrun, rank 0 speaks for all
         print(f"checkpoint: {result.checkpoint}\nlog: {result.log}")
     return 0
