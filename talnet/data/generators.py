@@ -53,13 +53,14 @@ from talnet.data.synth import (
     SynthConfig,
     SynthProfile,
     VideoLayout,
-    make_synthetic,
     sample_layouts,
 )
 from talnet.data.thumos_profile import (
     CLASSES,
     DIVING_SHARE,
+    make_thumos14,
     sample_thumos_layouts,
+    thumos14_ground_truth,
     thumos_ground_truth,
 )
 from talnet.errors import TalnetError
@@ -171,9 +172,7 @@ def generator_ground_truth(
     config: SynthConfig | None = None,
 ) -> GroundTruth:
     """The ground truth `make_generated` writes, without rendering features (fast)."""
-    cfg = config or SynthConfig()
-    layouts = generator_layouts(name, seed, videos_train, videos_test, cfg)
-    return thumos_ground_truth(layouts, len(CLASSES), cfg.fps)
+    return thumos14_ground_truth(seed, videos_train, videos_test, config, generator(name))
 
 
 def make_generated(
@@ -187,14 +186,5 @@ def make_generated(
     progress: bool = True,
 ) -> Path:
     """Write generator `name`'s benchmark in make_synthetic's formats; return OUT."""
-    return make_synthetic(
-        out_dir,
-        seed,
-        videos_train,
-        videos_test,
-        len(CLASSES),
-        dim,
-        config,
-        progress,
-        generator(name),
-    )
+    sizes = (seed, videos_train, videos_test, dim, config, progress)
+    return make_thumos14(out_dir, *sizes, profile=generator(name))

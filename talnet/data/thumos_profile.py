@@ -146,9 +146,7 @@ def sample_thumos_layouts(
     for s_idx, (subset, videos) in enumerate(
         ((TRAIN_SUBSET, videos_train), (TEST_SUBSET, videos_test))
     ):
-        draws = draw_subset(
-            np.random.default_rng(np.random.SeedSequence([seed, 4, s_idx])), videos
-        )
+        draws = draw_subset(np.random.default_rng(np.random.SeedSequence([seed, 4, s_idx])), videos)
         quantile = (_ranks(draws.lengths) + 0.5) / max(1, draws.lengths.size)
         offset = 0
         for i in range(videos):
@@ -241,10 +239,12 @@ def thumos14_ground_truth(
     videos_train: int = 200,
     videos_test: int = 213,
     config: SynthConfig | None = None,
+    profile: SynthProfile = THUMOS14,
 ) -> GroundTruth:
-    """The ground truth `make_thumos14` writes, without rendering features (fast)."""
+    """The ground truth `make_thumos14` writes, without rendering features (fast); `profile`:
+    another generator with THUMOS'14's layout (talnet.data.generators)."""
     cfg = config or SynthConfig()
-    layouts = sample_layouts(seed, videos_train, videos_test, len(CLASSES), cfg, THUMOS14)
+    layouts = sample_layouts(seed, videos_train, videos_test, len(CLASSES), cfg, profile)
     return thumos_ground_truth(layouts, len(CLASSES), cfg.fps)
 
 
@@ -256,8 +256,10 @@ def make_thumos14(
     dim: int = 64,
     config: SynthConfig | None = None,
     progress: bool = True,
+    profile: SynthProfile = THUMOS14,
 ) -> Path:
-    """Write a THUMOS'14-shaped synthetic benchmark in make_synthetic's formats; return OUT."""
+    """Write a THUMOS'14-shaped synthetic benchmark in make_synthetic's formats; return OUT.
+    `profile`: another generator with THUMOS'14's layout (talnet.data.generators)."""
     return make_synthetic(
-        out_dir, seed, videos_train, videos_test, len(CLASSES), dim, config, progress, THUMOS14
+        out_dir, seed, videos_train, videos_test, len(CLASSES), dim, config, progress, profile
     )
