@@ -41,13 +41,12 @@ independent of each other. Per generator, what it renders and the failure it tes
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from talnet.data.profiles import THUMOS14_ALSO_LABELLED, THUMOS14_CLASS_INSTANCES
+from talnet.data.profiles import THUMOS14_CLASS_INSTANCES
 from talnet.data.renderers import Look, Patterns, make_patterns, render_look
 from talnet.data.synth import (
     SynthConfig,
@@ -57,9 +56,9 @@ from talnet.data.synth import (
 )
 from talnet.data.thumos_profile import (
     CLASSES,
-    DIVING_SHARE,
     make_thumos14,
     sample_thumos_layouts,
+    share_parent_phases,
     thumos14_ground_truth,
     thumos_ground_truth,
 )
@@ -99,11 +98,7 @@ def generator_patterns(look: Look, seed: int, classes: int, dim: int, cfg: Synth
     """The look's class patterns, CliffDiving's phases mostly Diving's as in thumos14 (every
     CliffDiving instance is a Diving instance too)."""
     patterns = make_patterns(seed, classes, dim, look)
-    for child, parent in THUMOS14_ALSO_LABELLED.items():
-        c, p = CLASSES.index(child), CLASSES.index(parent)
-        for phases in patterns.phases.values():
-            mixed = DIVING_SHARE * phases[p] + math.sqrt(1.0 - DIVING_SHARE**2) * phases[c]
-            phases[c] = mixed / np.sqrt(np.mean(mixed**2, axis=-1, keepdims=True))
+    share_parent_phases(patterns.phases)
     return patterns
 
 

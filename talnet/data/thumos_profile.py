@@ -209,12 +209,18 @@ def thumos_prototypes(seed: int, classes: int, dim: int, cfg: SynthConfig) -> Pr
     """The demo's class patterns, with CliffDiving's in-instance phases mostly Diving's, so that
     a Diving detector fires on a CliffDiving instance (which is a Diving instance too)."""
     protos = make_prototypes(seed, classes, dim, cfg)
+    share_parent_phases(protos.phases)
+    return protos
+
+
+def share_parent_phases(phases: dict[str, np.ndarray]) -> None:
+    """In place, per stream (C, 3, D): each doubly labelled class's phases become mostly its
+    parent's (cosine DIVING_SHARE), unit rms, so the parent's detector fires on it too."""
     for child, parent in THUMOS14_ALSO_LABELLED.items():
         c, p = CLASSES.index(child), CLASSES.index(parent)
-        for phases in protos.phases.values():
-            mixed = DIVING_SHARE * phases[p] + math.sqrt(1.0 - DIVING_SHARE**2) * phases[c]
-            phases[c] = mixed / np.sqrt(np.mean(mixed**2, axis=-1, keepdims=True))
-    return protos
+        for stream in phases.values():
+            mixed = DIVING_SHARE * stream[p] + math.sqrt(1.0 - DIVING_SHARE**2) * stream[c]
+            stream[c] = mixed / np.sqrt(np.mean(mixed**2, axis=-1, keepdims=True))
 
 
 def thumos_ground_truth(layouts: list[VideoLayout], classes: int, fps: float) -> GroundTruth:
