@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talnet.config import ProposalConfig
+
 BOUNDARY_LOSS = "boundary"  # its loss term's name in the losses and the training log
 START, END, ACTIONNESS = 0, 1, 2  # channels of the head's output
 
@@ -122,3 +124,19 @@ def actionness_runs(
     if not segments:
         return columns.new_zeros(0, 2), columns.new_zeros(0)
     return torch.cat(segments), torch.cat(scores)
+
+
+def proposal_actionness(
+    config: ProposalConfig, boundary: torch.Tensor | None, steps: torch.Tensor | None
+) -> torch.Tensor | None:
+    """What actionness proposals group, from the heads' fused probabilities (boundary (T, 3),
+    steps (T, C + 1), either None): nothing without `actionness_thresholds`; the boundary head's
+    actionness (T,), else 1 - the step head's background; with `actionness_per_class`, the step
+    head's probability of each class (T, C)."""
+    if not config.actionness_thresholds:
+        return None
+    if config.actionness_per_class:
+        return steps[:, 1:]
+    if boundary is not None:
+        return boundary[:, ACTIONNESS]
+    return None if steps is None else 1.0 - steps[:, 0]

@@ -3,6 +3,8 @@ paper, and the optional per-step heads; and late fusion, the mean of the streams
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -53,3 +55,13 @@ def fuse(outputs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
     if len(outputs) == 1:
         return outputs[0]
     return tuple(torch.stack(parts).mean(dim=0) for parts in zip(*outputs, strict=True))
+
+
+def fused_probabilities(
+    logits: list[torch.Tensor], activation: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor | None:
+    """Per-branch per-step logits (1, T, K) -> one video's fused probabilities (T, K), without
+    gradient (they choose proposals and scores), or None without branches."""
+    if not logits:
+        return None
+    return activation(fuse([(z.detach(),) for z in logits])[0][0].float())

@@ -24,11 +24,11 @@ from talnet.config import Config, budget
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
 from talnet.model.boundary import (
-    ACTIONNESS,
     BOUNDARY_LOSS,
     actionness_runs,
     boundary_loss,
     boundary_targets,
+    proposal_actionness,
     snap_edges,
 )
 from talnet.model.coder import SegmentCoder
@@ -36,7 +36,7 @@ from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS, stage_loss
 from talnet.model.nms import batched_nms, soft_nms
 from talnet.model.proposals import generate_proposals
 from talnet.model.step_head import STEP_LOSS, contrast_scores, step_labels, step_loss
-from talnet.model.stream import StreamNetwork, fuse
+from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
 from talnet.model.targets import (
     GroundTruthSteps,
     anchor_targets,
@@ -148,7 +148,7 @@ class TalNet(nn.Module):
         a boundary head."""
         if not self.config.model.boundary_head:
             return None
-        return torch.sigmoid(fuse([(z,) for z in self.boundary_logits(inputs)])[0][0].float())
+        return fused_probabilities(self.boundary_logits(inputs), torch.sigmoid)
 
     def step_logits(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Per branch: the per-step class head's logits (B, T, C + 1)."""
@@ -160,18 +160,7 @@ class TalNet(nn.Module):
         """One video's fused per-step class probabilities (T, C + 1), or None without the head."""
         if not self.config.model.step_classifier:
             return None
-        return torch.softmax(fuse([(z,) for z in self.step_logits(inputs)])[0][0].float(), -1)
-
-    def actionness(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """Per-step probability (T,) that an action is under way, for actionness proposals: the
-        boundary head's, else 1 - the step head's background, else None; with
-        proposals.actionness_per_class, the step head's probability of each class (T, C)."""
-        if self.config.proposals.actionness_per_class:
-            return self.step_probabilities(inputs)[:, 1:]
-        if self.config.model.boundary_head:
-            return self.boundary_probabilities(inputs)[:, ACTIONNESS]
-        steps = self.step_probabilities(inputs)
-        return None if steps is None else 1.0 - steps[:, 0]
+        return fused_probabilities(self.step_logits(inputs), lambda z: torch.softmax(z, dim=-1))
 
     def propose(self, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per branch: objectness logits (B, K, T, 2) and offsets (B, K, T, 2)."""
@@ -222,7 +211,9 @@ class TalNet(nn.Module):
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
         steps and their fused objectness (N,), best first, with the test budgets."""
         inputs = self.branch_inputs(features)
-        return self._proposals(*self.propose_windowed(inputs), self.actionness(inputs))
+        boundary, steps = self.boundary_probabilities(inputs), self.step_probabilities(inputs)
+        actionness = proposal_actionness(self.config.proposals, boundary, steps)
+        return self._proposals(*self.propose_windowed(inputs), actionness)
 
     def _proposals(
         self,
@@ -260,11 +251,15 @@ class TalNet(nn.Module):
         spn_out = self.propose(inputs)  # per branch: (1, K, T, 2) twice
         anchors = make_anchors(self.scales, length)
         spn = anchor_targets(anchors, gt, cfg, self.coder, generator)
-        boundary_out = self.boundary_logits(inputs) if self.config.model.boundary_head else []
+        model = self.config.model
+        boundary_out = self.boundary_logits(inputs) if model.boundary_head else []
+        step_out = self.step_logits(inputs) if model.step_classifier else []
         with torch.no_grad():
             objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
-            actionness = (
-                self.actionness(inputs) if self.config.proposals.actionness_thresholds else None
+            actionness = proposal_actionness(
+                self.config.proposals,
+                fused_probabilities(boundary_out, torch.sigmoid),
+                fused_probabilities(step_out, lambda z: torch.softmax(z, dim=-1)),
             )
             candidates = classifier_candidates(
                 self._proposals(objectness[0], offsets[0], actionness)[0], gt, cfg, generator
@@ -294,9 +289,9 @@ class TalNet(nn.Module):
             losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(
                 self._video_logits(inputs), gt.labels
             )
-        if self.config.model.step_classifier:
+        if step_out:
             labels = step_labels(gt.segments, gt.labels, length)
-            terms = [step_loss(z[0], labels) for z in self.step_logits(inputs)]
+            terms = [step_loss(z[0], labels) for z in step_out]
             losses[STEP_LOSS] = cfg.step_weight * sum(terms) / len(terms)
         if boundary_out:
             targets = boundary_targets(gt.segments, length, cfg.boundary_region)
@@ -315,10 +310,8 @@ class TalNet(nn.Module):
         each of the video's `video_top_k` classes, its segment refined for that class."""
         cfg = self.config.detect
         length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        boundary = self.boundary_probabilities(inputs)
-        actionness = (
-            self.actionness(inputs) if self.config.proposals.actionness_thresholds else None
-        )
+        boundary, steps = self.boundary_probabilities(inputs), self.step_probabilities(inputs)
+        actionness = proposal_actionness(self.config.proposals, boundary, steps)
         proposals, objectness = self._proposals(*self.propose_windowed(inputs), actionness)
         logits, deltas = fuse(self.classify(inputs, proposals))
         if video_probs is None and cfg.class_scores == "video":
@@ -335,7 +328,7 @@ class TalNet(nn.Module):
         scores = probs.T.contiguous()  # (C, N)
         weight = cfg.step_score_weight
         if weight > 0:
-            votes = contrast_scores(self.step_probabilities(inputs)[:, 1:], segments)  # (C, N)
+            votes = contrast_scores(steps[:, 1:], segments)  # (C, N)
             scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
