@@ -7,6 +7,17 @@ from pathlib import Path
 from talnet.config import Config, load_config
 from talnet.data.synth import SynthConfig, make_synthetic
 
+# The smallest TalNet widths (3 anchor scales) for model unit tests on random features.
+TINY_MODEL = dict(
+    anchors=[2, 4, 8],
+    spn_reduce_dim=8,
+    tower_dim=4,
+    soi_reduce_dim=4,
+    soi_bins=4,
+    fc_dim=16,
+    dropout=0.0,
+)
+
 
 def tiny_data(folder: Path, train: int = 4, test: int = 2, seed: int = 0) -> Path:
     """Short synthetic videos (20-40 s, 8-d streams, 3 classes): OUT/annotations.json, features."""

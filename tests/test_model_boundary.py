@@ -3,6 +3,7 @@
 import dataclasses
 
 import torch
+from model_factory import TINY_MODEL
 
 from talnet.config import Config, ModelConfig, ProposalConfig, edit_config, load_config
 from talnet.model.boundary import (
@@ -19,18 +20,7 @@ from talnet.model.losses import TOTAL_LOSS
 from talnet.model.talnet import TalNet
 from talnet.model.targets import GroundTruthSteps
 
-TINY = dict(
-    anchors=[2, 4, 8],
-    spn_reduce_dim=8,
-    tower_dim=4,
-    soi_reduce_dim=4,
-    soi_bins=4,
-    fc_dim=16,
-    dropout=0.0,
-    boundary_head=True,
-    boundary_dim=8,
-    boundary_dilations=[1, 2],
-)
+TINY = dict(**TINY_MODEL, boundary_head=True, boundary_dim=8, boundary_dilations=[1, 2])
 
 
 def _planted(length: int, start: int, end: int) -> torch.Tensor:

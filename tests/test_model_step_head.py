@@ -1,6 +1,7 @@
 """The per-step class head: its labels, its contrast votes, and its place in the model."""
 
 import torch
+from model_factory import TINY_MODEL
 
 from talnet.config import Config, ModelConfig
 from talnet.model.step_head import STEP_LOSS, StepClassifier, contrast_scores, step_labels
@@ -42,8 +43,7 @@ def test_step_classifier_sees_centred_means():
 
 def test_model_trains_the_step_head_and_uses_it_to_score():
     torch.manual_seed(0)
-    model = ModelConfig(anchors=[2, 4, 8], spn_reduce_dim=8, tower_dim=4, soi_reduce_dim=4,
-                        soi_bins=4, fc_dim=16, dropout=0.0, step_classifier=True)  # fmt: skip
+    model = ModelConfig(**TINY_MODEL, step_classifier=True)
     net = TalNet({"rgb": 6, "flow": 5}, 3, Config(model=model))
     feats = {"rgb": torch.randn(60, 6), "flow": torch.randn(60, 5)}
     gt = GroundTruthSteps(torch.tensor([[10.0, 30.0]]), torch.tensor([2]))

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from model_factory import TINY_MODEL
 
 from talnet.config import (
     Config,
@@ -20,15 +21,7 @@ from talnet.model.stream import fuse
 from talnet.model.talnet import StepDetections, TalNet
 from talnet.model.targets import GroundTruthSteps
 
-TINY = dict(
-    anchors=[2, 4, 8],
-    spn_reduce_dim=8,
-    tower_dim=4,
-    soi_reduce_dim=4,
-    soi_bins=4,
-    fc_dim=16,
-    dropout=0.0,
-)
+TINY = TINY_MODEL
 
 
 def _config(**model) -> Config:
