@@ -143,6 +143,9 @@ class TrainConfig:
     step_epochs: list[int] = field(default_factory=list)
     step_gamma: float = 0.1
     windows_per_video: int = 1  # sampled crops of each training video per epoch
+    # Crops per optimizer step: crops of equal length run through the networks together, each
+    # with its own sampled anchors and proposals; the step's losses are the crops' mean.
+    videos_per_batch: int = 1
     max_steps: int = 2048  # longer videos are randomly cropped to this many steps
     spn_batch: int = 256
     spn_positive_fraction: float = 0.5
@@ -258,6 +261,7 @@ class Config:
             (t.spn_negative_iou <= t.spn_positive_iou, "train.spn_negative_iou <= positive"),
             (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
             (0 <= t.input_dropout < 1, "train.input_dropout in [0, 1)"),
+            (t.videos_per_batch >= 1, "train.videos_per_batch: at least 1"),
             (t.max_steps >= 2 * largest, "train.max_steps >= 2 * largest anchor"),
             (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),

@@ -42,6 +42,11 @@ class Crop:
     segments: torch.Tensor  # (G, 2) float32
     labels: torch.Tensor  # (G,) long
 
+    @property
+    def length(self) -> int:
+        """Number of feature steps in the crop."""
+        return next(iter(self.features.values())).shape[0]
+
 
 class TrainingData:
     """The training videos of a ground truth (clipped for training) with their features."""

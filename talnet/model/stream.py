@@ -62,6 +62,15 @@ def fused_probabilities(
 ) -> torch.Tensor | None:
     """Per-branch per-step logits (1, T, K) -> one video's fused probabilities (T, K), without
     gradient (they choose proposals and scores), or None without branches."""
+    batch = batch_probabilities(logits, activation)
+    return None if batch is None else batch[0]
+
+
+def batch_probabilities(
+    logits: list[torch.Tensor], activation: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor | None:
+    """Per-branch per-step logits (B, T, K) -> each video's fused probabilities (B, T, K),
+    without gradient, or None without branches."""
     if not logits:
         return None
-    return activation(fuse([(z.detach(),) for z in logits])[0][0].float())
+    return activation(fuse([(z.detach(),) for z in logits])[0].float())

@@ -17,34 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from talnet.config import Config, budget
 from talnet.errors import TalnetError
-from talnet.model.anchors import make_anchors
 from talnet.model.boundary import (
     BOUNDARY_LOSS,
     actionness_runs,
-    boundary_loss,
-    boundary_targets,
     proposal_actionness,
     snap_edges,
 )
 from talnet.model.coder import SegmentCoder
-from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS, stage_loss
+from talnet.model.losses import LOSS_NAMES
 from talnet.model.nms import batched_nms, soft_nms
 from talnet.model.proposals import generate_proposals
-from talnet.model.step_head import STEP_LOSS, contrast_scores, step_labels, step_loss
+from talnet.model.step_head import STEP_LOSS, contrast_scores
 from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
 from talnet.model.targets import (
     GroundTruthSteps,
-    anchor_targets,
-    classifier_candidates,
-    proposal_targets,
 )
 from talnet.model.towers import propose_jointly, tile_windows
-from talnet.model.video_head import VIDEO_LOSS, VideoClassifier, video_loss
+from talnet.model.training import training_losses
+from talnet.model.video_head import VIDEO_LOSS, VideoClassifier
 
 
 @dataclass
@@ -105,7 +99,7 @@ class TalNet(nn.Module):
     def forward(
         self,
         features: dict[str, torch.Tensor],
-        targets: GroundTruthSteps | None = None,
+        targets: GroundTruthSteps | list[GroundTruthSteps] | None = None,
         generator: torch.Generator | None = None,
         video_probs: torch.Tensor | None = None,
     ) -> StepDetections | tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -116,7 +110,10 @@ class TalNet(nn.Module):
         inputs = self.branch_inputs(features)
         if targets is None:
             return self._detect(inputs, video_probs)
-        return self._losses(inputs, targets, generator)
+        if isinstance(targets, GroundTruthSteps):  # one video: its proposals, not a list
+            proposals, losses = training_losses(self, inputs, [targets], generator)
+            return proposals[0], losses
+        return training_losses(self, inputs, targets, generator)
 
     def video_probabilities(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """One video's class probabilities (C,) from the video-level classifier."""
@@ -233,72 +230,6 @@ class TalNet(nn.Module):
         return generate_proposals(
             objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra
         )
-
-    def _losses(
-        self,
-        inputs: dict[str, torch.Tensor],
-        gt: GroundTruthSteps,
-        generator: torch.Generator | None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Both stages on one crop, as the supplement says. Each branch (stream) gets its own
-        loss on the same sampled anchors and proposals, as if the streams were trained
-        separately; the classifier's proposals come from the fused (detached) proposal network,
-        plus the ground truth, labelled at tIoU 0.5 and sampled."""
-        cfg = self.config.train
-        length = next(iter(inputs.values())).shape[1]  # inputs are (1, T, C)
-        if cfg.input_dropout > 0:
-            inputs = {k: F.dropout(x, cfg.input_dropout) for k, x in inputs.items()}
-        spn_out = self.propose(inputs)  # per branch: (1, K, T, 2) twice
-        anchors = make_anchors(self.scales, length)
-        spn = anchor_targets(anchors, gt, cfg, self.coder, generator)
-        model = self.config.model
-        boundary_out = self.boundary_logits(inputs) if model.boundary_head else []
-        step_out = self.step_logits(inputs) if model.step_classifier else []
-        with torch.no_grad():
-            objectness, offsets = fuse([(o.detach(), d.detach()) for o, d in spn_out])
-            actionness = proposal_actionness(
-                self.config.proposals,
-                fused_probabilities(boundary_out, torch.sigmoid),
-                fused_probabilities(step_out, lambda z: torch.softmax(z, dim=-1)),
-            )
-            candidates = classifier_candidates(
-                self._proposals(objectness[0], offsets[0], actionness)[0], gt, cfg, generator
-            )
-            cls = proposal_targets(candidates, gt, cfg, self.coder, generator)
-            proposals = candidates[cls.index]
-        cls_out = self.classify(inputs, proposals)
-        losses = {name: torch.zeros((), device=anchors.device) for name in self.loss_names}
-        rows = torch.arange(len(cls.index), device=anchors.device)
-        for (obj, off), (logits, deltas) in zip(spn_out, cls_out, strict=True):
-            terms = stage_loss(
-                obj.reshape(-1, 2)[spn.index].float(),
-                spn.labels,
-                off.reshape(-1, 2)[spn.index].float(),
-                spn.offsets,
-                cfg.reg_weight,
-            ) + stage_loss(
-                logits.float(),
-                cls.labels,
-                deltas[rows, cls.labels].float(),
-                cls.offsets,
-                cfg.reg_weight,
-            )
-            for name, value in zip(LOSS_NAMES, terms, strict=True):
-                losses[name] = losses[name] + value / len(spn_out)
-        if self.video_head is not None:
-            losses[VIDEO_LOSS] = cfg.video_cls_weight * video_loss(
-                self._video_logits(inputs), gt.labels
-            )
-        if step_out:
-            labels = step_labels(gt.segments, gt.labels, length)
-            terms = [step_loss(z[0], labels) for z in step_out]
-            losses[STEP_LOSS] = cfg.step_weight * sum(terms) / len(terms)
-        if boundary_out:
-            targets = boundary_targets(gt.segments, length, cfg.boundary_region)
-            terms = [boundary_loss(z[0], targets) for z in boundary_out]
-            losses[BOUNDARY_LOSS] = cfg.boundary_weight * sum(terms) / len(terms)
-        losses[TOTAL_LOSS] = sum(losses[name] for name in self.loss_names)
-        return proposals, losses
 
     def _detect(
         self, inputs: dict[str, torch.Tensor], video_probs: torch.Tensor | None = None

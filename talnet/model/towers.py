@@ -150,8 +150,12 @@ def _dilated_conv(
     sharing `runs` (from `dilation_runs`): one batched matmul gives each tap's contribution at
     its source step, then `_TapSum` adds the side taps at their target steps by slices.
     """
-    b, sk, t, _ = x.shape
-    taps = torch.matmul(x, weight).view(b, copies, sk // copies, t, weight.shape[-1])
+    b, sk, t, d = x.shape
+    # one (B*T, D) @ (D, 3H) product per tower: 1.5x faster at B = 16 than broadcasting the
+    # weights over the videos (whose backward sums B weight gradients); one video: a view
+    flat = torch.bmm(x.transpose(0, 1).reshape(sk, b * t, d), weight)
+    taps = flat.view(sk, b, t, -1).transpose(0, 1).contiguous()
+    taps = taps.view(b, copies, sk // copies, t, weight.shape[-1])
     return _TapSum.apply(taps, runs).view(b, sk, t, -1)
 
 

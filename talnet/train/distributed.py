@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 import torch
@@ -76,6 +76,13 @@ class Distributed:
         if self.active:
             return torch.nn.parallel.DistributedDataParallel(model)
         return model
+
+    def no_sync(self, trainer: torch.nn.Module) -> AbstractContextManager:
+        """A block whose backward passes only accumulate gradients (DDP shares them at the next
+        backward outside one); nothing to hold back for a single process."""
+        if self.active:
+            return trainer.no_sync()
+        return nullcontext()
 
     def sum(self, tensor: torch.Tensor) -> None:
         """Sum `tensor` over every process, in place."""

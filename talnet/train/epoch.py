@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from talnet.config import Config
-from talnet.data.dataset import TrainingData
+from talnet.data.dataset import Crop, TrainingData
 from talnet.model.talnet import TalNet
 from talnet.model.targets import GroundTruthSteps
 from talnet.train.distributed import Distributed
@@ -34,21 +34,31 @@ def learning_rate(cfg: Config, epoch_progress: float) -> float:
     return t.lr
 
 
-def steps_per_epoch(videos: int, config: Config, group: Distributed) -> int:
-    """Optimizer steps each process takes per epoch: its share of all crops, rounded up."""
+def crops_per_rank(videos: int, config: Config, group: Distributed) -> int:
+    """Crops each process takes per epoch: its share of all crops, rounded up."""
     return math.ceil(videos * config.train.windows_per_video / group.world)
 
 
+def steps_per_epoch(videos: int, config: Config, group: Distributed) -> int:
+    """Optimizer steps each process takes per epoch: its crops, `videos_per_batch` a step."""
+    return math.ceil(crops_per_rank(videos, config, group) / config.train.videos_per_batch)
+
+
 def crops_of_rank(videos: int, config: Config, epoch: int, group: Distributed) -> list[int]:
-    """The video indices this process crops in `epoch`, one per step."""
+    """The video indices this process crops in `epoch`, in the order its steps take them."""
     tcfg = config.train
     # the same shuffled order on every rank (seeded by epoch); each takes its share
     shuffle = torch.Generator().manual_seed(tcfg.seed + 7919 * epoch)
     order = torch.randperm(videos * tcfg.windows_per_video, generator=shuffle) % videos
     mine = order[group.rank :: group.world].tolist()
     # equal step counts for DDP, whose every step waits for all ranks' gradients
-    mine += order[: steps_per_epoch(videos, config, group) - len(mine)].tolist()
+    mine += order[: crops_per_rank(videos, config, group) - len(mine)].tolist()
     return mine
+
+
+def batches(crops: list[int], size: int) -> list[list[int]]:
+    """Consecutive groups of `size` crops (the last may be smaller), one per optimizer step."""
+    return [crops[i : i + size] for i in range(0, len(crops), size)]
 
 
 @dataclass
@@ -112,40 +122,72 @@ class Stepper:
         names = (*self.model.loss_names, TOTAL_LOSS)
         totals = torch.zeros(len(names), dtype=torch.float64)
         bar = tqdm(
-            crops, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False,
-            disable=not progress,
+            total=len(crops), desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="video",
+            leave=False, disable=not progress,
         )  # fmt: skip
         lr = tcfg.lr
-        for step, index in enumerate(bar):
+        for step, batch in enumerate(batches(crops, tcfg.videos_per_batch)):
             lr = learning_rate(config, epoch + step / steps)
-            values = self._step(data, index, config, lr, names)
+            values = self._step(data, batch, config, lr, names)
             totals += values.double()
+            bar.update(len(batch))
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{values[-1]:.3f}", lr=f"{lr:.2g}")
+        bar.close()
         self.group.sum(totals)
         means = (totals / (steps * self.group.world)).tolist()
         return EpochLosses(steps, lr, dict(zip(names, means, strict=True)))
 
     def _step(
-        self, data: TrainingData, index: int, config: Config, lr: float, names: tuple[str, ...]
+        self, data: TrainingData, batch: list[int], config: Config, lr: float,
+        names: tuple[str, ...],
     ) -> torch.Tensor:
-        """One optimizer step on a crop of video `index`; its losses, in `names` order."""
+        """One optimizer step on crops of the videos in `batch`; its losses, in `names` order.
+
+        Crops of equal length go through the networks together; groups of other lengths add
+        their gradients (weighted by their share of the batch) before the one optimizer step."""
         tcfg = config.train
         for param_group in self.optimizer.param_groups:
             param_group["lr"] = lr
-        crop = data.crop(index, tcfg.max_steps, self.sampler)
-        feats = {s: x.to(self.device) for s, x in crop.features.items()}
-        gt = GroundTruthSteps(crop.segments.to(self.device), crop.labels.to(self.device))
-        autocast = (
-            torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
-        )
-        with autocast:
-            _, losses = self.trainer(feats, gt, self.sampler)
+        crops = [data.crop(index, tcfg.max_steps, self.sampler) for index in batch]
+        groups: dict[int, list[Crop]] = {}
+        for crop in crops:
+            groups.setdefault(crop.length, []).append(crop)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(losses[TOTAL_LOSS]).backward()
+        values = torch.zeros(len(names), dtype=torch.float64)
+        for i, group in enumerate(groups.values()):
+            share = len(group) / len(crops)
+            last = i == len(groups) - 1
+            sync = contextlib.nullcontext() if last else self.group.no_sync(self.trainer)
+            with sync:
+                losses = self._losses(group)
+                total = losses[TOTAL_LOSS] if share == 1 else losses[TOTAL_LOSS] * share
+                self.scaler.scale(total).backward()
+            values += share * torch.tensor([losses[n].item() for n in names], dtype=torch.float64)
         if tcfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tcfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return torch.tensor([losses[n].item() for n in names])
+        return values
+
+    def _losses(self, crops: list[Crop]) -> dict[str, torch.Tensor]:
+        """The model's losses on crops of equal length, run through the networks together."""
+        if len(crops) == 1:  # one video: (T, C) inputs, as a step always had them
+            feats = {s: x.to(self.device) for s, x in crops[0].features.items()}
+            targets: GroundTruthSteps | list[GroundTruthSteps] = _targets(crops[0], self.device)
+        else:
+            feats = {
+                s: torch.stack([c.features[s] for c in crops]).to(self.device)
+                for s in crops[0].features
+            }
+            targets = [_targets(c, self.device) for c in crops]
+        autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+        )
+        with autocast:
+            return self.trainer(feats, targets, self.sampler)[1]
+
+
+def _targets(crop: Crop, device: str) -> GroundTruthSteps:
+    return GroundTruthSteps(crop.segments.to(device), crop.labels.to(device))
