@@ -44,6 +44,9 @@ BEFORE: Edits = {
     "train": {"input_dropout": 0.0},
     "detect": {"step_score_weight": 0.0},
 }
+# Thresholds whose runs of the per-step head's actionness join the proposals (the baselines'
+# multi-threshold decoding, inside the model).
+STEP_RUNS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
     "thumos14_cpu before": BEFORE,
@@ -57,6 +60,11 @@ VARIANTS: dict[str, Edits] = {
         "proposals": {"actionness_thresholds": [0.3, 0.5, 0.7, 0.9]},
     },
     "no step vote": {"detect": {"step_score_weight": 0.0}},
+    "+ step actionness proposals": {"proposals": {"actionness_thresholds": STEP_RUNS}},
+    "+ per-class step proposals, vote 0.75": {
+        "proposals": {"actionness_thresholds": STEP_RUNS, "actionness_per_class": True},
+        "detect": {"step_score_weight": 0.75},
+    },
     "max pooling": {"model": {"tower_pool": "max", "soi_mode": "interp"}},
 }
 
