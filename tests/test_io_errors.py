@@ -319,7 +319,10 @@ def test_corrupt_npy(tmp_path, capsys):
         ({"stride": 2.5}, "'stride' must be a whole number of frames, got 2.5"),
         ({"window": "16"}, "'window' must be a positive number, got '16'"),
         ({"streams": []}, "'streams' must be a list of distinct names, got []"),
-        ({"layout": "stacked"}, "'layout' must be one of ('concat', 'folders'), got 'stacked'"),
+        (
+            {"layout": "stacked"},
+            "'layout' must be one of ('concat', 'folders', 'packed'), got 'stacked'",
+        ),
         ({"dims": [4]}, "'dims' must list one positive channel count per stream"),
         ([30, 4, 16], "bad feature meta: expected a JSON object"),
         ({"extra": 3}, "bad feature meta: expected a JSON object (with 'extra' an object)"),

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "classify",
     "convert_weights",
     "resample_features",
+    "pack_features",
 )
 
 

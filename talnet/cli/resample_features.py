@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 from talnet.cli.arguments import add_ground_truth_argument, add_quiet_argument
 
@@ -35,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="times of IN's steps: meta (IN/meta.json's grid), uniform (spread over the "
         "ground-truth duration), auto (meta when IN has a meta.json, else uniform)",
     )
+    parser.add_argument(
+        "--packed",
+        action="store_true",
+        help="write OUT as a packed store (one memory-mapped array per stream, as "
+        "`talnet pack-features` writes; resampled beside OUT first)",
+    )
     add_quiet_argument(parser)
     parser.set_defaults(func=run)
 
@@ -42,16 +50,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from talnet.data.resample import resample_folder
 
-    report = resample_folder(
-        args.input,
-        args.output,
-        args.steps,
-        ground_truth=args.ground_truth,
-        source_grid=args.source_grid,
-        progress=not args.quiet,
-    )
+    def resample(out: str | Path):
+        return resample_folder(
+            args.input,
+            out,
+            args.steps,
+            ground_truth=args.ground_truth,
+            source_grid=args.source_grid,
+            progress=not args.quiet,
+        )
+
+    if args.packed:  # resampled into a temporary folder beside OUT, then packed into OUT
+        from talnet.io.packed import check_new_output, pack_folder
+
+        out = Path(args.output)
+        check_new_output(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.unpacked-", dir=out.parent) as tmp:
+            report = resample(Path(tmp) / "features")
+            pack_folder(report.out_dir, out, progress=not args.quiet)
+    else:
+        report = resample(args.output)
     print(
-        f"{len(report.written)} videos resampled to {args.steps} steps -> {report.out_dir}"
+        f"{len(report.written)} videos resampled to {args.steps} steps -> {Path(args.output)}"
         + (f" ({len(report.skipped)} left out, listed above)" if report.skipped else "")
     )
     return 0

@@ -16,10 +16,13 @@ import torch
 
 from talnet.io.annotations import labels_of
 from talnet.io.features import FeatureMeta, feature_length, load_features
+from talnet.io.packed import LAYOUT as PACKED
+from talnet.io.packed import open_store
 from talnet.io.types import GroundTruth
 from talnet.io.usable import usable_videos
 
-# Keep every video's features in memory when they all fit in this many bytes.
+# Keep every video's features in memory when they all fit in this many bytes (a packed store
+# is sliced from its memory map instead).
 CACHE_LIMIT_BYTES = 1 << 30
 
 
@@ -76,16 +79,24 @@ class TrainingData:
             self.videos.append(TrainingVideo(vid, length, steps, labels))
         dims = sum(meta.dims or [0])
         total = sum(v.length for v in self.videos) * max(dims, 1) * 4
+        # a packed store: one memory map per stream, each video checked once when first drawn
+        self._store = open_store(feat_dir) if meta.layout == PACKED else None
+        self._checked: set[str] = set()
         self._cache: dict[str, dict[str, np.ndarray]] | None = (
-            {} if total <= CACHE_LIMIT_BYTES else None
+            {} if total <= CACHE_LIMIT_BYTES and self._store is None else None
         )
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def features(self, i: int) -> dict[str, np.ndarray]:
-        """Video i's features {stream: (T, C)} (cached in memory when the set is small)."""
+        """Video i's features {stream: (T, C)} (cached in memory when the set is small; for a
+        packed store, read-only slices of its memory maps, no copy)."""
         vid = self.videos[i].video_id
+        if self._store is not None:
+            feats = self._store.views(vid, self.meta, check=vid not in self._checked)
+            self._checked.add(vid)
+            return feats
         if self._cache is not None and vid in self._cache:
             return self._cache[vid]
         feats = load_features(self.feat_dir, vid, self.meta)
@@ -108,7 +119,13 @@ class TrainingData:
         inside &= clipped[:, 1] > clipped[:, 0]
         return Crop(
             video.video_id,
-            {s: torch.from_numpy(np.ascontiguousarray(a[start:end])) for s, a in feats.items()},
+            {s: torch.from_numpy(_own_crop(a[start:end])) for s, a in feats.items()},
             torch.from_numpy(clipped[inside].astype(np.float32)),
             torch.from_numpy(video.labels[inside]),
         )
+
+
+def _own_crop(part: np.ndarray) -> np.ndarray:
+    """A crop torch can take: contiguous; a read-only memory-map slice is copied to float32 (only
+    the crop's rows are read), an in-memory array passed on as before."""
+    return np.ascontiguousarray(part) if part.flags.writeable else np.array(part, np.float32)

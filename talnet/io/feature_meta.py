@@ -29,7 +29,8 @@ class FeatureMeta:
     stride: int = 4
     window: int = 16
     streams: list[str] = field(default_factory=lambda: ["rgb", "flow"])
-    # "concat": one (T, sum(dims)) array per video; "folders": one (T, C) array per stream folder.
+    # "concat": one (T, sum(dims)) array per video; "folders": one (T, C) array per stream folder;
+    # "packed": one (total_steps, C) memory-mapped array per stream and an index (talnet.io.packed).
     layout: str = "concat"
     dims: list[int] | None = None
     extra: dict = field(default_factory=dict)

@@ -1,5 +1,6 @@
 """Feature files (docs/design.md §2, §6): FEAT_DIR/VIDEO_ID.npy or FEAT_DIR/STREAM/VIDEO_ID.npy,
-described by FEAT_DIR/meta.json (a FeatureMeta, re-exported here with the functions that take it).
+described by FEAT_DIR/meta.json (a FeatureMeta, re-exported here with the functions that take it);
+layout "packed" (one memory-mapped array per stream) is talnet.io.packed's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from talnet.errors import TalnetError
+from talnet.io import packed
 from talnet.io.atomic import atomic_path, safe_child, write_json
 from talnet.io.feature_meta import FeatureMeta  # re-exported: callers take it from here
 
@@ -73,7 +75,7 @@ def save_array(
     return path
 
 
-_LAYOUTS = ("concat", "folders")
+_LAYOUTS = ("concat", "folders", packed.LAYOUT)
 
 
 def read_meta(feat_dir: str | Path) -> FeatureMeta:
@@ -93,6 +95,8 @@ def read_meta(feat_dir: str | Path) -> FeatureMeta:
         layout, streams = _infer_layout(feat_dir, meta, streams_given="streams" in given)
         meta = replace(meta, layout=layout, streams=streams)
     meta = _checked_meta(meta, path)
+    if meta.layout == packed.LAYOUT:  # checked against its arrays when opened
+        return packed.open_store(feat_dir).checked_meta(meta, path)
     if meta.dims is None:
         meta = replace(meta, dims=_infer_dims(feat_dir, meta))
     return meta
@@ -100,6 +104,8 @@ def read_meta(feat_dir: str | Path) -> FeatureMeta:
 
 def list_feature_videos(feat_dir: str | Path, meta: FeatureMeta) -> list[str]:
     """Sorted ids of the videos with a feature file (in any stream folder, for "folders")."""
+    if meta.layout == packed.LAYOUT:
+        return packed.open_store(feat_dir).videos()
     feat_dir = Path(feat_dir)
     folders = [feat_dir] if meta.layout == "concat" else [feat_dir / s for s in meta.streams]
     return sorted(
@@ -121,12 +127,16 @@ def feature_path(feat_dir: str | Path, video_id: str, meta: FeatureMeta, stream:
 
 def feature_length(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> int:
     """Number of feature steps T of one video, read from the .npy header without loading it."""
+    if meta.layout == packed.LAYOUT:
+        return packed.open_store(feat_dir).length(video_id)
     path = feature_path(feat_dir, video_id, meta, meta.streams[0])
     return int(_open_array(path, video_id, mmap=True).shape[0])
 
 
 def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dict[str, np.ndarray]:
     """One video's features as {stream: (T, C) float32}, validated (shape, lengths, finiteness)."""
+    if meta.layout == packed.LAYOUT:
+        return packed.open_store(feat_dir).load(video_id, meta)
     if meta.layout == "concat":
         path = feature_path(feat_dir, video_id, meta, meta.streams[0])
         whole = _checked_2d(_open_array(path, video_id), path, video_id)
