@@ -142,6 +142,25 @@ def test_window_max_equals_range_max_and_keeps_the_gradient_path():
         assert tracked.grad.sum().item() == expected.numel()
 
 
+def test_window_max_gradient_goes_where_range_max_sends_it_even_with_ties():
+    # Integer features tie everywhere: each window's gradient must land on the first step of
+    # its max, as range_max's does, whatever the split into power-of-two windows.
+    gen = torch.Generator().manual_seed(1)
+    left, size = [0, 3, 1, 40, 7, 12], [1, 7, 2, 80, 8, 26]
+    for length in (5, 33, 90):
+        x = torch.randint(0, 3, (2, 3, length, 4), generator=gen).float()
+        weight = torch.rand(2, 3, len(left), length, 4, generator=gen)
+        lo, hi = window_ranges(left, size, length)
+        lo, hi = lo.clamp(min=0).flatten(), hi.clamp(max=length - 1).flatten()
+        grads = []
+        for windows in (True, False):
+            tracked = x.clone().requires_grad_(True)
+            pooled = window_max(tracked, left, size) if windows else range_max(tracked, lo, hi)
+            (pooled.reshape(weight.shape) * weight).sum().backward()
+            grads.append(tracked.grad)
+        assert torch.equal(grads[0], grads[1])
+
+
 def test_dilation_runs_hand_case_and_round_trip():
     assert dilation_runs([2, 2, 2, 4, 8, 8]) == ((0, 3, 2), (3, 4, 4), (4, 6, 8))
     gen = torch.Generator().manual_seed(0)

@@ -104,8 +104,8 @@ def window_max(x: torch.Tensor, left: Sequence[int], size: Sequence[int]) -> tor
     """
     length = x.shape[-2]
     if x.requires_grad and torch.is_grad_enabled():
-        lo, hi = window_ranges(left, size, length, x.device)
-        out = range_max(x, lo.clamp(min=0).flatten(), hi.clamp(max=length - 1).flatten())
+        where = _window_argmax(x.detach(), left, size)  # (..., K, T, C)
+        out = torch.gather(x, -2, where.flatten(-3, -2))
         return out.unflatten(-2, (len(left), length))
     pad_left = max(left)
     pad_right = max(n - 1 - a for a, n in zip(left, size, strict=True))
@@ -124,6 +124,39 @@ def window_max(x: torch.Tensor, left: Sequence[int], size: Sequence[int]) -> tor
             table[..., first : first + length, :],
             table[..., second : second + length, :],
             out=out[..., k, :, :],
+        )
+    return out
+
+
+@torch.no_grad()
+def _window_argmax(x: torch.Tensor, left: Sequence[int], size: Sequence[int]) -> torch.Tensor:
+    """Where each of `window_max`'s windows has its max: (..., T, C) -> (..., K, T, C) steps.
+
+    The first step holding the window's max (as `range_argmax` finds it, whatever the split
+    into two power-of-two windows), from shifted slices of sparse tables of values and
+    positions over x padded with -inf: no index tensors and no concatenated table."""
+    length = x.shape[-2]
+    pad_left = max(left)
+    pad_right = max(n - 1 - a for a, n in zip(left, size, strict=True))
+    steps = torch.arange(-pad_left, length + pad_right, device=x.device)
+    values = [_padded(x, pad_left, pad_right)]
+    places = [steps.clamp(0, length - 1).view(-1, 1)]  # a padded row never holds a max
+    out = torch.empty(*x.shape[:-2], len(left), length, x.shape[-1], dtype=torch.long,
+                      device=x.device)  # fmt: skip
+    for k, (a, n) in enumerate(zip(left, size, strict=True)):
+        level = n.bit_length() - 1
+        while len(values) <= level:
+            shift = 1 << (len(values) - 1)
+            v, p = values[-1], places[-1]
+            take = v[..., :-shift, :] >= v[..., shift:, :]  # ties: the earlier step
+            values.append(torch.where(take, v[..., :-shift, :], v[..., shift:, :]))
+            places.append(torch.where(take, p[..., :-shift, :], p[..., shift:, :]))
+        first = pad_left - a
+        second = first + n - (1 << level)
+        v, p = values[level], places[level]
+        take = v[..., first : first + length, :] >= v[..., second : second + length, :]
+        out[..., k, :, :] = torch.where(
+            take, p[..., first : first + length, :], p[..., second : second + length, :]
         )
     return out
 
