@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -280,6 +281,36 @@ def pack_folder(in_dir: str | Path, out_dir: str | Path, progress: bool = True) 
     if meta.dims is None:  # widths not inferred (e.g. uneven): the first load says why, or them
         first = features.load_features(in_dir, videos[0], meta)
         meta = replace(meta, dims=[int(a.shape[1]) for a in first.values()])
+    source = in_dir / _META_FILE
+    # every key as IN has it (read_meta has checked it parses)
+    raw = json.loads(source.read_text()) if source.is_file() else None
+
+    def arrays(video_id: str) -> dict[str, np.ndarray]:
+        return features.load_features(in_dir, video_id, meta)  # checked as training checks it
+
+    return write_store(out_dir, meta, videos, lengths, arrays, raw, progress, source=in_dir)
+
+
+def write_store(
+    out_dir: str | Path,
+    meta: FeatureMeta,
+    videos: list[str],
+    lengths: list[int],
+    arrays: Callable[[str], dict[str, np.ndarray]],
+    raw_meta: dict | None = None,
+    progress: bool = True,
+    source: str | Path | None = None,
+) -> PackReport:
+    """Write OUT, a packed store of `videos` of `lengths` steps, each video's {stream: (T, C)}
+    from `arrays(video_id)` (no video is held longer than its copy into the store); meta.json
+    is `raw_meta` (or `meta`) with the layout, streams and dims of the store. Written beside OUT
+    and renamed into place, so a failure leaves no OUT behind."""
+    from talnet.io import features  # it imports this module to dispatch "packed" to it
+
+    out_dir = Path(out_dir)
+    check_new_output(out_dir)
+    if meta.dims is None:
+        raise TalnetError("packing needs the streams' widths (meta dims)", source)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
@@ -294,13 +325,12 @@ def pack_folder(in_dir: str | Path, out_dir: str | Path, progress: bool = True) 
         }
         bar = tqdm(videos, desc="pack", unit="video", disable=not progress, leave=False)
         for i, video_id in enumerate(bar):
-            # checked as training checks it, every stream at the widths of meta.dims
-            for stream, array in features.load_features(in_dir, video_id, meta).items():
-                if array.shape[0] != lengths[i]:
+            for stream, array in arrays(video_id).items():
+                if array.shape != (lengths[i], maps[stream].shape[1]):
                     raise TalnetError(
-                        f"video {video_id!r}: {array.shape[0]} steps, its file header said "
-                        f"{lengths[i]} (changed while packing?)",
-                        in_dir,
+                        f"video {video_id!r}: stream {stream!r} of shape {array.shape}, expected "
+                        f"({lengths[i]}, {maps[stream].shape[1]}) (changed while packing?)",
+                        source,
                     )
                 maps[stream][offsets[i] : offsets[i + 1]] = array
         while maps:  # written out and unmapped before the rename
@@ -312,12 +342,10 @@ def pack_folder(in_dir: str | Path, out_dir: str | Path, progress: bool = True) 
             indent=None,
         )
         out_meta = replace(meta, layout=LAYOUT)
-        source = in_dir / _META_FILE
-        if source.is_file():  # every key as IN has it (read_meta has checked it parses)
-            raw = json.loads(source.read_text())
-            raw.update(layout=LAYOUT, streams=list(meta.streams), dims=list(meta.dims))
+        if raw_meta is not None:
+            raw = dict(raw_meta, layout=LAYOUT, streams=list(meta.streams), dims=list(meta.dims))
             write_json(tmp / _META_FILE, raw)
-        else:  # the defaults and what IN's files showed
+        else:  # the defaults and what the arrays showed
             features.write_meta(tmp, out_meta)
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above
