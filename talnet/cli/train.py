@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from talnet.cli.arguments import (
     add_ground_truth_argument,
@@ -17,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train TAL-Net on extracted features and ground-truth annotations",
         description="Train TAL-Net (one video crop per step, both stages jointly). Writes "
         "RUN_DIR/checkpoint.pt (every epoch, atomically), RUN_DIR/config.yaml and "
-        "RUN_DIR/log.jsonl (losses per stage, learning rate, time, held-out mAP). "
+        "RUN_DIR/log.jsonl (losses per stage, learning rate, time, held-out mAP), and "
+        "ends with a warning per classification loss still near chance. "
         "Under `torchrun --nproc_per_node=N talnet train ...` it trains with "
         "DistributedDataParallel (gloo on CPU, nccl on GPU).",
         epilog="example: talnet train --ground-truth gt.json --features feats/ --out runs/a "
@@ -48,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from talnet.io.annotations import load_ground_truth
     from talnet.pipelines.evaluation import held_out_validator
+    from talnet.train.chance import near_chance
     from talnet.train.distributed import Distributed
     from talnet.train.loop import FitOptions, train
+    from talnet.train.runfiles import read_log
 
     config = training_config(args)
     validate = None
@@ -71,4 +75,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if Distributed.from_env().is_main:  # under torchrun, rank 0 speaks for all
         print(f"checkpoint: {result.checkpoint}\nlog: {result.log}")
+        # a run that ended near chance says so (talnet.train.chance: thresholds and why)
+        records = read_log(result.log)
+        for line in near_chance(records, result.config or config, len(result.classes)):
+            print(f"talnet: warning: {line}", file=sys.stderr)
     return 0

@@ -57,6 +57,8 @@ class TrainResult:
     log: Path
     epochs: int
     last: dict[str, Any]
+    classes: list[str] = field(default_factory=list)  # the model's, in logit order
+    config: Config | None = None  # the config it trained with (a resumed run's is the saved one)
 
 
 @dataclass
@@ -173,7 +175,7 @@ def train(
             opts.on_epoch(record, model, optimizer, rng)
 
     last = fit(model, data, config, replace(opts, on_epoch=on_epoch), state)
-    return TrainResult(ckpt_path, out / LOG_FILE, config.train.epochs, last)
+    return TrainResult(ckpt_path, out / LOG_FILE, config.train.epochs, last, classes, config)
 
 
 def _record(epoch: int, losses: EpochLosses) -> dict[str, Any]:

@@ -40,3 +40,9 @@ def append_log(path: Path, record: dict[str, Any]) -> None:
     existing = path.read_text() if path.exists() else ""
     with atomic_open(path) as handle:
         handle.write(existing + json.dumps(record) + "\n")
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a run's log.jsonl, epoch order (empty when there is no log yet)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(ln) for ln in lines if ln.strip()]
