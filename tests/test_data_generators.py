@@ -6,8 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from generator_measures import (
+    background,
+    class_means,
+    class_pattern,
+    cos,
+    flank_energy,
+    pooling_accuracy,
+    span,
+)
 
 from talnet.cli.main import main
+from talnet.data.anet_generators import ANET_GENERATORS
 from talnet.data.generators import (
     GENERATORS,
     LOOKS,
@@ -18,7 +28,7 @@ from talnet.data.generators import (
     tempo_base_lengths,
 )
 from talnet.data.profiles import profile_statistics
-from talnet.data.renderers import RGB_RATIO, ar1_noise, draw_video
+from talnet.data.renderers import ar1_noise, draw_video
 from talnet.data.synth import SynthConfig, synth_rng
 from talnet.data.thumos_profile import CLASSES, sample_thumos_layouts, thumos14_ground_truth
 from talnet.io.features import FeatureMeta, read_meta
@@ -39,30 +49,11 @@ def _render(name: str, videos: int = 8, dim: int = 16, seed: int = 0):
 
 
 def _span(x: np.ndarray, start: float, end: float) -> tuple[int, int]:
-    return tuple(np.searchsorted(META.step_times(len(x)), [start, end]))
+    return span(x, META, start, end)
 
 
 def _pattern(patterns, name: str, cls: int, row: int) -> np.ndarray:
-    """A class pattern as it is added to [rgb | flow] (signal and RGB_RATIO included)."""
-    signal = LOOKS[name].signal
-    rgb, flow = patterns.phases["rgb"][cls, row], patterns.phases["flow"][cls, row]
-    return signal * np.concatenate([RGB_RATIO * rgb, flow])
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-
-
-def _background(x: np.ndarray, lay, draws, pad: float = 1.0) -> np.ndarray:
-    """Steps clear of every instance (and `pad` lengths around it) and every burst."""
-    keep = np.ones(len(x), bool)
-    for a in lay.actions:
-        lo, hi = _span(x, a.start - pad * (a.end - a.start), a.end + pad * (a.end - a.start))
-        keep[lo:hi] = False
-    for b0, b1 in draws.bursts:
-        lo, hi = _span(x, b0, b1)
-        keep[lo:hi] = False
-    return x[keep]
+    return class_pattern(patterns, LOOKS[name], cls, row)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,22 +119,8 @@ def test_lowsignal_single_steps_classify_poorly_33_step_means_well():
     assert np.mean(x[1:] * x[:-1]) / x.var() == pytest.approx(0.9, abs=0.02)
     patterns, videos = _render("lowsignal", videos=12, dim=64)
     means = np.stack([_pattern(patterns, "lowsignal", c, 1) for c in range(20)])
-    steps, step_y, windows, window_y = [], [], [], []
-    for lay, x, _ in videos:
-        for act in lay.actions:
-            lo, hi = _span(x, act.start, act.end)
-            steps.append(x[lo:hi])
-            step_y += [act.cls] * (hi - lo)
-            for w in range(lo, hi - 32, 33):
-                windows.append(x[w : w + 33].mean(0))
-                window_y.append(act.cls)
-
-    def accuracy(z, y):  # nearest class mean (the generator's own, an oracle)
-        return float(np.mean(np.argmin(((z[:, None] - means) ** 2).sum(-1), 1) == y))
-
-    per_step = accuracy(np.concatenate(steps), np.array(step_y))
-    pooled = accuracy(np.array(windows), np.array(window_y))
-    assert len(step_y) > 3000 and len(window_y) > 60
+    per_step, pooled, n_steps, n_windows = pooling_accuracy(videos, means, META)
+    assert n_steps > 3000 and n_windows > 60
     assert per_step < 0.4 and pooled > 0.75, f"per step {per_step:.2f}, 33-step means {pooled:.2f}"
 
 
@@ -188,18 +165,18 @@ def test_phases_show_start_middle_end_in_order_and_siblings_share_the_middle():
             for k in range(3):
                 lo, hi = _span(x, bounds[k], bounds[k + 1])
                 seg = x[lo:hi].mean(0)
-                hits += int(np.argmax([_cos(seg, q) for q in own]) == k)
+                hits += int(np.argmax([cos(seg, q) for q in own]) == k)
                 total += 1
                 if k == 1:
                     twin = _pattern(patterns, "phases", act.cls ^ 1, 1)
-                    sibling.append((_cos(seg, own[1]), _cos(seg, twin)))
+                    sibling.append((cos(seg, own[1]), cos(seg, twin)))
     assert total > 150 and hits / total > 0.9, (hits, total)
     own_cos, twin_cos = np.mean(sibling, axis=0)
     assert twin_cos > 0.75 * own_cos  # the middle alone hardly tells the pair apart
     for stream in ("rgb", "flow"):
         ph = patterns.phases[stream]
-        assert np.mean([_cos(ph[c, 1], ph[c + 1, 1]) for c in range(0, 12, 2)]) > 0.8
-        assert abs(np.mean([_cos(ph[c, 0], ph[c + 1, 0]) for c in range(0, 12, 2)])) < 0.3
+        assert np.mean([cos(ph[c, 1], ph[c + 1, 1]) for c in range(0, 12, 2)]) > 0.8
+        assert abs(np.mean([cos(ph[c, 0], ph[c + 1, 0]) for c in range(0, 12, 2)])) < 0.3
 
 
 def test_tempo_amplitude_and_speed_vary_per_instance():
@@ -235,20 +212,14 @@ def test_siblings_share_80_percent_of_their_pattern():
     strangers = [(c, d) for c, d in pairs if groups[c] != groups[d]]
     for stream in ("rgb", "flow"):
         mid = patterns.phases[stream][:, 1]
-        assert np.mean([_cos(mid[c], mid[d]) for c, d in siblings]) == pytest.approx(0.8, abs=0.07)
-        assert abs(np.mean([_cos(mid[c], mid[d]) for c, d in strangers])) < 0.1, stream
+        assert np.mean([cos(mid[c], mid[d]) for c, d in siblings]) == pytest.approx(0.8, abs=0.07)
+        assert abs(np.mean([cos(mid[c], mid[d]) for c, d in strangers])) < 0.1, stream
     # in the features: class means of siblings alike, of other classes not
-    sums, counts = np.zeros((20, 128)), np.zeros(20)
-    for lay, x, _ in videos:
-        for act in lay.actions:
-            lo, hi = _span(x, act.start, act.end)
-            sums[act.cls] += x[lo:hi].sum(0)
-            counts[act.cls] += hi - lo
-    means = sums / np.maximum(counts, 1)[:, None]
+    means, counts = class_means(videos, META, 20)
     seen = counts > 100
 
     def alike(which):
-        return float(np.mean([_cos(means[c], means[d]) for c, d in which if seen[c] and seen[d]]))
+        return float(np.mean([cos(means[c], means[d]) for c, d in which if seen[c] and seen[d]]))
 
     assert alike(siblings) > 0.6 and abs(alike(strangers)) < 0.15, (
         alike(siblings),
@@ -260,24 +231,7 @@ def _flank_energy(name: str):
     """Mean square feature inside instances, on their flanks (half the length on each side,
     clear of other instances and bursts) and in the background, and the videos."""
     patterns, videos = _render(name)
-    inside, flank, back = [], [], []
-    for lay, x, draws in videos:
-        energy = (x**2).mean(1)
-        busy = np.zeros(len(x), bool)
-        for act in lay.actions:
-            lo, hi = _span(x, act.start, act.end)
-            busy[lo:hi] = True
-            inside.append(energy[lo:hi])
-        for b0, b1 in draws.bursts:
-            lo, hi = _span(x, b0, b1)
-            busy[lo:hi] = True
-        for act in lay.actions:
-            half = 0.5 * (act.end - act.start)
-            for s0, s1 in ((act.start - half, act.start), (act.end, act.end + half)):
-                lo, hi = _span(x, s0, s1)
-                flank.append(energy[lo:hi][~busy[lo:hi]])
-        back.append((_background(x, lay, draws) ** 2).mean(1))
-    return [float(np.mean(np.concatenate(v))) for v in (inside, flank, back)], patterns, videos
+    return list(flank_energy(videos, META)), patterns, videos
 
 
 def test_scene_raises_the_features_over_half_the_length_outside_the_instance():
@@ -311,7 +265,7 @@ def test_bursts_of_energy_outside_every_instance():
             assert not any(b0 < a.end and b1 > a.start for a in lay.actions)
             lo, hi = _span(x, b0, b1)
             energies.append(float((x[lo:hi] ** 2).mean()))
-        back.append((_background(x, lay, draws) ** 2).mean(1))
+        back.append((background(x, META, lay, draws) ** 2).mean(1))
     assert np.mean(np.concatenate(back)) == pytest.approx(1.0, abs=0.1)
     assert bursts / minutes > 4.0  # 6 a minute, fewer where the video is busy
     assert np.median(energies) > 2.0  # 1 + 1.2^2 against 1 in the background
@@ -327,7 +281,7 @@ def test_mixed_has_groups_bursts_scene_and_ramps():
         np.testing.assert_allclose(draws.ramp, 0.15)
         assert not any(b0 < a.end and b1 > a.start for b0, b1 in draws.bursts for a in lay.actions)
     mid = GENERATORS["mixed"].prototypes(0, 20, 64, SynthConfig()).phases["flow"][:, 1]
-    same = [_cos(mid[c], mid[c + 1]) for c in range(12) if c % 4 != 3]  # sport groups of 4
+    same = [cos(mid[c], mid[c + 1]) for c in range(12) if c % 4 != 3]  # sport groups of 4
     assert np.mean(same) == pytest.approx(0.5, abs=0.1)
 
 
@@ -335,7 +289,7 @@ def test_cli_lists_every_profile_and_writes_a_generator(tmp_path, capsys):
     assert main(["synth", "--list-profiles"]) == 0
     lines = capsys.readouterr().out.splitlines()
     listed = [line.split()[0] for line in lines]
-    assert listed == ["demo", "thumos14", "activitynet", *NAMES]
+    assert listed == ["demo", "thumos14", "activitynet", *NAMES, *ANET_GENERATORS]
     assert all(len(line.split()) > 3 for line in lines)
     out = tmp_path / "g"
     code = main(

@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Actions last from under 1 s to over a minute, with class-specific context before and "
         "after, distractors in the background and a weak RGB stream. Same seed, same bytes.",
     )
+    from talnet.data.anet_generators import ANET_GENERATORS
     from talnet.data.generators import GENERATORS
 
     parser.add_argument("--out", metavar="DIR", help="output folder (required unless listing)")
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=PROFILES + tuple(GENERATORS),
+        choices=PROFILES + tuple(GENERATORS) + tuple(ANET_GENERATORS),
         default="demo",
         help="demo (default): videos of 1.5-4 min with 3-15 instances each; thumos14: videos "
         "and actions shaped like THUMOS'14's test set (long, dense videos of short actions, "
@@ -44,8 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "subsets training / validation; 16-frame steps, to resample with talnet "
         "resample-features); " + ", ".join(GENERATORS) + ": thumos14's layout and ground "
         "truth (tempo: its action lengths redrawn) with actions rendered differently, to "
-        "check that a method wins on every renderer (--list-profiles says how). All but demo "
-        "print the realized statistics beside the dataset's",
+        "check that a method wins on every renderer (--list-profiles says how); "
+        + ", ".join(ANET_GENERATORS)
+        + ": the same for activitynet's layout and ground truth "
+        "(any --classes, 200 by default). All but demo print the realized statistics beside "
+        "the dataset's",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -59,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="classes (default 20; the thumos14 profile has THUMOS'14's 20, activitynet "
-        "defaults to 200)",
+        help="classes (default 20; the thumos14 profile and its generators have THUMOS'14's "
+        "20, activitynet and anet-* default to 200)",
     )
     parser.add_argument(
         "--dim", type=int, default=64, metavar="D", help="feature size per stream (default 64)"
@@ -78,11 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from talnet.data.anet_generators import ANET_GENERATORS
     from talnet.data.generators import GENERATORS
     from talnet.data.synth import SynthConfig, make_synthetic
 
     if args.list_profiles:
-        descriptions = DESCRIPTIONS | {n: p.description for n, p in GENERATORS.items()}
+        generators = GENERATORS | ANET_GENERATORS
+        descriptions = DESCRIPTIONS | {n: p.description for n, p in generators.items()}
         width = max(map(len, descriptions)) + 2
         for name, line in descriptions.items():
             print(f"{name:<{width}}{line}")
@@ -116,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         sizes = (args.seed, args.videos_train, args.videos_test)
         out = make_thumos14(args.out, *sizes, dim=args.dim, config=config)
         print(describe_profile(thumos14_ground_truth(*sizes, config=config)))
-    elif args.profile == "activitynet":
+    elif args.profile == "activitynet" or args.profile in ANET_GENERATORS:
+        from talnet.data.anet_generators import make_anet_generated
         from talnet.data.anet_profile import (
             ACTIVITYNET_CLASSES,
             activitynet_synthetic_ground_truth,
@@ -126,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
 
         classes = ACTIVITYNET_CLASSES if args.classes is None else args.classes
         sizes = (args.seed, args.videos_train, args.videos_test, classes)
-        out = make_activitynet(args.out, *sizes, dim=args.dim, config=config)
+        if args.profile == "activitynet":
+            out = make_activitynet(args.out, *sizes, dim=args.dim, config=config)
+        elif args.rgb_venue:
+            raise TalnetError(f"--rgb-venue does not apply to --profile {args.profile}")
+        else:
+            out = make_anet_generated(args.profile, args.out, *sizes, args.dim, config)
         print(describe_activitynet(activitynet_synthetic_ground_truth(*sizes, config=config)))
     else:
         out = make_synthetic(
