@@ -166,6 +166,11 @@ class TrainConfig:
     input_dropout: float = 0.0
     boundary_weight: float = 1.0  # weight of the boundary head's loss (if any)
     step_weight: float = 1.0  # weight of the per-step class head's loss (if any)
+    # After the last epoch, fit the per-step head again on every step of every training video
+    # at once (full-batch Adam for this many epochs, standardized inputs; 0 = off): a linear
+    # head converges where a few thousand noisy crop steps leave it short (model.step_input
+    # "features" only; talnet.train.step_refit).
+    step_refit_epochs: int = 0
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -262,6 +267,9 @@ class Config:
             (t.epochs >= 0 and t.windows_per_video >= 1, "train.epochs / windows_per_video"),
             (0 <= t.input_dropout < 1, "train.input_dropout in [0, 1)"),
             (t.videos_per_batch >= 1, "train.videos_per_batch: at least 1"),
+            (t.step_refit_epochs == 0 or t.step_refit_epochs > 0 and m.step_classifier
+             and m.step_input == "features",
+             "train.step_refit_epochs needs model.step_classifier with step_input 'features'"),
             (t.max_steps >= 2 * largest, "train.max_steps >= 2 * largest anchor"),
             (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),

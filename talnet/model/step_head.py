@@ -26,11 +26,15 @@ class StepClassifier(nn.Module):
         self.linear = nn.Linear(dim * (1 + len(widths)), num_classes + 1)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.inputs(fmap))
+
+    def inputs(self, fmap: torch.Tensor) -> torch.Tensor:
+        """What the linear layer sees: (B, T, D) -> (B, T, D * (1 + widths)), [x | means]."""
         parts = [fmap]
         if self.widths:
             means = window_mean(fmap, self.left, self.widths)  # (B, K, T, D)
             parts += list(means.unbind(dim=1))
-        return self.linear(torch.cat(parts, dim=-1))
+        return torch.cat(parts, dim=-1)
 
 
 def step_labels(segments: torch.Tensor, labels: torch.Tensor, length: int) -> torch.Tensor:

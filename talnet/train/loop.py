@@ -43,6 +43,7 @@ from talnet.train.runfiles import (
     append_log,
     trim_log,
 )
+from talnet.train.step_refit import STEP_REFIT_LOSS, refit_step_head
 
 # Held-out evaluation of the model being trained: (model, classes, meta) -> metrics for the log
 # (e.g. {"val_mAP@0.5": ...}); built by the caller, who knows the validation data.
@@ -104,6 +105,9 @@ def fit(
             began = time.perf_counter()
             losses = stepper.run_epoch(data, config, epoch, opts.progress and group.is_main)
             record = _record(epoch, losses)
+            if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
+                # on every rank: the same data and seed give every replica the same head
+                record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
             if group.is_main:
                 _close_epoch(record, began, stepper, data, config, opts, rng)
