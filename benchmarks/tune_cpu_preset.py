@@ -61,6 +61,13 @@ VARIANTS: dict[str, Edits] = {
     },
     "no step vote": {"detect": {"step_score_weight": 0.0}},
     "+ step actionness proposals": {"proposals": {"actionness_thresholds": STEP_RUNS}},
+    "+ step head on the features": {"model": {"step_input": "features"}},
+    "+ refit step head, per-class step proposals, vote 0.75": {
+        "model": {"step_input": "features"},
+        "train": {"step_refit_epochs": 200},
+        "proposals": {"actionness_thresholds": STEP_RUNS, "actionness_per_class": True},
+        "detect": {"step_score_weight": 0.75},
+    },
     "+ per-class step proposals, vote 0.75": {
         "proposals": {"actionness_thresholds": STEP_RUNS, "actionness_per_class": True},
         "detect": {"step_score_weight": 0.75},
