@@ -76,14 +76,21 @@ VARIANTS: dict[str, Edits] = {
 }
 
 
-def split(data: Path, out: Path, holdout: int, test: bool) -> tuple[Path, str]:
+def split(
+    data: Path,
+    out: Path,
+    holdout: int,
+    test: bool,
+    subsets: tuple[str, str] = ("validation", "test"),
+) -> tuple[Path, str]:
     """The annotations to train with and the subset to score: the test split with `test`, else
-    the last `holdout` training videos renamed to subset "heldout" in a copy under `out`."""
+    the last `holdout` training videos renamed to subset "heldout" in a copy under `out`.
+    `subsets` names the training and test subsets (THUMOS'14's by default)."""
     annotations = data / "annotations.json"
     if test:
-        return annotations, "test"
+        return annotations, subsets[1]
     gt = load_ground_truth(annotations)
-    ids = sorted(v for v, info in gt.items() if info.subset == "validation")
+    ids = sorted(v for v, info in gt.items() if info.subset == subsets[0])
     held = set(ids[-holdout:])
     copy = {v: replace(info, subset=HELD_OUT) if v in held else info for v, info in gt.items()}
     path = out / f"{data.name}_heldout.json"
