@@ -37,42 +37,57 @@ TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 AN = (100, 1000)
 HELD_OUT = "heldout"
 # Edits of the base preset ({section: {field: value}}); each trains once per dataset and seed.
-# BEFORE turns today's thumos14_cpu back into the preset it replaced (the paper's max pooling, no
-# step head); the rows of the tuning that chose it are in benchmarks/model_results.md.
-BEFORE: Edits = {
-    "model": {"tower_pool": "max", "soi_mode": "interp", "step_classifier": False},
-    "train": {"input_dropout": 0.0},
-    "detect": {"step_score_weight": 0.0},
-}
 # Thresholds whose runs of the per-step head's actionness join the proposals (the baselines'
 # multi-threshold decoding, inside the model).
 STEP_RUNS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# PREVIOUS turns today's thumos14_cpu back into the preset it replaced (step head on the reduced
+# map, not refitted, no step proposals, vote 0.5); BEFORE into the one before that (the paper's
+# max pooling, no step head). The tunings that chose each are in benchmarks/model_results.md.
+PREVIOUS: Edits = {
+    "model": {"step_input": "reduced"},
+    "train": {"step_refit_epochs": 0},
+    "proposals": {"actionness_thresholds": [], "actionness_per_class": False},
+    "detect": {"step_score_weight": 0.5},
+}
+
+
+def on_previous(edits: Edits) -> Edits:
+    """`edits` applied on top of PREVIOUS (the variants measured against that preset)."""
+    merged = {section: dict(fields) for section, fields in PREVIOUS.items()}
+    for section, fields in edits.items():
+        merged.setdefault(section, {}).update(fields)
+    return merged
+
+
+BEFORE: Edits = on_previous({
+    "model": {"tower_pool": "max", "soi_mode": "interp", "step_classifier": False},
+    "train": {"input_dropout": 0.0},
+    "detect": {"step_score_weight": 0.0},
+})  # fmt: skip
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
+    "thumos14_cpu previous": PREVIOUS,
     "thumos14_cpu before": BEFORE,
-    "+ boundary head": {"model": {"boundary_head": True}},
-    "+ boundary head, no snap": {
-        "model": {"boundary_head": True},
-        "detect": {"boundary_snap": False},
-    },
-    "+ boundary head + actionness proposals": {
+    "no refit": {"train": {"step_refit_epochs": 0}},
+    "vote 1.0": {"detect": {"step_score_weight": 1.0}},
+    "previous + boundary head": on_previous({"model": {"boundary_head": True}}),
+    "previous + boundary head, no snap": on_previous(
+        {"model": {"boundary_head": True}, "detect": {"boundary_snap": False}}
+    ),
+    "previous + boundary head + actionness proposals": on_previous({
         "model": {"boundary_head": True},
         "proposals": {"actionness_thresholds": [0.3, 0.5, 0.7, 0.9]},
-    },
-    "no step vote": {"detect": {"step_score_weight": 0.0}},
-    "+ step actionness proposals": {"proposals": {"actionness_thresholds": STEP_RUNS}},
-    "+ step head on the features": {"model": {"step_input": "features"}},
-    "+ refit step head, per-class step proposals, vote 0.75": {
-        "model": {"step_input": "features"},
-        "train": {"step_refit_epochs": 200},
+    }),  # fmt: skip
+    "previous, no step vote": on_previous({"detect": {"step_score_weight": 0.0}}),
+    "previous + step actionness proposals": on_previous(
+        {"proposals": {"actionness_thresholds": STEP_RUNS}}
+    ),
+    "previous + step head on the features": on_previous({"model": {"step_input": "features"}}),
+    "previous + per-class step proposals, vote 0.75": on_previous({
         "proposals": {"actionness_thresholds": STEP_RUNS, "actionness_per_class": True},
         "detect": {"step_score_weight": 0.75},
-    },
-    "+ per-class step proposals, vote 0.75": {
-        "proposals": {"actionness_thresholds": STEP_RUNS, "actionness_per_class": True},
-        "detect": {"step_score_weight": 0.75},
-    },
-    "max pooling": {"model": {"tower_pool": "max", "soi_mode": "interp"}},
+    }),  # fmt: skip
+    "previous, max pooling": on_previous({"model": {"tower_pool": "max", "soi_mode": "interp"}}),
 }
 
 
