@@ -111,12 +111,11 @@ def stubbed_model(proposal_score: str = "actionness") -> TalNet:
     model = TalNet({"rgb": 4}, 3, cfg).eval()
     proposals = torch.tensor([[2.0, 10.0], [20.0, 30.0]])
     probs = torch.tensor([[0.2, 0.3, 0.3, 0.2], [0.5, 0.1, 0.1, 0.3]])
-    model.propose_windowed = lambda inputs: (None, None)
-    model._proposals = lambda objectness, offsets, boundary=None: (
+    model._window_proposals = lambda video, actionness=None: (
         proposals,
         torch.tensor([0.9, 0.5]),
     )
-    model.classify = lambda inputs, props: [(probs.log(), torch.zeros(2, 4, 2))]
+    model._classify_maps = lambda names, fmaps, props: [(probs.log(), torch.zeros(2, 4, 2))]
     return model
 
 

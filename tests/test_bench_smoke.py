@@ -168,15 +168,25 @@ def test_bench_detect(monkeypatch, capsys):
     header = ["config", "stride", "fixed", "cold", "median", "warm", "cold/fixed", "probe"]
     assert lines[at].split()[:8] == header
     assert lines[at].endswith("(ms per 300 frames, best of runs)")
-    rows = lines[at + 1 :]
     expected = [("cpu_fast", "16"), ("cpu_fast", "4"), ("thumos14_i3d", "16")]
     expected += [("thumos14_i3d", "4")]
-    assert len(rows) == len(expected)
+    rows, long = lines[at + 1 : at + 5], lines[at + 5 :]
     for line, names in zip(rows, expected, strict=True):
         cells = line.split()  # config, stride, 4 times, the ratio "1.23x", "123 GFLOP/s"
         assert tuple(cells[:2]) == names and len(cells) == 9, line
         assert all(map(is_number, cells[2:8])) and cells[6].endswith("x")
         assert cells[8] == "GFLOP/s"
+    # the long-video row, quick: 30 min at 1 fps, stride 4, in a fresh process
+    assert long[0] == "" and len(long) == 6, long
+    title = r"long video: 0.5 h at stride 4 \(447 steps, 2 x 16-d float32 .npy of \S+ MB, "
+    title += r"memory-mapped\), cpu_fast, \d+ detections, in a fresh process"
+    assert re.fullmatch(title, long[1]), long[1]
+    assert long[2].split() == "video ms x 3-min peak GB x file (ms per 300 frames)".split()
+    name, cells = cut(long[3], 24)
+    assert name == "3-min (warm, best)" and is_number(cells[0]) and cells[1:] == ["1.00x"]
+    name, cells = cut(long[4], 24)  # ms, "x 3-min", peak GB, "x file"
+    assert name == "0.5 h (cold, one pass)" and len(cells) == 4 and all(map(is_number, cells))
+    assert re.fullmatch(r"goal: .*; probe \d+ GFLOP/s", long[5]), long[5]
 
 
 def test_bench_i3d(monkeypatch, capsys):

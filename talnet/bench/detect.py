@@ -7,11 +7,22 @@ quantiles, fixed seed), cold (a fresh model per run, so every length is new to i
 both per 3000 frames with their ratio. Features are random: speed does not depend on their
 values, but an untrained model's near-uniform scores make NMS see worst-case numbers of boxes
 (nothing stands out, so few are dropped early).
+
+The long-video row: one video of hours (6 h; 30 min with --quick) written as a float32 .npy to a
+temporary folder and detected as `talnet detect --features` does (memory-mapped, window by
+window) in a fresh process, which reports its time per 3000 frames beside a 3-minute video's
+and its peak resident memory against the feature file's size.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talnet.allocator import keep_freed_memory
 from talnet.bench.probe import matmul_gflops, repeat_for
 from talnet.config import Config, load_config
 from talnet.data.profiles import THUMOS14_VIDEO_SECONDS
-from talnet.detect.detector import Detector
-from talnet.io.features import FeatureMeta
+from talnet.detect.detector import Detector, detect_features
+from talnet.io.features import FeatureMeta, write_meta
 from talnet.model.talnet import TalNet
 
 FRAMES = 3000
@@ -34,6 +46,10 @@ CLASSES = 20
 STREAMS = ("rgb", "flow")
 CONFIGS = ("cpu_fast", "thumos14_i3d")
 STRIDES = (16, 4)
+
+LONG_SECONDS, QUICK_LONG_SECONDS = 6 * 3600.0, 1800.0  # the long video's duration
+SHORT_SECONDS = 180.0  # the long video's yardstick: a 3-minute video, in the same process
+LONG_CONFIG, LONG_STRIDE = "cpu_fast", 4
 
 ModelFactory = Callable[[Config], torch.nn.Module]
 
@@ -159,3 +175,91 @@ def run(quick: bool = False) -> None:
                 f"{name:14} {stride:6d} {fixed:6.1f} {min(cold):6.1f} {np.median(cold):6.1f} "
                 f"{min(warm):6.1f} {min(cold) / fixed:9.2f}x {matmul_gflops():.0f} GFLOP/s"
             )
+    long_video_row(quick)
+
+
+def write_long_video(folder: Path, frames: int, stride: int, seed: int = 0) -> tuple[Path, int]:
+    """FOLDER/long.npy: random features (T, 2 x DIM) of one video of `frames` frames in the
+    concat layout, with meta.json, written a block of steps at a time -> (file, steps T)."""
+    dims = [DIM] * len(STREAMS)
+    meta = FeatureMeta(fps=FPS, stride=stride, streams=list(STREAMS), layout="concat", dims=dims)
+    steps, width = meta.num_steps(frames), sum(dims)
+    path = folder / "long.npy"
+    out = np.lib.format.open_memmap(path, "w+", np.float32, (steps, width))
+    rng = np.random.default_rng(seed)
+    block = max(1, (1 << 24) // (4 * width))
+    for lo in range(0, steps, block):
+        out[lo : lo + block] = rng.standard_normal((min(block, steps - lo), width), np.float32)
+    out.flush()
+    del out
+    write_meta(folder, meta)
+    return path, steps
+
+
+def long_video_child(spec: dict) -> dict:
+    """Inside a fresh process: a warm 3-minute video's best time, then one cold detection of
+    the long video's folder as `talnet detect --features` runs it; seconds and peak RSS."""
+    keep_freed_memory()  # as the `talnet` command does
+    for name in ("DIM", "FPS", "FRAMES"):  # the parent's settings (a smoke test shrinks them)
+        globals()[name] = spec[name.lower()]
+    config = load_config(spec["config"])
+    short = VideoSet.make([int(SHORT_SECONDS * FPS)], spec["stride"])
+    detector = Detector(untrained_model(config), [f"c{i}" for i in range(CLASSES)], short.meta)
+    short_best = min(repeat_for(lambda: detect_all(detector, short), spec["seconds"], warmup=3))
+    began = time.perf_counter()
+    found = detect_features(detector, spec["folder"], progress=False)
+    long_seconds = time.perf_counter() - began
+    scale = 1024 if sys.platform != "darwin" else 1  # ru_maxrss: KB on Linux, bytes on macOS
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    return {
+        "short_ms": short.per_3000(short_best),
+        "long_seconds": long_seconds,
+        "peak_bytes": peak,
+        "detections": sum(len(v) for v in found.values()),
+    }
+
+
+_CHILD = (
+    "import json, sys; from talnet.bench.detect import long_video_child; "
+    "print(json.dumps(long_video_child(json.loads(sys.argv[1]))))"
+)
+
+
+def long_video_row(quick: bool) -> None:
+    """Write the long video, detect it in a fresh process and print its time per 3000 frames
+    beside the 3-minute video's and its peak resident memory against the file's size."""
+    seconds = QUICK_LONG_SECONDS if quick else LONG_SECONDS
+    frames = int(seconds * FPS)
+    with tempfile.TemporaryDirectory(prefix="talnet-bench-long-") as tmp:
+        path, steps = write_long_video(Path(tmp), frames, LONG_STRIDE)
+        size = os.path.getsize(path)
+        spec = {
+            "folder": tmp, "config": LONG_CONFIG, "stride": LONG_STRIDE, "dim": DIM,
+            "fps": FPS, "frames": FRAMES, "seconds": 0.5 if quick else 2.0,
+        }  # fmt: skip
+        cmd = [sys.executable, "-c", _CHILD, json.dumps(spec)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+    long_ms = 1000 * child["long_seconds"] * FRAMES / frames
+    peak_gb, file_gb = child["peak_bytes"] / 1e9, size / 1e9
+    print(
+        f"\nlong video: {seconds / 3600:g} h at stride {LONG_STRIDE} ({steps} steps, "
+        f"{len(STREAMS)} x {DIM}-d float32 .npy of {_size(size)}, memory-mapped), "
+        f"{LONG_CONFIG}, {child['detections']} detections, in a fresh process"
+    )
+    header = f"{'video':24} {'ms':>8} {'x 3-min':>8} {'peak GB':>8} {'x file':>7}"
+    print(f"{header} (ms per {FRAMES} frames)")
+    print(f"{'3-min (warm, best)':24} {child['short_ms']:8.1f} {1:7.2f}x")
+    print(
+        f"{f'{seconds / 3600:g} h (cold, one pass)':24} {long_ms:8.1f} "
+        f"{long_ms / child['short_ms']:7.2f}x {peak_gb:8.2f} {peak_gb / file_gb:6.2f}x"
+    )
+    print(
+        f"goal: time <= 1.5x the 3-min video's; peak <= 1.5x the file + 1 GB "
+        f"({1.5 * file_gb + 1:.2f} GB); probe {matmul_gflops():.0f} GFLOP/s"
+    )
+
+
+def _size(count: int) -> str:
+    """A byte count in GB, or in MB below a tenth of a GB."""
+    return f"{count / 1e9:.2f} GB" if count >= 1e8 else f"{count / 1e6:.2f} MB"

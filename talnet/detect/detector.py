@@ -141,7 +141,9 @@ class Detector:
         ]
 
     def _tensors(self, features: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """The model's streams as (T, C) float tensors on the device; wrong shapes refused."""
+        """The model's streams as (T, C) float tensors over the arrays' memory (no copy of a
+        float32 array, memory-mapped ones included); the model moves them to its device a
+        window at a time. Wrong shapes refused."""
         missing = [s for s in self.model.stream_dims if s not in features]
         if missing:
             raise TalnetError(f"features lack stream(s) {missing} the model was trained on")
@@ -152,8 +154,18 @@ class Detector:
                 raise TalnetError(
                     f"stream {stream!r}: expected (T, {dim}) features, got {arr.shape}"
                 )
-            tensors[stream] = torch.from_numpy(arr).to(self.device)
+            tensors[stream] = _as_tensor(arr)
         return tensors
+
+
+def _as_tensor(arr: np.ndarray) -> torch.Tensor:
+    """A tensor sharing `arr`'s memory, also when it is read-only (a memory-mapped feature file:
+    inference only reads its inputs, so torch's warning about writes does not apply)."""
+    if arr.flags.writeable:
+        return torch.from_numpy(arr)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(arr)
 
 
 def detect_features(
@@ -187,7 +199,7 @@ def detect_features(
             )
     out: Detections = {}
     for vid in tqdm(ids, desc="detect", unit="video", disable=not progress, leave=False):
-        features = load_features(feat_dir, vid, meta)
+        features = load_features(feat_dir, vid, meta, mmap=True)  # hours-long: not copied
         scores = video_scores.lookup(vid) if video_scores is not None else None
         grid = meta.for_video(vid, feat_dir)
         out[vid] = detector._detect_fitted(features, grid, proposals_only, scores)

@@ -133,13 +133,24 @@ def feature_length(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> in
     return int(_open_array(path, video_id, mmap=True).shape[0])
 
 
-def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dict[str, np.ndarray]:
-    """One video's features as {stream: (T, C) float32}, validated (shape, lengths, finiteness)."""
+def load_features(
+    feat_dir: str | Path, video_id: str, meta: FeatureMeta, mmap: bool = False
+) -> dict[str, np.ndarray]:
+    """One video's features as {stream: (T, C) float32}, validated (shape, lengths, finiteness).
+
+    With `mmap` (detection: memory bounded on hours-long videos), float32 files come back as
+    read-only memory-mapped views, not copied (a concat file's streams are column slices)."""
     if meta.layout == packed.LAYOUT:
-        return packed.open_store(feat_dir).load(video_id, meta)
+        store = packed.open_store(feat_dir)
+        if not mmap:
+            return store.load(video_id, meta)
+        views = store.views(video_id, meta, check=False)
+        for stream, view in views.items():  # the same check, a block of steps at a time
+            _check_finite(view, store.folder / f"{stream}.npy", video_id)
+        return views
     if meta.layout == "concat":
         path = feature_path(feat_dir, video_id, meta, meta.streams[0])
-        whole = _checked_2d(_open_array(path, video_id), path, video_id)
+        whole = _checked_2d(_open_array(path, video_id, mmap), path, video_id)
         dims = meta.dims or _even_split(whole.shape[1], meta, path, video_id)
         if sum(dims) != whole.shape[1]:
             parts = " + ".join(f"{s} {d}" for s, d in zip(meta.streams, dims, strict=True))
@@ -154,7 +165,7 @@ def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dic
         out, lengths = {}, {}
         for i, stream in enumerate(meta.streams):
             path = feature_path(feat_dir, video_id, meta, stream)
-            arr = _checked_2d(_open_array(path, video_id), path, video_id)
+            arr = _checked_2d(_open_array(path, video_id, mmap), path, video_id)
             if meta.dims is not None and arr.shape[1] != meta.dims[i]:
                 raise TalnetError(
                     f"video {video_id!r}: wrong dimensionality: stream {stream!r} has "
@@ -168,7 +179,7 @@ def load_features(feat_dir: str | Path, video_id: str, meta: FeatureMeta) -> dic
                 f"video {video_id!r}: feature streams have different lengths ({detail} steps)",
                 Path(feat_dir),
             )
-    return {s: np.ascontiguousarray(a) for s, a in out.items()}
+    return out if mmap else {s: np.ascontiguousarray(a) for s, a in out.items()}
 
 
 def _open_array(path: Path, video_id: str, mmap: bool = False) -> np.ndarray:
@@ -190,18 +201,36 @@ def _checked_2d(arr: np.ndarray, path: Path, video_id: str) -> np.ndarray:
         raise TalnetError(f"{where}: empty feature array of shape {arr.shape}", path)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise TalnetError(f"{where}: features must be real numbers, got dtype {arr.dtype}", path)
-    # Checked after the cast to float32, where huge float64 values become inf.
+    # Checked after the cast to float32, where huge float64 values become inf. (A C-ordered
+    # float32 memory map stays a view: no copy.)
     with np.errstate(over="ignore"):
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        steps = np.flatnonzero(bad.any(axis=1))
+    _check_finite(arr, path, video_id)
+    return arr
+
+
+_CHECK_BYTES = 1 << 24  # finiteness is checked 16 MB of values at a time
+
+
+def _check_finite(arr: np.ndarray, path: Path, video_id: str) -> None:
+    """Refuse NaN/inf in a (T, C) array, naming how many and the first bad step; checked a
+    block of steps at a time, so no mask of the whole video is ever made."""
+    rows = max(1, _CHECK_BYTES // max(1, arr.shape[1] * arr.itemsize))
+    values = steps = 0
+    first = -1
+    for lo in range(0, arr.shape[0], rows):
+        finite = np.isfinite(arr[lo : lo + rows])
+        if not finite.all():
+            bad = ~finite
+            per_step = bad.any(axis=1)
+            values, steps = values + int(bad.sum()), steps + int(per_step.sum())
+            first = first if first >= 0 else lo + int(np.argmax(per_step))
+    if first >= 0:
         raise TalnetError(
-            f"{where}: {int(bad.sum())} NaN/inf value(s) in {len(steps)} step(s), "
-            f"first at step {int(steps[0])}",
+            f"video {video_id!r}: {values} NaN/inf value(s) in {steps} step(s), "
+            f"first at step {first}",
             path,
         )
-    return arr
 
 
 def _even_split(channels: int, meta: FeatureMeta, path: Path, video_id: str) -> list[int]:

@@ -23,3 +23,11 @@ def best_anchor_tiou(scales: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
         lengths[:, None], scales[None, :]
     )
     return ratio.max(dim=1).values
+
+
+def anchors_at(scales: torch.Tensor, length: int, index: torch.Tensor) -> torch.Tensor:
+    """Rows `index` (N,) of `make_anchors(scales, length)`, bit for bit, computed for those rows
+    alone (a long video's best anchors without its K*T anchors)."""
+    centers = (index % length).to(scales.dtype)
+    half = scales[index // length] / 2
+    return torch.stack([centers - half, centers + half], dim=-1)

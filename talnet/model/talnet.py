@@ -4,12 +4,14 @@ The model owns its forward pass (docs/design.md §3-§4), as torchvision's and d
 region proposal networks do: `model(features)` returns one video's detections in feature steps,
 `model(features, targets)` returns the classifier's proposals and the four losses of training.
 
-Long-video policy (inference): the classifier always sees the whole video (its 1x1 reduced map
-is cheap); the proposal towers run on the whole video up to `detect.window_steps` steps, and
-beyond that on the fewest equal windows of at most that many steps, each step's output taken
-from the window where it lies farthest from an edge. The overlap (twice the towers' widest
-reach, at most half a window: >= 2x the largest anchor, which the config checks) covers the
-widest receptive field with context, so the result equals a whole-video pass.
+Long-video policy (inference, talnet.model.windows): every per-step network (proposal towers,
+boundary and step heads, the classifier's 1x1 reduced map, the video head's pooling) runs on the
+whole video up to `detect.window_steps` steps, and beyond that window by window, one window at a
+time, over the fewest equal windows of at most that many steps, each step's output taken from
+the window where it lies farthest from an edge. The overlap (twice the widest reach, at most half
+a window: >= 2x the largest anchor, which the config checks) covers the widest receptive field
+with context, so the result equals a whole-video pass up to float rounding. The classifier then
+pools the stitched reduced map (T, D); proposal candidates keep one score per anchor and step.
 """
 
 from __future__ import annotations
@@ -30,15 +32,25 @@ from talnet.model.boundary import (
 from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES
 from talnet.model.nms import batched_nms, soft_nms
-from talnet.model.proposals import generate_proposals
+from talnet.model.proposals import generate_proposals, ranked_proposals
 from talnet.model.step_head import STEP_LOSS, contrast_scores
 from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
 from talnet.model.targets import (
     GroundTruthSteps,
 )
-from talnet.model.towers import propose_jointly, tile_windows
+from talnet.model.towers import propose_jointly
 from talnet.model.training import training_losses
 from talnet.model.video_head import VIDEO_LOSS, VideoClassifier
+from talnet.model.windows import (
+    Outputs,
+    VideoRows,
+    plan_windows,
+    pooled_mean_max,
+    stitch_outputs,
+    stitched,
+    top_candidates,
+    window_outputs,
+)
 
 
 @dataclass
@@ -107,9 +119,9 @@ class TalNet(nn.Module):
         scored by those video-level class probabilities (see `_detect`). Training: the
         classifier's sampled proposals (N, 2) and the losses {spn_cls, spn_reg, cls_cls,
         cls_reg[, video_cls], loss}; `generator` draws the sampled anchors and proposals."""
-        inputs = self.branch_inputs(features)
         if targets is None:
-            return self._detect(inputs, video_probs)
+            return self._detect(self.video_rows(features), video_probs)
+        inputs = self.branch_inputs(features)
         if isinstance(targets, GroundTruthSteps):  # one video: its proposals, not a list
             proposals, losses = training_losses(self, inputs, [targets], generator)
             return proposals[0], losses
@@ -117,16 +129,21 @@ class TalNet(nn.Module):
 
     def video_probabilities(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """One video's class probabilities (C,) from the video-level classifier."""
-        return self._video_probs(self.branch_inputs(features))
+        return self._video_probs(self.video_rows(features))
 
-    def _video_probs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.softmax(self._video_logits(inputs).float(), dim=-1)
-
-    def _video_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The video-level classifier's logits (C,) on all branches' inputs side by side."""
+    def _video_probs(self, video: VideoRows) -> torch.Tensor:
+        """The video-level classifier's probabilities (C,) on all branches' inputs side by
+        side, pooled over time window by window (a long video is never concatenated whole)."""
         if self.video_head is None:
             raise TalnetError("this model has no video-level classifier (model.video_classifier)")
-        return self.video_head(torch.cat(list(inputs.values()), dim=-1))[0]
+        plan = plan_windows(video.length, self.config.detect.window_steps, 0)
+        logits = self.video_head.net(pooled_mean_max(video, plan))[0]
+        return torch.softmax(logits.float(), dim=-1)
+
+    def video_rows(self, features: dict[str, torch.Tensor]) -> VideoRows:
+        """One video's {stream: (T, C)} (e.g. views of memory-mapped files), read window by
+        window in its branches (streams side by side for early fusion) on the model's device."""
+        return VideoRows(features, self.branch_streams, self.scales.device)
 
     def branch_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{stream: (T, C) or (B, T, C)} -> {branch: (B, T, C)} (concatenated for early fusion)."""
@@ -165,28 +182,40 @@ class TalNet(nn.Module):
         return propose_jointly(spns, list(inputs.values()))
 
     def propose_windowed(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """Fused proposal-network outputs (K, T, 2) twice, in overlapping windows if T exceeds
-        `detect.window_steps` (equal to a whole-video pass, see the module docstring)."""
-        window = self.config.detect.window_steps
-        length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        if length <= window:
-            objectness, offsets = fuse(self.propose(inputs))
-            return objectness[0], offsets[0]
+        """Fused proposal-network outputs (K, T, 2) twice of one video's branch inputs, window
+        by window if T exceeds `detect.window_steps` (equal to a whole-video pass, see the
+        module docstring)."""
+        video = VideoRows(inputs, {name: [name] for name in inputs})
+        return stitch_outputs(self._window_outputs(video), video.length)
+
+    def _window_outputs(self, video: VideoRows) -> Outputs:
+        """Each window's fused tower outputs on the steps it owns (talnet.model.windows)."""
         # the overlap covers the widest receptive field (2x reach), at most half a window
-        reach = max(self.branches[name].spn.reach for name in inputs)
-        size, starts = tile_windows(length, window, min(window // 2, 2 * reach))
-        batched = {
-            name: torch.cat([x[:, s : s + size] for s in starts]) for name, x in inputs.items()
-        }
-        objectness, offsets = fuse(self.propose(batched))  # (W, K, size, 2)
-        pieces_obj, pieces_off = [], []
-        for w, s in enumerate(starts):
-            # own the steps from the midpoint of the overlap with the previous window to the next
-            lo = 0 if w == 0 else (s + starts[w - 1] + size) // 2
-            hi = length if w == len(starts) - 1 else (starts[w + 1] + s + size) // 2
-            pieces_obj.append(objectness[w, :, lo - s : hi - s])
-            pieces_off.append(offsets[w, :, lo - s : hi - s])
-        return torch.cat(pieces_obj, dim=1), torch.cat(pieces_off, dim=1)
+        reach = max(self.branches[name].spn.reach for name in video.branches)
+        plan = plan_windows(video.length, self.config.detect.window_steps, reach)
+        return window_outputs(lambda rows: fuse(self.propose(rows)), video, plan)
+
+    def _step_maps(self, video: VideoRows) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The boundary head's (T, 3) and the step head's (T, C + 1) fused probabilities (None
+        without the head), window by window for a long video."""
+        cfg, window = self.config.model, self.config.detect.window_steps
+        boundary = steps = None
+        if cfg.boundary_head:  # each dilated convolution reaches its dilation further
+            plan = plan_windows(video.length, window, sum(cfg.boundary_dilations))
+            boundary = stitched(self.boundary_probabilities, video, plan)
+        if cfg.step_classifier:  # centred means over step_context steps
+            plan = plan_windows(video.length, window, max(cfg.step_context, default=0) // 2)
+            steps = stitched(self.step_probabilities, video, plan)
+        return boundary, steps
+
+    def _feature_maps(self, video: VideoRows) -> list[torch.Tensor]:
+        """Every branch's classifier's reduced map (T, D) (per step: in plain windows)."""
+        classifiers = [self.branches[name].classifier for name in video.branches]
+
+        def maps(rows: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+            return [c.feature_map(x)[0] for c, x in zip(classifiers, rows.values(), strict=True)]
+
+        return stitched(maps, video, plan_windows(video.length, self.config.detect.window_steps, 0))
 
     def classify(
         self, inputs: dict[str, torch.Tensor], proposals: torch.Tensor
@@ -197,20 +226,26 @@ class TalNet(nn.Module):
         their channel-concatenated maps in one pass and split the result.
         """
         classifiers = [self.branches[name].classifier for name in inputs]
-        fmaps = [c.feature_map(x) for c, x in zip(classifiers, inputs.values(), strict=True)]
+        fmaps = [c.feature_map(x)[0] for c, x in zip(classifiers, inputs.values(), strict=True)]
+        return self._classify_maps(list(inputs), fmaps, proposals)
+
+    def _classify_maps(
+        self, names: list[str], fmaps: list[torch.Tensor], proposals: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """`classify` from the named branches' reduced maps (T, D) of one video."""
+        classifiers = [self.branches[name].classifier for name in names]
         if len({c.pooling_key() for c in classifiers}) != 1:
-            return [c(fmap[0], proposals) for c, fmap in zip(classifiers, fmaps, strict=True)]
-        joint = fmaps[0][0] if len(fmaps) == 1 else torch.cat([f[0] for f in fmaps], dim=-1)
+            return [c(fmap, proposals) for c, fmap in zip(classifiers, fmaps, strict=True)]
+        joint = fmaps[0] if len(fmaps) == 1 else torch.cat(fmaps, dim=-1)
         pooled = classifiers[0].pool(joint, proposals).split([f.shape[-1] for f in fmaps], -1)
         return [c.head(p) for c, p in zip(classifiers, pooled, strict=True)]
 
     def proposals(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
         steps and their fused objectness (N,), best first, with the test budgets."""
-        inputs = self.branch_inputs(features)
-        boundary, steps = self.boundary_probabilities(inputs), self.step_probabilities(inputs)
-        actionness = proposal_actionness(self.config.proposals, boundary, steps)
-        return self._proposals(*self.propose_windowed(inputs), actionness)
+        video = self.video_rows(features)
+        actionness = proposal_actionness(self.config.proposals, *self._step_maps(video))
+        return self._window_proposals(video, actionness)
 
     def _proposals(
         self,
@@ -223,30 +258,45 @@ class TalNet(nn.Module):
         with an actionness (T,), its runs above proposals.actionness_thresholds join them."""
         phase = self.config.proposals.for_phase(self.training)
         pre_nms, post_nms = phase.counts(objectness.shape[1])
-        thresholds = self.config.proposals.actionness_thresholds
-        extra = None
-        if actionness is not None and thresholds:
-            extra = actionness_runs(actionness, thresholds)
+        extra = self._runs(actionness)
         return generate_proposals(
             objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra
         )
 
-    def _detect(
-        self, inputs: dict[str, torch.Tensor], video_probs: torch.Tensor | None = None
-    ) -> StepDetections:
+    def _window_proposals(
+        self, video: VideoRows, actionness: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`_proposals` of one video computed window by window: each window keeps only its best
+        anchors' offsets, and the result is exactly `_proposals` on the stitched outputs."""
+        phase = self.config.proposals.for_phase(self.training)
+        pre_nms, post_nms = phase.counts(video.length)
+        best = top_candidates(self._window_outputs(video), video.length, pre_nms)
+        return ranked_proposals(
+            best.index, best.scores, best.offsets, best.length, self.scales, self.coder,
+            phase.nms, post_nms, self._runs(actionness),
+        )  # fmt: skip
+
+    def _runs(self, actionness: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
+        """Runs of an actionness (T,) above proposals.actionness_thresholds (None without)."""
+        thresholds = self.config.proposals.actionness_thresholds
+        if actionness is None or not thresholds:
+            return None
+        return actionness_runs(actionness, thresholds)
+
+    def _detect(self, video: VideoRows, video_probs: torch.Tensor | None = None) -> StepDetections:
         """Proposals, their class scores and refined segments, per-class NMS: at most
         `detect.max_detections` detections, best first. Class scores are the classifier's per
         proposal, or with `video_probs` (C,) (or detect.class_scores "video", the model's own
         video-level classifier) each proposal's class-agnostic score times the probability of
         each of the video's `video_top_k` classes, its segment refined for that class."""
-        cfg = self.config.detect
-        length = next(iter(inputs.values())).shape[1]  # inputs are (B, T, C)
-        boundary, steps = self.boundary_probabilities(inputs), self.step_probabilities(inputs)
+        cfg, length = self.config.detect, video.length
+        boundary, steps = self._step_maps(video)
         actionness = proposal_actionness(self.config.proposals, boundary, steps)
-        proposals, objectness = self._proposals(*self.propose_windowed(inputs), actionness)
-        logits, deltas = fuse(self.classify(inputs, proposals))
+        proposals, objectness = self._window_proposals(video, actionness)
+        names = list(video.branches)
+        logits, deltas = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
         if video_probs is None and cfg.class_scores == "video":
-            video_probs = self._video_probs(inputs)
+            video_probs = self._video_probs(video)
         if video_probs is not None:
             return self._detect_by_video(
                 proposals, objectness, logits, deltas, video_probs, length, boundary
