@@ -61,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
         )
 
     if args.packed:  # resampled into a temporary folder beside OUT, then packed into OUT
-        from talnet.io.packed import check_new_output, pack_folder
+        from talnet.io.atomic import check_new_folder
+        from talnet.io.packed import pack_folder
 
         out = Path(args.output)
-        check_new_output(out)
+        check_new_folder(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.unpacked-", dir=out.parent) as tmp:
             report = resample(Path(tmp) / "features")

@@ -14,9 +14,6 @@ renamed into place at the end, so a failure leaves no partial output.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +23,7 @@ from tqdm import tqdm
 
 from talnet.errors import TalnetError
 from talnet.io.annotations import DataWarning, load_ground_truth
+from talnet.io.atomic import atomic_folder, check_new_folder
 from talnet.io.feature_folder import save_features
 from talnet.io.features import (
     FeatureMeta,
@@ -84,9 +82,7 @@ def resample_folder(
         raise TalnetError(f"--steps must be a positive whole number, got {steps!r}")
     if source_grid not in SOURCE_GRIDS:
         raise TalnetError(f"source grid must be one of {SOURCE_GRIDS}, got {source_grid!r}")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise TalnetError("output folder exists and is not empty; remove it or choose another",
-                          out_dir)  # fmt: skip
+    check_new_folder(out_dir)
     in_meta = read_meta(in_dir)
     gt = load_ground_truth(ground_truth) if isinstance(ground_truth, (str, Path)) else ground_truth
     if source_grid == "auto":
@@ -112,9 +108,7 @@ def resample_folder(
             },
         },
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         bar = tqdm(plan, desc="resample", unit="video", disable=not progress, leave=False)
         for feat_id, out_id, seconds in bar:
             feats = load_features(in_dir, feat_id, in_meta)
@@ -127,12 +121,6 @@ def resample_folder(
             resampled = {s: resample_array(x, source, target) for s, x in feats.items()}
             save_features(tmp, out_id, resampled, out_meta)
         write_meta(tmp, out_meta)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if skipped:
         warnings.warn(
             f"{in_dir}: {some_ids(skipped)} left out, no duration known; "

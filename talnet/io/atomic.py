@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,32 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_new_folder(out_dir: str | Path) -> None:
+    """Refuse an output folder that exists and holds files (nothing is ever overwritten)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise TalnetError("output folder exists and is not empty; remove it or choose another",
+                          out_dir)  # fmt: skip
+
+
+@contextlib.contextmanager
+def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a new temporary folder beside `out_dir` (which must be new or empty); rename it onto
+    `out_dir` only if the block succeeds, so a failure leaves no partial output."""
+    out_dir = Path(out_dir)
+    check_new_folder(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        yield tmp
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, checked above
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

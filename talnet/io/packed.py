@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talnet.errors import TalnetError
-from talnet.io.atomic import safe_child, write_json
+from talnet.io.atomic import atomic_folder, check_new_folder, safe_child, write_json
 from talnet.io.feature_meta import FeatureMeta
 
 LAYOUT = "packed"
@@ -256,14 +254,6 @@ class PackReport:
     total_steps: int
 
 
-def check_new_output(out_dir: str | Path) -> None:
-    """Refuse an output folder that exists and holds files (nothing is ever overwritten)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise TalnetError("output folder exists and is not empty; remove it or choose another",
-                          out_dir)  # fmt: skip
-
-
 def pack_folder(in_dir: str | Path, out_dir: str | Path, progress: bool = True) -> PackReport:
     """Write OUT, a packed store of every video of the feature folder IN (any layout): each
     video loaded and checked as training would, meta.json kept key for key but the layout (and
@@ -272,7 +262,7 @@ def pack_folder(in_dir: str | Path, out_dir: str | Path, progress: bool = True) 
     from talnet.io import features  # it imports this module to dispatch "packed" to it
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    check_new_output(out_dir)
+    check_new_folder(out_dir)
     meta = features.read_meta(in_dir)
     videos = features.list_feature_videos(in_dir, meta)
     if not videos:
@@ -308,13 +298,11 @@ def write_store(
     from talnet.io import features  # it imports this module to dispatch "packed" to it
 
     out_dir = Path(out_dir)
-    check_new_output(out_dir)
+    check_new_folder(out_dir)
     if meta.dims is None:
         raise TalnetError("packing needs the streams' widths (meta dims)", source)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         folder = tmp / PACKED_DIR
         folder.mkdir()
         maps = {
@@ -347,10 +335,4 @@ def write_store(
             write_json(tmp / _META_FILE, raw)
         else:  # the defaults and what the arrays showed
             features.write_meta(tmp, out_meta)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return PackReport(out_dir, out_meta, videos, offsets[-1])
