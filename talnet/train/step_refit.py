@@ -32,26 +32,19 @@ def step_rows(
     """Every training video's step-head inputs, all branches side by side (N, D), and each
     step's class (N,), subsampled at random (seeded) to MAX_ROWS and MAX_VALUES at most."""
     total = sum(v.length for v in data.videos)
-    widths = None
     xs, ys = [], []
-    rate = 1.0
     gen = torch.Generator().manual_seed(config.train.seed)
     with torch.no_grad():
         for i, video in enumerate(data.videos):
-            feats = {s: torch.from_numpy(a).float() for s, a in data.features(i).items()}
-            inputs = model.branch_inputs(feats)
+            whole = data.crop(i, video.length, gen)  # the whole video: nothing drawn
+            inputs = model.branch_inputs(whole.features)
             x = torch.cat(
                 [model.branches[name].step.inputs(z)[0] for name, z in inputs.items()], dim=-1
             )
-            if widths is None:
-                widths = x.shape[1]
-                rate = min(1.0, MAX_ROWS / total, MAX_VALUES / (widths * total))
-            y = step_labels(
-                torch.from_numpy(video.segments), torch.from_numpy(video.labels), x.shape[0]
-            )
+            rate = min(1.0, MAX_ROWS / total, MAX_VALUES / (x.shape[1] * total))
             keep = torch.rand(x.shape[0], generator=gen) < rate
             xs.append(x[keep])
-            ys.append(y[keep])
+            ys.append(step_labels(whole.segments, whole.labels, whole.length)[keep])
     return torch.cat(xs), torch.cat(ys)
 
 
