@@ -59,7 +59,8 @@ class ModelConfig:
     # Offset encoding weights (w_c, w_l): t_c = w_c (c - c_a) / l_a, t_l = w_l log(l / l_a).
     offset_weights: list[float] = field(default_factory=lambda: [10.0, 5.0])
     # A video-level classifier trained with the model (ActivityNet practice): the streams'
-    # features averaged and max-pooled over time, one hidden layer, C class logits.
+    # features averaged and max-pooled over time, one hidden layer (0: none, a linear map),
+    # C class logits.
     video_classifier: bool = False
     video_hidden: int = 512
     # Beyond the paper: a per-step head of start, end and actionness probabilities
@@ -117,6 +118,11 @@ class ProposalConfig:
     actionness_thresholds: list[float] = field(default_factory=list)
     # ... or, with model.step_classifier, the runs of each class's per-step probability
     actionness_per_class: bool = False
+    # Segments that always join the proposals after NMS, scored as the best one (ActivityNet
+    # practice: a lone instance often fills most of its video): the whole video with its start
+    # and its end each trimmed by every fraction listed ([0, 0.1]: the whole video and three
+    # near-whole segments). Empty: none.
+    whole_video_trims: list[float] = field(default_factory=list)
 
     def for_phase(self, training: bool) -> ProposalBudget:
         """The training or the test settings as one typed object."""
@@ -171,6 +177,11 @@ class TrainConfig:
     # head converges where a few thousand noisy crop steps leave it short (model.step_input
     # "features" only; talnet.train.step_refit).
     step_refit_epochs: int = 0
+    # After the last epoch, fit the video-level classifier again on every training video's
+    # pooled features at once (L-BFGS for at most this many iterations, standardized inputs,
+    # L2 of a logistic regression's C = 1; 0 = off): one example per video is too few for a
+    # few hundred noisy steps to converge (talnet.train.video_refit).
+    video_refit_iterations: int = 0
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -284,11 +295,16 @@ class Config:
             (d.video_top_k >= 1, "detect.video_top_k: at least 1"),
             (d.proposal_score in PROPOSAL_SCORES,
              f"detect.proposal_score: one of {PROPOSAL_SCORES}"),
-            (m.video_hidden >= 1 and t.video_cls_weight >= 0,
-             "model.video_hidden >= 1, train.video_cls_weight >= 0"),
+            (m.video_hidden >= 0 and t.video_cls_weight >= 0,
+             "model.video_hidden >= 0 (0: linear), train.video_cls_weight >= 0"),
+            (t.video_refit_iterations >= 0
+             and (t.video_refit_iterations == 0 or m.video_classifier),
+             "train.video_refit_iterations: >= 0, and needs model.video_classifier: true"),
             (self.evaluate.protocol in PROTOCOLS, f"evaluate.protocol: one of {PROTOCOLS}"),
             (m.boundary_dim >= 1 and all(x >= 1 for x in m.boundary_dilations),
              "model.boundary_dim and boundary_dilations: positive"),
+            (all(0 <= x < 0.5 for x in p.whole_video_trims),
+             "proposals.whole_video_trims: fractions in [0, 0.5)"),
             (all(0 < x < 1 for x in p.actionness_thresholds),
              "proposals.actionness_thresholds: in (0, 1)"),
             (not p.actionness_per_class or m.step_classifier,

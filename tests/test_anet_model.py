@@ -4,6 +4,7 @@ model's own head, or an external file in CUHK's format, video ids with or withou
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -16,6 +17,8 @@ from talnet.detect.detector import Detector
 from talnet.errors import TalnetError
 from talnet.io.features import FeatureMeta
 from talnet.io.video_scores import VideoScores, load_video_scores, save_video_scores
+from talnet.model.coder import SegmentCoder
+from talnet.model.proposals import ranked_proposals, whole_video_segments
 from talnet.model.talnet import TalNet
 from talnet.model.targets import GroundTruthSteps
 from talnet.model.video_head import VIDEO_LOSS, video_loss
@@ -211,3 +214,36 @@ def test_detector_fuses_external_scores_by_class_name(tmp_path):
     assert best.score == pytest.approx(0.8 * 0.6, rel=1e-5)
     assert {d.label for d in dets} == {"Discus throw", "Washing hands"}
     assert math.isclose(dets[-1].score, 0.5 * 0.3, rel_tol=1e-5)
+
+
+def test_whole_video_segments_trim_each_end_by_every_fraction():
+    got = whole_video_segments(10, [0.0, 0.1])
+    assert got.tolist() == [[-0.5, 9.5], [-0.5, 8.5], [0.5, 9.5], [0.5, 8.5]]
+    assert whole_video_segments(10, []).shape == (0, 2)
+
+
+def test_whole_video_proposals_survive_nms_and_the_budget():
+    scales, coder = torch.tensor([4.0]), SegmentCoder((10.0, 5.0))
+    index = torch.tensor([5, 6, 20])  # anchors of length 4 at steps 5, 6, 20
+    scores = torch.tensor([0.9, 0.8, 0.3])
+    offsets = torch.zeros(3, 2)
+    always = whole_video_segments(32, [0.0])
+    segs, got = ranked_proposals(index, scores, offsets, 32, scales, coder, 0.5, 1, None, always)
+    # the budget keeps one anchor; the whole video joins after it at the best score
+    assert segs.tolist() == [[3.0, 7.0], [-0.5, 31.5]]
+    assert got.tolist() == pytest.approx([0.9, 0.9])
+
+
+def test_model_proposals_include_the_whole_video_when_configured():
+    torch.manual_seed(0)
+    cfg = tiny_anet()
+    feats = {"rgb": torch.randn(32, 4)}
+    plain = TalNet({"rgb": 4}, 3, cfg).eval()
+    cfg = copy.deepcopy(cfg)
+    cfg.proposals.whole_video_trims = [0.0, 0.25]
+    with_whole = TalNet({"rgb": 4}, 3, cfg).eval()
+    with_whole.load_state_dict(plain.state_dict())
+    base, _ = plain.proposals(feats)
+    got, _ = with_whole.proposals(feats)
+    assert torch.equal(got[: len(base)], base)
+    assert got[len(base) :].tolist() == [[-0.5, 31.5], [-0.5, 23.5], [7.5, 31.5], [7.5, 23.5]]

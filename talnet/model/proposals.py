@@ -18,16 +18,18 @@ def generate_proposals(
     nms_threshold: float,
     post_nms: int,
     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+    always: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One video's proposals: objectness logits (K, T, 2), offsets (K, T, 2) ->
     segments (N, 2) in steps, clipped to the video, and their scores (N,), best first.
-    `extra` segments (E, 2) and scores (E,) from elsewhere join the anchors' before NMS."""
+    `extra` segments (E, 2) and scores (E,) from elsewhere join the anchors' before NMS;
+    `always` segments (S, 2) join after it (see `ranked_proposals`)."""
     k, t, _ = objectness.shape
     scores = torch.softmax(objectness.reshape(-1, 2).float(), dim=-1)[:, 1]  # (K*T,)
     top = scores.topk(min(pre_nms, scores.numel())).indices
     return ranked_proposals(
         top, scores[top], offsets.reshape(-1, 2)[top], t, scales, coder, nms_threshold,
-        post_nms, extra,
+        post_nms, extra, always,
     )  # fmt: skip
 
 
@@ -41,10 +43,13 @@ def ranked_proposals(
     nms_threshold: float,
     post_nms: int,
     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+    always: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The best anchors before NMS, ranked (flat positions k * T + t (N,), objectness (N,),
     offsets (N, 2)) -> proposals as `generate_proposals` gives them: decoded, clipped, NMS'd.
-    Windowed inference (talnet.model.windows) ranks a long video's anchors without its (K, T)."""
+    Windowed inference (talnet.model.windows) ranks a long video's anchors without its (K, T).
+    `always` segments (S, 2) (e.g. `whole_video_segments`) are kept whatever NMS and the budget
+    say, after the others, each scored as the best proposal: the first stage cannot drop them."""
     t = length
     segments = coder.decode(anchors_at(scales, t, index), offsets.float())
     segments = segments.clamp(-0.5, t - 0.5)
@@ -54,4 +59,20 @@ def ranked_proposals(
         segments = torch.cat([segments, extra[0].to(segments).clamp(-0.5, t - 0.5)])
         scores = torch.cat([scores, extra[1].to(scores)])
     keep = nms(segments, scores, nms_threshold, max_keep=post_nms)
-    return segments[keep], scores[keep]
+    segments, scores = segments[keep], scores[keep]
+    if always is not None and always.numel():
+        best = scores[:1].max() if scores.numel() else scores.new_ones(())
+        segments = torch.cat([segments, always.to(segments)])
+        scores = torch.cat([scores, best.expand(len(always))])
+    return segments, scores
+
+
+def whole_video_segments(length: int, trims: list[float]) -> torch.Tensor:
+    """The whole video [-0.5, T - 0.5] and its near-whole versions (ActivityNet practice: one
+    instance often fills most of its video): every start trimmed by a fraction a of the video
+    and end by b, for a, b in `trims` (0 gives the whole video), as (S, 2) in steps."""
+    pairs = sorted({(float(a), float(b)) for a in trims for b in trims})
+    if not pairs:
+        return torch.zeros(0, 2)
+    cut = torch.tensor(pairs, dtype=torch.float32) * length  # (S, 2): start and end trims
+    return torch.stack([cut[:, 0] - 0.5, length - 0.5 - cut[:, 1]], dim=1)

@@ -32,7 +32,7 @@ from talnet.model.boundary import (
 from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES
 from talnet.model.nms import batched_nms, soft_nms
-from talnet.model.proposals import generate_proposals, ranked_proposals
+from talnet.model.proposals import generate_proposals, ranked_proposals, whole_video_segments
 from talnet.model.step_head import STEP_LOSS, contrast_scores
 from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
 from talnet.model.targets import (
@@ -273,8 +273,14 @@ class TalNet(nn.Module):
         best = top_candidates(self._window_outputs(video), video.length, pre_nms)
         return ranked_proposals(
             best.index, best.scores, best.offsets, best.length, self.scales, self.coder,
-            phase.nms, post_nms, self._runs(actionness),
+            phase.nms, post_nms, self._runs(actionness), self._whole_video(video.length),
         )  # fmt: skip
+
+    def _whole_video(self, length: int) -> torch.Tensor | None:
+        """The whole-video segments (S, 2) that always join a video's proposals (None without
+        proposals.whole_video_trims)."""
+        trims = self.config.proposals.whole_video_trims
+        return whole_video_segments(length, trims).to(self.scales.device) if trims else None
 
     def _runs(self, actionness: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Runs of an actionness (T,) above proposals.actionness_thresholds (None without)."""

@@ -12,20 +12,34 @@ VIDEO_LOSS = "video_cls"  # its loss term's name in the losses and the training 
 
 class VideoClassifier(nn.Module):
     """(B, T, C) features -> (B, K) class logits: mean and max over time, concatenated, one
-    hidden layer (ReLU, dropout). Small, since a video's label is a global property."""
+    hidden layer (ReLU, dropout), or with `hidden` 0 a linear map (a logistic regression on the
+    pooled features). Small, since a video's label is a global property."""
 
     def __init__(self, in_dim: int, num_classes: int, hidden: int = 512, dropout: float = 0.5):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(2 * in_dim, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        if hidden:
+            self.net = nn.Sequential(
+                nn.Linear(2 * in_dim, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            )
+        else:
+            self.net = nn.Sequential(nn.Linear(2 * in_dim, num_classes))
+
+    @staticmethod
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, 2C): the mean and the max over time side by side."""
+        return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
-        return self.net(pooled)
+        return self.net(self.pool(x))
+
+
+def video_target(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """A video's class distribution (K,) from its instances' labels (G,) in 1..K, G >= 1."""
+    target = torch.bincount(labels - 1, minlength=classes).float()
+    return target / target.sum()
 
 
 def video_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -33,6 +47,5 @@ def video_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     (G,) in 1..K, as a distribution (one class: plain cross-entropy); 0 without instances."""
     if labels.numel() == 0:
         return logits.sum() * 0.0  # keeps the head in the graph (DDP)
-    target = torch.bincount(labels - 1, minlength=logits.shape[-1]).to(logits.dtype)
-    target = target / target.sum()
+    target = video_target(labels, logits.shape[-1])
     return -(target * F.log_softmax(logits.float(), dim=-1)).sum()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from talnet.model.towers import tile_windows
+from talnet.model.video_head import VideoClassifier
 
 Rows = dict[str, torch.Tensor]  # {branch: (1, n, C)}
 PerStep = torch.Tensor | list[torch.Tensor] | None  # time first: (n, ...), or a list of them
@@ -194,8 +195,7 @@ def pooled_mean_max(video: VideoRows, plan: WindowPlan) -> torch.Tensor:
     """[mean | max] over time of all branches' inputs side by side (1, 2C), as the video-level
     classifier pools them, read window by window (owned steps only: each step counted once)."""
     if len(plan.starts) == 1:
-        x = torch.cat(list(video.whole().values()), dim=-1)
-        return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
+        return VideoClassifier.pool(torch.cat(list(video.whole().values()), dim=-1))
     total: torch.Tensor | None = None
     most: torch.Tensor | None = None
     for _, lo, hi in plan.owned():

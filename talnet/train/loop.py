@@ -44,6 +44,7 @@ from talnet.train.runfiles import (
     trim_log,
 )
 from talnet.train.step_refit import STEP_REFIT_LOSS, refit_step_head
+from talnet.train.video_refit import VIDEO_REFIT_LOSS, refit_video_head
 
 # Held-out evaluation of the model being trained: (model, classes, meta) -> metrics for the log
 # (e.g. {"val_mAP@0.5": ...}); built by the caller, who knows the validation data.
@@ -108,6 +109,8 @@ def fit(
             if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
                 # on every rank: the same data and seed give every replica the same head
                 record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
+            if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
+                record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
             if group.is_main:
                 _close_epoch(record, began, stepper, data, config, opts, rng)
