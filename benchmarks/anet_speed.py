@@ -1,14 +1,15 @@
-"""One real training epoch of the anet13 preset on ActivityNet v1.3's 10,024 training videos
-(random features, written packed), batched and unbatched in the same run, with memory and the
-arithmetic floor.
+"""One real training epoch of an ActivityNet preset (anet13 by default) on ActivityNet v1.3's
+10,024 training videos (random features, written packed), batched and unbatched in the same run,
+with memory and the arithmetic floor.
 
 Usage: .venv/bin/python benchmarks/anet_speed.py OUT [--videos 10024] [--steps 128] [--dim 1024]
            [--classes 200] [--videos-per-batch 16] [--baseline-videos 256] [--threads N]
+           [--config anet13]
 
 Writes OUT/annotations.json (ActivityNet-shaped: `talnet synth --profile activitynet`'s layouts)
 and OUT/features, a packed store (`talnet pack-features`' layout) of random (N, dim) rgb and flow
 features resampled to N steps, written video by video (10.5 GB at the defaults). Then, in one
-process: one epoch of anet13 with one video per step on the first --baseline-videos videos (the
+process: one epoch of the preset with one video per step on the first --baseline-videos videos (the
 reference), one full epoch on all videos with `train.videos_per_batch` (the measurement), and
 detection on 50 videos. Prints the CPU, the matmul probe before and after, minutes per epoch, the
 speed-up of batching measured in the same run, the training FLOPs per video (PyTorch's flop
@@ -138,14 +139,14 @@ def main() -> None:
     parser.add_argument("--baseline-videos", type=int, default=256,
                         help="videos of the one-video-per-step reference epoch")  # fmt: skip
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--config", default="anet13", help="preset timed (anet13, anet13_cpu)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     annotations, feats = write_features(args.out, args)
     probe_before = matmul_gflops()
-    base = load_config("anet13")
-    base.train.epochs = 1
+    base = edit_config(load_config(args.config), {"train": {"epochs": 1, "videos_per_batch": 1}})
     batched = edit_config(base, {"train": {"videos_per_batch": args.videos_per_batch}})
     ids = sorted(load_ground_truth(annotations))
     flops = flops_per_video(base, feats, annotations, args.classes)
@@ -165,6 +166,7 @@ def main() -> None:
     rate = min(probe_before, probe_after) * 1e9
     summary = {
         "cpu": cpu_model(),
+        "config": args.config,
         "threads": torch.get_num_threads(),
         "matmul_probe_gflops_before_after": [round(probe_before, 1), round(probe_after, 1)],
         "steps": args.steps,

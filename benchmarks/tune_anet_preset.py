@@ -40,9 +40,21 @@ from talnet.train.loop import FitOptions, train
 FEATURES = "feats128"
 SUBSETS = ("training", "validation")
 SHOWN = (0.5, 0.75, 0.95)
+WHOLE = {"whole_video_trims": [0.0, 0.1]}
 VARIANTS: dict[str, Edits] = {
     "base": {},
     "anet13 (the paper's recipe)": {"__preset__": {"name": "anet13"}},
+    "whole": {"proposals": WHOLE},
+    "refit": {"train": {"video_refit_iterations": 200}},
+    "refit+whole": {"proposals": WHOLE, "train": {"video_refit_iterations": 200}},
+    "linear refit+whole": {
+        "model": {"video_hidden": 0}, "proposals": WHOLE,
+        "train": {"video_refit_iterations": 200},
+    },
+    "refit+whole mean": {
+        "model": {"tower_pool": "mean"}, "proposals": WHOLE,
+        "train": {"video_refit_iterations": 200},
+    },
 }
 
 
