@@ -109,3 +109,168 @@ def test_batched_nms_top_gives_the_full_answers_best_even_with_ties(monkeypatch,
                 kept = batched_nms(segs, scores, 0.4, top=top, score_threshold=threshold)[1]
                 fast = _top_detections(kept, top, threshold)
                 assert torch.equal(fast[0], full[0]) and torch.equal(fast[1], full[1])
+
+
+def _random_segments(gen, n, kind):
+    """Segments (n, 2) that stress the sparse path: on an integer grid (equal starts, touching
+    and duplicated segments, zero lengths) or real-valued with some zero lengths."""
+    if kind == "grid":
+        starts = torch.randint(
+            0, int(torch.randint(2, 60, (1,), generator=gen)), (n,), generator=gen
+        )
+        lengths = torch.randint(0, 12, (n,), generator=gen)
+        segs = torch.stack([starts, starts + lengths], 1).float()
+    else:
+        starts = torch.rand(n, generator=gen) * 50
+        lengths = torch.rand(n, generator=gen) * 10
+        lengths[torch.rand(n, generator=gen) < 0.1] = 0
+        segs = torch.stack([starts, starts + lengths], 1)
+    copies = torch.rand(n, generator=gen) < 0.2
+    segs[copies] = segs[torch.randint(0, max(n, 1), (n,), generator=gen)[copies]]
+    return segs
+
+
+def test_greedy_sparse_equals_dense_on_random_cases():
+    gen = torch.Generator().manual_seed(3)
+    for case in range(600):
+        n = int(torch.randint(0, 80, (1,), generator=gen))
+        segs = _random_segments(gen, n, ("grid", "real")[case % 2])
+        allowed = torch.rand(n, generator=gen) < 0.7 if case % 3 == 0 else None
+        for thr in (0.0, 0.4, 0.7, 0.5, 1 / 3):  # 0.5 and 1/3: tIoUs of the grid meet them
+            dense = nms_module._greedy_dense(
+                segs[None], thr, None if allowed is None else allowed[None]
+            )[0]
+            assert torch.equal(nms_module.greedy_sparse(segs, thr, allowed), dense)
+
+
+def test_greedy_sparse_hand_cases():
+    # touching [0,10] [10,20]: no overlap even at threshold 0; zero-length never suppresses
+    segs = torch.tensor([[0.0, 10.0], [10.0, 20.0], [5.0, 5.0], [0.0, 10.0], [2.0, 12.0]])
+    assert nms_module.greedy_sparse(segs, 0.0).tolist() == [True, True, True, False, False]
+    assert nms_module.greedy_sparse(segs, 0.7).tolist() == [True, True, True, False, True]
+    allowed = torch.tensor([False, True, True, True, True])  # the first takes no part
+    assert nms_module.greedy_sparse(segs, 0.4, allowed).tolist() == [
+        False, True, True, True, False,
+    ]  # fmt: skip
+    assert nms_module.greedy_sparse(torch.zeros(0, 2), 0.5).tolist() == []
+    with pytest.raises(ValueError, match="threshold >= 0"):
+        nms_module.greedy_sparse(segs, -0.1)  # it would suppress disjoint segments too
+
+
+def test_greedy_sparse_equals_dense_on_odd_segments():
+    """Reversed (end < start), infinite and NaN coordinates: the same answers as the dense
+    test gives them (a reversed segment passes it against every segment short enough)."""
+    gen = torch.Generator().manual_seed(4)
+    odd = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    for case in range(300):
+        n = int(torch.randint(1, 60, (1,), generator=gen))
+        segs = _random_segments(gen, n, ("grid", "real")[case % 2])
+        flip = torch.rand(n, generator=gen) < 0.1
+        segs[flip] = segs[flip].flip(1)
+        spoil = torch.rand(n, 2, generator=gen) < 0.03
+        segs[spoil] = odd[torch.randint(0, 3, (int(spoil.sum()),), generator=gen)]
+        for thr in (0.0, 0.4, 0.7):
+            dense = nms_module._greedy_dense(segs[None], thr)[0]
+            assert torch.equal(nms_module.greedy_sparse(segs, thr), dense)
+
+
+def test_greedy_sparse_resolves_long_chains():
+    # sliding windows [i, i + 8], each better than the next: window i + 1 and i + 2 overlap i
+    # above 0.5 (7/9, 6/10), i + 3 does not (5/11); every third is kept, each decided only
+    # after the one before it: thousands of rounds
+    starts = torch.arange(3000, dtype=torch.float32)
+    keep = nms_module.greedy_sparse(torch.stack([starts, starts + 8], 1), 0.5)
+    assert torch.equal(keep, torch.arange(3000) % 3 == 0)
+
+
+def test_sparse_chunks_give_the_same_answer(monkeypatch):
+    gen = torch.Generator().manual_seed(5)
+    segs = _random_segments(gen, 300, "real")
+    whole = nms_module.greedy_sparse(segs, 0.4)
+    monkeypatch.setattr(nms_module, "SPARSE_CHUNK", 7)  # many chunks, owners split over none
+    assert torch.equal(nms_module.greedy_sparse(segs, 0.4), whole)
+    monkeypatch.setattr(nms_module, "SPARSE_CHUNK", 0)  # one owner at a time
+    assert torch.equal(nms_module.greedy_sparse(segs, 0.4), whole)
+
+
+def _forced(monkeypatch, path):
+    """Send every case down one path: "sparse" (greedy_sparse, also for max_keep) or "dense"."""
+    big = 1 << 62
+    monkeypatch.setattr(nms_module, "SPARSE_PAIRS", 0 if path == "sparse" else big)
+    monkeypatch.setattr(nms_module, "PREFIX_KEEP", 0 if path == "sparse" else big)
+
+
+def test_nms_and_batched_nms_give_the_same_answers_on_both_paths(monkeypatch):
+    gen = torch.Generator().manual_seed(6)
+    monkeypatch.setattr(nms_module, "SMALL_PAIRS", 0)  # batched_nms with `top`: _greedy_top
+    for case in range(40):
+        groups, n = int(torch.randint(1, 6, (1,), generator=gen)), 5 + 7 * case
+        segs = torch.stack(
+            [_random_segments(gen, n, ("grid", "real")[case % 2]) for _ in range(groups)]
+        )
+        scores = torch.rand(groups, n, generator=gen)
+        if case % 2:  # few distinct values: ties inside and across groups
+            scores = (scores * 6).floor() / 6 + 0.01
+        for thr in (0.0, 0.4, 0.7):
+            answers = {}
+            for path in ("dense", "sparse"):
+                _forced(monkeypatch, path)
+                answers[path] = (
+                    [
+                        nms(segs[0], scores[0], thr, max_keep=k).tolist()
+                        for k in (None, 1, n // 3, n)
+                    ],
+                    batched_nms(segs, scores, thr),
+                    batched_nms(segs, scores, thr, top=n // 2 + 1, score_threshold=0.3),
+                    nms_module._greedy_sorted(segs, thr),
+                )
+            dense, sparse = answers["dense"], answers["sparse"]
+            assert dense[0] == sparse[0]
+            for got, want in zip(sparse[1:3], dense[1:3], strict=True):
+                assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert torch.equal(sparse[3], dense[3])
+            # many small groups, dense a few at a time: the same as all at once
+            monkeypatch.setattr(nms_module, "SPARSE_PAIRS", n * n)
+            assert torch.equal(nms_module._greedy_sorted(segs, thr), dense[3])
+
+
+def _assert_greedy(segs, scores, kept, thr):
+    """That `kept` is what greedy NMS keeps, checked pair by pair over overlapping segments:
+    kept in score order, no two kept ones overlap above thr, and every other segment is
+    overlapped above thr by a better kept one (the two conditions that define greedy NMS)."""
+    n = len(segs)
+    rank = torch.empty(n, dtype=torch.long)
+    rank[scores.argsort(descending=True)] = torch.arange(n)
+    assert (rank[kept].diff() > 0).all()
+    is_kept = torch.zeros(n, dtype=torch.bool)
+    is_kept[kept] = True
+    by_start = segs[:, 0].argsort()
+    start, end = segs[by_start, 0], segs[by_start, 1]
+    rank, is_kept = rank[by_start], is_kept[by_start]
+    covered = torch.zeros(n, dtype=torch.bool)
+    # pairs (p, p + d) in start order, d up to the most starts any segment holds
+    reach = int((torch.searchsorted(start, end) - torch.arange(n)).max())
+    for d in range(1, reach + 1):
+        inter = (torch.minimum(end[:-d], end[d:]) - start[d:]).clamp_min(0)
+        total = (end[:-d] - start[:-d]) + (end[d:] - start[d:])
+        above = inter * (1 + thr) > thr * total
+        assert not (above & is_kept[:-d] & is_kept[d:]).any()
+        first_better = rank[:-d] < rank[d:]
+        covered[d:] |= above & is_kept[:-d] & first_better
+        covered[:-d] |= above & is_kept[d:] & ~first_better
+    assert (covered | is_kept).all() and not (covered & is_kept).any()
+
+
+def test_nms_of_200k_long_video_proposals_is_greedy():
+    """Proposals of a 24-hour video (648,000 steps): 200,000 segments of 2..512 steps. The
+    sparse path takes a few seconds where an N x N matrix would need 160 GB."""
+    gen = torch.Generator().manual_seed(7)
+    n = 200_000
+    centres = torch.rand(n, generator=gen, dtype=torch.float64) * 648_000
+    lengths = 2 + torch.rand(n, generator=gen, dtype=torch.float64) * 510
+    segs = torch.stack([centres - lengths / 2, centres + lengths / 2], 1).float()
+    scores = torch.rand(n, generator=gen)
+    kept = nms(segs, scores, 0.7)
+    assert 0 < len(kept) < n
+    _assert_greedy(segs, scores, kept, 0.7)
+    assert torch.equal(nms(segs, scores, 0.7, max_keep=20_000), kept[:20_000])
