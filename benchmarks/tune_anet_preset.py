@@ -55,6 +55,12 @@ VARIANTS: dict[str, Edits] = {
         "model": {"tower_pool": "mean"}, "proposals": WHOLE,
         "train": {"video_refit_iterations": 200},
     },
+    "steps+refit+whole mean": {  # thumos14_cpu's per-step head, its runs as proposals
+        "model": {"tower_pool": "mean", "soi_mode": "mean", "step_classifier": True,
+                  "step_input": "features"},
+        "proposals": {**WHOLE, "actionness_thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]},
+        "train": {"video_refit_iterations": 200, "step_refit_epochs": 200, "input_dropout": 0.2},
+    },
 }
 
 
