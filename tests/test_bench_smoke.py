@@ -176,17 +176,20 @@ def test_bench_detect(monkeypatch, capsys):
         assert tuple(cells[:2]) == names and len(cells) == 9, line
         assert all(map(is_number, cells[2:8])) and cells[6].endswith("x")
         assert cells[8] == "GFLOP/s"
-    # the long-video row, quick: 30 min at 1 fps, stride 4, in a fresh process
-    assert long[0] == "" and len(long) == 6, long
+    # the long-video rows, quick: 30 min at 1 fps, stride 4, each config in a fresh process
+    assert long[0] == "" and len(long) == 8, long
     title = r"long video: 0.5 h at stride 4 \(447 steps, 2 x 16-d float32 .npy of \S+ MB, "
-    title += r"memory-mapped\), cpu_fast, \d+ detections, in a fresh process"
+    title += r"memory-mapped\), each preset in a fresh process"
     assert re.fullmatch(title, long[1]), long[1]
-    assert long[2].split() == "video ms x 3-min peak GB x file (ms per 300 frames)".split()
-    name, cells = cut(long[3], 24)
-    assert name == "3-min (warm, best)" and is_number(cells[0]) and cells[1:] == ["1.00x"]
-    name, cells = cut(long[4], 24)  # ms, "x 3-min", peak GB, "x file"
-    assert name == "0.5 h (cold, one pass)" and len(cells) == 4 and all(map(is_number, cells))
-    assert re.fullmatch(r"goal: .*; probe \d+ GFLOP/s", long[5]), long[5]
+    header = "preset video ms x 3-min peak GB x file detections (ms per 300 frames)"
+    assert long[2].split() == header.split()
+    for at, config in ((3, "cpu_fast"), (5, "thumos14_cpu")):
+        assert long[at].startswith(config) and long[at + 1].startswith(config)
+        name, cells = cut(long[at][15:], 24)
+        assert name == "3-min (warm, best)" and is_number(cells[0]) and cells[1:] == ["1.00x"]
+        name, cells = cut(long[at + 1][15:], 24)  # ms, "x 3-min", peak GB, "x file", count
+        assert name == "0.5 h (cold, one pass)" and len(cells) == 5 and all(map(is_number, cells))
+    assert re.fullmatch(r"goal: .*; probe \d+ GFLOP/s", long[7]), long[7]
 
 
 def test_bench_i3d(monkeypatch, capsys):
