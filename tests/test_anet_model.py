@@ -247,3 +247,17 @@ def test_model_proposals_include_the_whole_video_when_configured():
     got, _ = with_whole.proposals(feats)
     assert torch.equal(got[: len(base)], base)
     assert got[len(base) :].tolist() == [[-0.5, 31.5], [-0.5, 23.5], [7.5, 31.5], [7.5, 23.5]]
+
+
+def test_whole_video_detections_keep_the_videos_own_edges():
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(tiny_anet())
+    cfg.proposals.whole_video_trims = [0.0]
+    cfg.detect.max_detections = 1000
+    cfg.detect.class_nms = 1.0  # nothing suppressed: every proposal x class comes out
+    model = TalNet({"rgb": 4}, 3, cfg).eval()
+    with torch.no_grad():  # offsets far from zero, so any refined segment moves
+        model.branches["rgb"].classifier.reg.bias.fill_(0.3)
+    found = model({"rgb": torch.randn(32, 4)})
+    whole = [s for s in found.segments.tolist() if s == [-0.5, 31.5]]
+    assert len(whole) == cfg.detect.video_top_k  # once per class of the video, unrefined

@@ -282,6 +282,15 @@ class TalNet(nn.Module):
         trims = self.config.proposals.whole_video_trims
         return whole_video_segments(length, trims).to(self.scales.device) if trims else None
 
+    def _whole_video_unrefined(self, deltas: torch.Tensor, length: int) -> torch.Tensor:
+        """The classifier's offsets (N, C + 1, 2) with those of the whole-video proposals (the
+        last rows, see `ranked_proposals`) zeroed: the video's own edges are exact, and a
+        regression learnt on anchors would move them off."""
+        whole = self._whole_video(length)
+        if whole is None or not len(whole):
+            return deltas
+        return torch.cat([deltas[: -len(whole)], torch.zeros_like(deltas[-len(whole) :])])
+
     def _runs(self, actionness: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Runs of an actionness (T,) above proposals.actionness_thresholds (None without)."""
         thresholds = self.config.proposals.actionness_thresholds
@@ -301,6 +310,7 @@ class TalNet(nn.Module):
         proposals, objectness = self._window_proposals(video, actionness)
         names = list(video.branches)
         logits, deltas = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
+        deltas = self._whole_video_unrefined(deltas, length)
         if video_probs is None and cfg.class_scores == "video":
             video_probs = self._video_probs(video)
         if video_probs is not None:
