@@ -256,8 +256,8 @@ def test_whole_video_detections_keep_the_videos_own_edges():
     cfg.detect.max_detections = 1000
     cfg.detect.class_nms = 1.0  # nothing suppressed: every proposal x class comes out
     model = TalNet({"rgb": 4}, 3, cfg).eval()
-    with torch.no_grad():  # offsets far from zero, so any refined segment moves
-        model.branches["rgb"].classifier.reg.bias.fill_(0.3)
+    with torch.no_grad():  # offsets that shrink: any refined segment moves inside
+        model.branches["rgb"].classifier.reg.bias.fill_(-0.3)
     found = model({"rgb": torch.randn(32, 4)})
     whole = [s for s in found.segments.tolist() if s == [-0.5, 31.5]]
     assert len(whole) == cfg.detect.video_top_k  # once per class of the video, unrefined
