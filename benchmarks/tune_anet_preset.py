@@ -62,6 +62,11 @@ VARIANTS: dict[str, Edits] = {
         "train": {"video_refit_iterations": 200, "step_refit_epochs": 200, "input_dropout": 0.2},
     },
 }
+for _w in (0.5, 0.75):  # the per-step head's vote in each detection's score as well
+    VARIANTS[f"steps+refit+whole mean vote{_w}"] = {
+        **VARIANTS["steps+refit+whole mean"],
+        "detect": {"step_score_weight": _w},
+    }
 
 
 def scores(gt_path: Path, subset: str, dets: dict) -> dict:

@@ -261,3 +261,20 @@ def test_whole_video_detections_keep_the_videos_own_edges():
     found = model({"rgb": torch.randn(32, 4)})
     whole = [s for s in found.segments.tolist() if s == [-0.5, 31.5]]
     assert len(whole) == cfg.detect.video_top_k  # once per class of the video, unrefined
+
+
+def test_step_votes_weigh_on_scores_by_video_class():
+    model = stubbed_model()
+    model.config.detect.step_score_weight = 0.5
+    steps = torch.zeros(32, 4)
+    steps[:, 0] = 1.0
+    steps[2:11, 0], steps[2:11, 2] = 0.0, 1.0  # class 1 (column 2) over steps 2..10 alone
+    model._step_maps = lambda video: (None, steps)
+    video = torch.tensor([0.1, 0.6, 0.3])
+    found = model({"rgb": torch.zeros(32, 4)}, video_probs=video)
+    got = {(c, tuple(s)): p for c, s, p in zip(found.classes.tolist(), found.segments.tolist(),
+                                                 found.scores.tolist(), strict=True)}  # fmt: skip
+    # [2, 10] x class 1: 0.6 x (0.5 x actionness 0.8 + 0.5 x vote 1); class 2 gets no vote
+    assert got[(1, (2.0, 10.0))] == pytest.approx(0.6 * (0.4 + 0.5), rel=1e-5)
+    assert got[(2, (2.0, 10.0))] == pytest.approx(0.3 * 0.4, rel=1e-5)
+    assert got[(1, (20.0, 30.0))] == pytest.approx(0.6 * 0.25, rel=1e-5)

@@ -315,7 +315,7 @@ class TalNet(nn.Module):
             video_probs = self._video_probs(video)
         if video_probs is not None:
             return self._detect_by_video(
-                proposals, objectness, logits, deltas, video_probs, length, boundary
+                proposals, objectness, logits, deltas, video_probs, length, boundary, steps
             )
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
@@ -339,8 +339,11 @@ class TalNet(nn.Module):
         video_probs: torch.Tensor,
         length: int,
         boundary: torch.Tensor | None = None,
+        steps: torch.Tensor | None = None,
     ) -> StepDetections:
-        """Class-agnostic proposals x video-level class probabilities (ActivityNet practice)."""
+        """Class-agnostic proposals x video-level class probabilities (ActivityNet practice);
+        with detect.step_score_weight w, each proposal's score for a class is (1 - w) x its
+        proposal score + w x the per-step head's vote for that class (`contrast_scores`)."""
         cfg = self.config.detect
         actionness = 1.0 - torch.softmax(logits.float(), dim=-1)[:, 0]
         base = {
@@ -354,7 +357,12 @@ class TalNet(nn.Module):
         refined = deltas[:, 1 + top.indices].float()  # (N, k, 2): each class's own refinement
         segments = self.coder.decode(proposals[:, None, :].expand(n, k, 2), refined)
         segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary).transpose(0, 1)
-        scores = (top.values[:, None] * base[None, :]).contiguous()  # (k, N)
+        per_class = base[None, :].expand(k, n)  # (k, N)
+        weight = cfg.step_score_weight
+        if weight > 0 and steps is not None:
+            votes = contrast_scores(steps[:, 1 + top.indices], segments)  # (k, N)
+            per_class = (1 - weight) * per_class + weight * votes
+        scores = (top.values[:, None] * per_class).contiguous()  # (k, N)
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, top.indices[rows], scores)
 
