@@ -67,6 +67,11 @@ for _w in (0.5, 0.75):  # the per-step head's vote in each detection's score as 
         **VARIANTS["steps+refit+whole mean"],
         "detect": {"step_score_weight": _w},
     }
+_VOTE = VARIANTS["steps+refit+whole mean vote0.75"]
+VARIANTS["vote0.75 context 9/33/65"] = {
+    **_VOTE, "model": {**_VOTE["model"], "step_context": [9, 33, 65]},
+}
+VARIANTS["vote0.75 32 epochs"] = {**_VOTE, "train": {**_VOTE["train"], "epochs": 32}}
 
 
 def scores(gt_path: Path, subset: str, dets: dict) -> dict:
