@@ -40,38 +40,25 @@ from talnet.train.loop import FitOptions, train
 FEATURES = "feats128"
 SUBSETS = ("training", "validation")
 SHOWN = (0.5, 0.75, 0.95)
-WHOLE = {"whole_video_trims": [0.0, 0.1]}
+# The first cut of anet13_cpu (2026-12-04): the lean widths and schedule alone.
+FIRST_CUT: Edits = {
+    "model": {"tower_pool": "max", "soi_mode": "interp", "step_classifier": False,
+              "step_input": "reduced"},
+    "proposals": {"actionness_thresholds": [], "whole_video_trims": []},
+    "train": {"input_dropout": 0.0, "step_refit_epochs": 0, "video_refit_iterations": 0},
+    "detect": {"step_score_weight": 0.0},
+}  # fmt: skip
 VARIANTS: dict[str, Edits] = {
     "base": {},
     "anet13 (the paper's recipe)": {"__preset__": {"name": "anet13"}},
-    "whole": {"proposals": WHOLE},
-    "refit": {"train": {"video_refit_iterations": 200}},
-    "refit+whole": {"proposals": WHOLE, "train": {"video_refit_iterations": 200}},
-    "linear refit+whole": {
-        "model": {"video_hidden": 0}, "proposals": WHOLE,
-        "train": {"video_refit_iterations": 200},
-    },
-    "refit+whole mean": {
-        "model": {"tower_pool": "mean"}, "proposals": WHOLE,
-        "train": {"video_refit_iterations": 200},
-    },
-    "steps+refit+whole mean": {  # thumos14_cpu's per-step head, its runs as proposals
-        "model": {"tower_pool": "mean", "soi_mode": "mean", "step_classifier": True,
-                  "step_input": "features"},
-        "proposals": {**WHOLE, "actionness_thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]},
-        "train": {"video_refit_iterations": 200, "step_refit_epochs": 200, "input_dropout": 0.2},
-    },
+    "first cut": FIRST_CUT,
+    "vote 0.5": {"detect": {"step_score_weight": 0.5}},
+    "vote 1.0": {"detect": {"step_score_weight": 1.0}},
+    "no whole video": {"proposals": {"whole_video_trims": []}},
+    "no video refit": {"train": {"video_refit_iterations": 0}},
+    "context 9/33/65": {"model": {"step_context": [9, 33, 65]}},
+    "32 epochs": {"train": {"epochs": 32}},
 }
-for _w in (0.5, 0.75):  # the per-step head's vote in each detection's score as well
-    VARIANTS[f"steps+refit+whole mean vote{_w}"] = {
-        **VARIANTS["steps+refit+whole mean"],
-        "detect": {"step_score_weight": _w},
-    }
-_VOTE = VARIANTS["steps+refit+whole mean vote0.75"]
-VARIANTS["vote0.75 context 9/33/65"] = {
-    **_VOTE, "model": {**_VOTE["model"], "step_context": [9, 33, 65]},
-}
-VARIANTS["vote0.75 32 epochs"] = {**_VOTE, "train": {**_VOTE["train"], "epochs": 32}}
 
 
 def scores(gt_path: Path, subset: str, dets: dict) -> dict:
