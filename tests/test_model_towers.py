@@ -199,10 +199,12 @@ def test_tile_windows_cover_with_the_overlap_and_are_the_fewest():
 
 def test_dilated_conv_gradient_is_exact():
     # the shifted-slice sum has its own backward: check it against finite differences, with
-    # one dilation longer than the video (its side taps never land)
+    # one dilation longer than the video (its side taps never land), two videos in the batch,
+    # and the in-place bias and ReLU the towers apply to its output
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 2 * 3, 7, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 2 * 3, 7, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2 * 3, 2, 3 * 3, generator=gen, dtype=torch.float64, requires_grad=True)
     runs = dilation_runs([1, 3, 12])
-    conv = lambda a, b: _dilated_conv(a, b, runs, 2)  # noqa: E731
+    conv = lambda a, b: _dilated_conv(a, b, runs, 2).add_(0.1).relu_()  # noqa: E731
     assert torch.autograd.gradcheck(conv, (x, w), fast_mode=True)
+    assert torch.autograd.gradcheck(conv, (x[:1], w), fast_mode=True)

@@ -156,14 +156,15 @@ def _dilated_conv(
     # are read through a permuted view (for one video the layouts coincide: no copy at all)
     flat = torch.bmm(x.transpose(0, 1).reshape(sk, b * t, d), weight)  # (S*K, B*T, 3H)
     taps = flat.view(copies, sk // copies, b, t, -1).permute(2, 0, 1, 3, 4)
-    return _TapSum.apply(taps, runs).view(b, sk, t, -1)
+    return _TapSum.apply(taps, runs)
 
 
 class _TapSum(torch.autograd.Function):
-    """taps (B, S, K, T, 3H) -> (B, S, K, T, H): out[t] = (tap0[t - d] + tap1[t]) + tap2[t + d]
+    """taps (B, S, K, T, 3H) -> (B, S*K, T, H): out[t] = (tap0[t - d] + tap1[t]) + tap2[t + d]
     (the order of a sum over taps), a source outside the video adding nothing. Forward and
     backward are each a few shifted slices per run, where autograd's own backward would
-    allocate a full-size gradient for every slice."""
+    allocate a full-size gradient for every slice. The output is a tensor of its own, not a
+    view, so the in-place bias and ReLU after it cost no full-size copies in the backward."""
 
     @staticmethod
     def forward(
@@ -171,28 +172,39 @@ class _TapSum(torch.autograd.Function):
         taps: torch.Tensor,
         runs: tuple[tuple[int, int, int], ...],
     ) -> torch.Tensor:
-        ctx.runs = runs
-        h = taps.shape[-1] // 3
-        t = taps.shape[-2]
-        out = taps[..., h : 2 * h].clone(memory_format=torch.contiguous_format)
+        b, s, k, t, h3 = taps.shape
+        ctx.runs, ctx.copies = runs, s
+        h = h3 // 3
+        out = taps.new_empty(b, s * k, t, h)
+        view = out.view(b, s, k, t, h)
+        view.copy_(taps[..., h : 2 * h])
         for first, end, d in runs:
             if d < t:  # else both side taps' sources are outside the video at every step
-                out[:, :, first:end, d:].add_(taps[:, :, first:end, :-d, :h])
-                out[:, :, first:end, :-d].add_(taps[:, :, first:end, d:, 2 * h :])
+                view[:, :, first:end, d:].add_(taps[:, :, first:end, :-d, :h])
+                view[:, :, first:end, :-d].add_(taps[:, :, first:end, d:, 2 * h :])
         return out
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None]:
-        b, s, k, t, h = grad.shape
-        # tower-major, as the forward's taps are stored (see _dilated_conv)
-        out = grad.new_zeros(s, k, b, t, 3 * h).permute(2, 0, 1, 3, 4)
+        b, sk, t, h = grad.shape
+        s = ctx.copies
+        grad = grad.reshape(b, s, sk // s, t, h)
+        # tower-major, as the forward's taps are stored (see _dilated_conv); every element
+        # is written once: the middle tap from grad, each side tap from grad or zero where
+        # its source step lies outside the video
+        out = grad.new_empty(s, sk // s, b, t, 3 * h).permute(2, 0, 1, 3, 4)
         out[..., h : 2 * h] = grad
         for first, end, d in ctx.runs:
             if d < t:
                 out[:, :, first:end, :-d, :h] = grad[:, :, first:end, d:]
+                out[:, :, first:end, -d:, :h] = 0
                 out[:, :, first:end, d:, 2 * h :] = grad[:, :, first:end, :-d]
+                out[:, :, first:end, :d, 2 * h :] = 0
+            else:
+                out[:, :, first:end, :, :h] = 0
+                out[:, :, first:end, :, 2 * h :] = 0
         return out, None
 
 
