@@ -66,6 +66,7 @@ BEFORE: Edits = on_previous({
 })  # fmt: skip
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
+    "contrast 1": {"detect": {"step_contrast": 1.0}},
     "thumos14_cpu previous": PREVIOUS,
     "thumos14_cpu before": BEFORE,
     "no refit": {"train": {"step_refit_epochs": 0}},

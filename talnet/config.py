@@ -212,8 +212,10 @@ class DetectConfig:
     # end step within snap_reach * its length, where that probability is >= snap_min_prob.
     boundary_snap: bool = True
     # With model.step_classifier: a detection's score is (1 - w) * the classifier's probability
-    # + w * the per-step probability of its class inside it against just outside it.
+    # + w * the per-step probability of its class inside it against just outside it: the mean
+    # inside minus step_contrast x the mean over a quarter of its length on each side (>= 0).
     step_score_weight: float = 0.0
+    step_contrast: float = 1.0
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
 
@@ -312,6 +314,7 @@ class Config:
             (not p.actionness_thresholds or m.boundary_head or m.step_classifier,
              "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
+            (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
             (not d.step_score_weight or m.step_classifier,
              "detect.step_score_weight needs model.step_classifier: true"),
             (all(w >= 1 for w in m.step_context) and m.step_input in ("reduced", "features"),

@@ -28,6 +28,22 @@ def test_contrast_is_a_plateau_against_its_surroundings():
     assert torch.allclose(contrast_scores(edge, torch.tensor([[[0.0, 9.0]]])), torch.tensor(0.9))
 
 
+
+def test_contrast_outside_weighs_the_surroundings():
+    # a plateau at 0.8 over steps 10..29 on a floor of 0.2: the exact segment, one spilling 4
+    # steps past each edge, and one inside the plateau
+    probs = torch.full((60, 1), 0.2)
+    probs[10:30, 0] = 0.8
+    segments = torch.tensor([[[10.0, 29.0], [6.0, 33.0], [14.0, 25.0]]])
+    plain = contrast_scores(probs, segments)
+    strict = contrast_scores(probs, segments, outside=1.5)
+    spill_inner = (20 * 0.8 + 8 * 0.2) / 28
+    assert torch.allclose(plain[0], torch.tensor([0.6, spill_inner - 0.2, 0.0]))
+    assert torch.allclose(strict[0], torch.tensor([0.5, spill_inner - 0.3, 0.0]))
+    # outside > 1 ranks the spilling segment lower against the exact one
+    assert strict[0, 1] / strict[0, 0] < plain[0, 1] / plain[0, 0] - 0.05
+
+
 def test_step_classifier_sees_centred_means():
     head = StepClassifier(2, 3, [3])
     fmap = torch.arange(10.0)[None, :, None].repeat(1, 1, 2)  # (1, T, D)

@@ -53,11 +53,13 @@ def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def contrast_scores(
-    probs: torch.Tensor, segments: torch.Tensor, margin: float = 0.25
+    probs: torch.Tensor, segments: torch.Tensor, margin: float = 0.25, outside: float = 1.0
 ) -> torch.Tensor:
     """Per-step class probabilities (T, C) and segments (C, N, 2) in steps, one row per class ->
-    (C, N): the mean probability of the row's class over the segment's steps minus its mean over
-    `margin` * length on each side, at least 0 (a segment that is a plateau, not part of one)."""
+    (C, N): the mean probability of the row's class over the segment's steps minus `outside` x
+    its mean over `margin` * length on each side, at least 0 (a segment that is a plateau, not
+    part of one; `outside` > 1 ranks a segment that spills into, or sits inside, a longer run of
+    its class lower still)."""
     length, classes = probs.shape
     csum = torch.cat([probs.new_zeros(1, classes), probs.float().cumsum(0)])  # (T + 1, C)
     rows = torch.arange(classes, device=probs.device)[:, None]
@@ -76,4 +78,4 @@ def contrast_scores(
     has_after = ((end + 1).round() <= length - 1).float()
     sides = (has_before + has_after).clamp(min=1.0)
     outer = (before * has_before + after * has_after) / sides
-    return (inner - outer).clamp(min=0.0)
+    return (inner - outside * outer).clamp(min=0.0)

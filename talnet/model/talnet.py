@@ -325,7 +325,7 @@ class TalNet(nn.Module):
         scores = probs.T.contiguous()  # (C, N)
         weight = cfg.step_score_weight
         if weight > 0:
-            votes = contrast_scores(steps[:, 1:], segments)  # (C, N)
+            votes = contrast_scores(steps[:, 1:], segments, outside=cfg.step_contrast)  # (C, N)
             scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
@@ -360,7 +360,9 @@ class TalNet(nn.Module):
         per_class = base[None, :].expand(k, n)  # (k, N)
         weight = cfg.step_score_weight
         if weight > 0 and steps is not None:
-            votes = contrast_scores(steps[:, 1 + top.indices], segments)  # (k, N)
+            votes = contrast_scores(
+                steps[:, 1 + top.indices], segments, outside=cfg.step_contrast
+            )  # (k, N)
             per_class = (1 - weight) * per_class + weight * votes
         scores = (top.values[:, None] * per_class).contiguous()  # (k, N)
         segments, rows, scores = self._class_nms(segments, scores, length)
