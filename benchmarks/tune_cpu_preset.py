@@ -67,6 +67,9 @@ BEFORE: Edits = on_previous({
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
     "contrast 1": {"detect": {"step_contrast": 1.0}},
+    # the optional boundary refinement (docs/design.md §3), on today's preset; its "off" is the
+    # same checkpoints detected with detect.boundary_snap false
+    "thumos14_cpu + boundary refinement": {"model": {"boundary_head": True}},
     "thumos14_cpu previous": PREVIOUS,
     "thumos14_cpu before": BEFORE,
     "no refit": {"train": {"step_refit_epochs": 0}},
