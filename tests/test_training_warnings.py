@@ -119,6 +119,18 @@ def test_video_classifier_near_chance_and_not():
     assert near_chance([_record(1, video_cls=0.0)], config, 1) == []  # one class: nothing to say
 
 
+def test_a_refitted_video_classifier_is_judged_by_its_own_loss():
+    config = _anet_like()
+    chance = math.log(40)
+    fixed = [_record(6, video_cls=0.95 * chance, video_refit_loss=0.3 * chance)]
+    assert near_chance(fixed, config, 40) == []  # the joint head's loss no longer matters
+    config.train.video_cls_weight = 2.0  # the refit's loss is unweighted: chance is ln(K)
+    stuck = [_record(6, video_cls=0.1, video_refit_loss=0.95 * chance)]
+    (line,) = near_chance(stuck, config, 40)
+    assert line.startswith(f"video_refit_loss {0.95 * chance:.3f} after 6 epochs is near chance")
+    assert f": ln(40) = {chance:.3f}" in line
+
+
 def test_stage_classifiers_near_chance_and_not():
     config = _anet_like()
     spn, cls = math.log(2), prior_loss_bound(0.25, 40)

@@ -8,7 +8,9 @@ Chance, per loss term of the training log (`runfiles.LOG_FILE`):
   are balanced and one per video (ActivityNet). Near chance above NEAR_CHANCE * ln(K): the right
   class then gets a geometric-mean probability under K**-0.9, i.e. less than K**0.1 times
   chance (1.3x at 20 classes, 1.7x at 200); anet13 after 6 epochs on 160 synthetic videos of
-  40 classes logged 3.38 against 3.32 (warned), a run that learned falls far below. Crops
+  40 classes logged 3.38 against 3.32 (warned), a run that learned falls far below. After a
+  refit of the head (`train.video_refit_iterations`) its own loss, `video_refit_loss`, is
+  judged instead: that head is the one detection uses. Crops
   without an action add 0 to the mean, so the check errs towards silence; videos of several
   classes have a floor above 0 (their classes' entropy), so it may warn on those.
 - `spn_cls` and `cls_cls` (the two stages' classifiers, on sampled anchors / proposals):
@@ -31,6 +33,7 @@ from typing import Any
 from talnet.config import Config
 from talnet.model.losses import LOSS_NAMES
 from talnet.model.video_head import VIDEO_LOSS
+from talnet.train.video_refit import VIDEO_REFIT_LOSS
 
 NEAR_CHANCE = 0.9  # a loss above this share of chance is "near chance"
 MIN_FALL = 0.10  # a loss that fell by less than this share of epoch 1's has stalled
@@ -56,14 +59,16 @@ def near_chance(
     epochs, t = int(last.get("epoch", len(records))), config.train
     advice = _advice(config)
     lines = []
-    weight = t.video_cls_weight
-    if VIDEO_LOSS in last and num_classes >= 2 and weight > 0:
+    # the head that detection uses: the refitted one where a refit ran (its loss unweighted)
+    video_loss = VIDEO_REFIT_LOSS if VIDEO_REFIT_LOSS in last else VIDEO_LOSS
+    weight = 1.0 if video_loss == VIDEO_REFIT_LOSS else t.video_cls_weight
+    if video_loss in last and num_classes >= 2 and weight > 0:
         chance = weight * math.log(num_classes)
-        value = float(last[VIDEO_LOSS])
+        value = float(last[video_loss])
         if value > NEAR_CHANCE * chance:
             scale = "" if weight == 1 else f"{weight:g} x "
             lines.append(
-                f"{VIDEO_LOSS} {value:.3f} after {_epochs(epochs)} is near chance: "
+                f"{video_loss} {value:.3f} after {_epochs(epochs)} is near chance: "
                 f"{scale}ln({num_classes}) = {chance:.3f}, a uniform guess over {num_classes} "
                 f"classes (warned above {NEAR_CHANCE:.0%} of it); {advice}"
             )
