@@ -88,12 +88,20 @@ class ProposalBudget:
     post_nms: int  # proposals kept after NMS (at least; see post_nms_per_step)
     post_nms_per_step: float  # and this many per feature step of the video
     nms: float  # tIoU threshold of proposal NMS
+    fill_per_step: float = 0.0  # this many more per step, kept by the looser `fill_nms`
+    fill_nms: float = 0.9
 
     def counts(self, length: int) -> tuple[int, int]:
         """(pre_nms, post_nms) for a video of `length` steps: a budget grown with the video
-        draws on proportionally more anchors before NMS."""
+        (and its fill) draws on proportionally more anchors before NMS."""
         post_nms = budget(self.post_nms, self.post_nms_per_step, length)
-        return max(self.pre_nms, round(self.pre_nms * post_nms / self.post_nms)), post_nms
+        total = post_nms + self.fill(length)
+        return max(self.pre_nms, round(self.pre_nms * total / self.post_nms)), post_nms
+
+    def fill(self, length: int) -> int:
+        """How many proposals beyond post_nms a video of `length` steps gets from the looser
+        NMS (ranked after the others: recall at strict tIoU without crowding the top)."""
+        return int(round(self.fill_per_step * length))
 
 
 @dataclass
@@ -112,6 +120,11 @@ class ProposalConfig:
     post_nms_per_step_test: float = 0.0
     nms_train: float = 0.7  # tIoU threshold of proposal NMS
     nms_test: float = 0.7
+    # At test time, beyond the budget: this many more proposals per step, the best of those that
+    # a looser NMS (tIoU fill_nms_test) keeps and the budget's did not, scored below every one of
+    # the budget's. Near-duplicates that NMS at 0.7 drops are what matches at tIoU 0.8 - 0.95.
+    fill_per_step_test: float = 0.0
+    fill_nms_test: float = 0.9
     # With model.boundary_head (or else model.step_classifier: 1 - its background probability):
     # runs of steps whose actionness exceeds each threshold join the proposals before NMS,
     # reaching actions longer than any anchor.
@@ -132,8 +145,9 @@ class ProposalConfig:
                 self.nms_train,
             )  # fmt: skip
         return ProposalBudget(
-            self.pre_nms_test, self.post_nms_test, self.post_nms_per_step_test, self.nms_test
-        )
+            self.pre_nms_test, self.post_nms_test, self.post_nms_per_step_test, self.nms_test,
+            self.fill_per_step_test, self.fill_nms_test,
+        )  # fmt: skip
 
 
 @dataclass
@@ -289,6 +303,8 @@ class Config:
             (min(p.pre_nms_test, p.post_nms_test) > 0, "proposals.*_test: positive"),
             (d.max_detections > 0, "detect.max_detections: positive"),
             (min(p.post_nms_per_step_train, p.post_nms_per_step_test) >= 0, "proposals.*_per_step"),
+            (p.fill_per_step_test >= 0 and 0 < p.fill_nms_test <= 1,
+             "proposals.fill_per_step_test >= 0, fill_nms_test in (0, 1]"),
             (d.detections_per_step >= 0, "detect.detections_per_step: >= 0"),
             (d.window_steps >= 4 * largest, "detect.window_steps >= 4 * largest anchor"),
             (d.class_scores in ("proposal", "video"), "detect.class_scores: 'proposal' or 'video'"),

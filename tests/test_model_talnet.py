@@ -15,8 +15,11 @@ from talnet.config import (
 )
 from talnet.errors import TalnetError
 from talnet.model.anchors import make_anchors
+from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
 from talnet.model.matching import pairwise_tiou
+from talnet.model.nms import nms
+from talnet.model.proposals import fill_proposals, ranked_proposals
 from talnet.model.stream import fuse
 from talnet.model.talnet import StepDetections, TalNet
 from talnet.model.targets import GroundTruthSteps
@@ -179,6 +182,42 @@ def test_proposal_settings_by_phase_are_typed_and_scale_together():
     assert p.for_phase(False).counts(1000) == (1000, 100)  # 0.1 per step, pre-NMS grown alike
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.for_phase(False).post_nms = 5  # type: ignore[misc]
+
+
+def test_the_test_fill_adds_proposals_and_draws_on_more_anchors():
+    p = ProposalConfig(
+        pre_nms_test=300, post_nms_test=30, post_nms_per_step_test=0.1,
+        fill_per_step_test=0.3, fill_nms_test=0.85,
+    )  # fmt: skip
+    test = p.for_phase(False)
+    assert (test.fill(1000), test.fill_nms) == (300, 0.85)
+    assert test.counts(1000) == (4000, 100)  # 100 + 300 proposals: 4 x the anchors
+    assert p.for_phase(True).fill(1000) == 0  # training proposals are never filled
+    with pytest.raises(TalnetError):
+        Config(proposals=ProposalConfig(fill_nms_test=0.0)).validate()
+
+
+def test_fill_ranks_near_duplicates_after_every_kept_proposal():
+    # b overlaps a at tIoU 0.85: NMS at 0.7 drops it, NMS at 0.9 keeps it; c is apart.
+    segments = torch.tensor([[0.0, 10.0], [0.0, 8.5], [20.0, 30.0], [0.0, 9.9]])
+    scores = torch.tensor([0.9, 0.8, 0.5, 0.7])
+    keep = nms(segments, scores, 0.7, max_keep=1)
+    assert keep.tolist() == [0]
+    index, filled = fill_proposals(segments, scores, keep, 3, 0.9)
+    assert index.tolist() == [0, 1, 2]  # d (tIoU 0.99 with a) stays out; at most 3 in all
+    assert filled[0] == 0.9 and (filled[1:] < filled[0]).all()
+    assert torch.allclose(filled[1:], torch.tensor([0.8, 0.5]) * 0.9)
+    coder = SegmentCoder()
+    scales = torch.tensor([4.0])
+    index_all = torch.tensor([0, 1, 2])
+    offsets = torch.zeros(3, 2)
+    plain = ranked_proposals(index_all, scores[:3], offsets, 16, scales, coder, 0.7, 3)
+    filled = ranked_proposals(
+        index_all, scores[:3], offsets, 16, scales, coder, 0.7, 3, fill=(1, 0.9)
+    )
+    assert len(plain[0]) == 2  # anchors at steps 0 and 1 overlap at tIoU 0.71
+    assert torch.equal(filled[0][:2], plain[0]) and torch.equal(filled[1][:2], plain[1])
+    assert len(filled[0]) == 3 and filled[1][2] < plain[1].min()
 
 
 def test_long_videos_get_proposals_and_detections_per_step():

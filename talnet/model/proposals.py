@@ -19,17 +19,18 @@ def generate_proposals(
     post_nms: int,
     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
     always: torch.Tensor | None = None,
+    fill: tuple[int, float] = (0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One video's proposals: objectness logits (K, T, 2), offsets (K, T, 2) ->
     segments (N, 2) in steps, clipped to the video, and their scores (N,), best first.
     `extra` segments (E, 2) and scores (E,) from elsewhere join the anchors' before NMS;
-    `always` segments (S, 2) join after it (see `ranked_proposals`)."""
+    `always` segments (S, 2) join after it, and `fill` ones after NMS (see `ranked_proposals`)."""
     k, t, _ = objectness.shape
     scores = torch.softmax(objectness.reshape(-1, 2).float(), dim=-1)[:, 1]  # (K*T,)
     top = scores.topk(min(pre_nms, scores.numel())).indices
     return ranked_proposals(
         top, scores[top], offsets.reshape(-1, 2)[top], t, scales, coder, nms_threshold,
-        post_nms, extra, always,
+        post_nms, extra, always, fill,
     )  # fmt: skip
 
 
@@ -44,12 +45,15 @@ def ranked_proposals(
     post_nms: int,
     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
     always: torch.Tensor | None = None,
+    fill: tuple[int, float] = (0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The best anchors before NMS, ranked (flat positions k * T + t (N,), objectness (N,),
     offsets (N, 2)) -> proposals as `generate_proposals` gives them: decoded, clipped, NMS'd.
     Windowed inference (talnet.model.windows) ranks a long video's anchors without its (K, T).
     `always` segments (S, 2) (e.g. `whole_video_segments`) are kept whatever NMS and the budget
-    say, after the others, each scored as the best proposal: the first stage cannot drop them."""
+    say, after the others, each scored as the best proposal: the first stage cannot drop them.
+    `fill` (count F, tIoU u) adds, after the `post_nms` that NMS kept, up to F more that NMS at
+    the looser u keeps, their scores scaled below the lowest kept one (`fill_proposals`)."""
     t = length
     segments = coder.decode(anchors_at(scales, t, index), offsets.float())
     segments = segments.clamp(-0.5, t - 0.5)
@@ -59,12 +63,30 @@ def ranked_proposals(
         segments = torch.cat([segments, extra[0].to(segments).clamp(-0.5, t - 0.5)])
         scores = torch.cat([scores, extra[1].to(scores)])
     keep = nms(segments, scores, nms_threshold, max_keep=post_nms)
-    segments, scores = segments[keep], scores[keep]
+    if fill[0] > 0:
+        keep, scores = fill_proposals(segments, scores, keep, post_nms + fill[0], fill[1])
+    else:
+        scores = scores[keep]
+    segments = segments[keep]
     if always is not None and always.numel():
         best = scores[:1].max() if scores.numel() else scores.new_ones(())
         segments = torch.cat([segments, always.to(segments)])
         scores = torch.cat([scores, best.expand(len(always))])
     return segments, scores
+
+
+def fill_proposals(
+    segments: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor, total: int, loose: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices `keep` that NMS kept, then those that NMS at the looser tIoU `loose` keeps and
+    `keep` lacks, up to `total` in all, with their scores: the added ones are scaled by the
+    lowest kept score, so they rank after every kept one and among themselves as before."""
+    second = nms(segments, scores, loose, max_keep=total)
+    taken = torch.zeros(len(scores), dtype=torch.bool, device=scores.device)
+    taken[keep] = True
+    added = second[~taken[second]][: max(total - len(keep), 0)]
+    floor = scores[keep].min() if len(keep) else scores.new_ones(())
+    return torch.cat([keep, added]), torch.cat([scores[keep], scores[added] * floor])
 
 
 def whole_video_segments(length: int, trims: list[float]) -> torch.Tensor:

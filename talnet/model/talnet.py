@@ -259,9 +259,11 @@ class TalNet(nn.Module):
         phase = self.config.proposals.for_phase(self.training)
         pre_nms, post_nms = phase.counts(objectness.shape[1])
         extra = self._runs(actionness)
+        t = objectness.shape[1]
         return generate_proposals(
-            objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra
-        )
+            objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra,
+            None, (phase.fill(t), phase.fill_nms),
+        )  # fmt: skip
 
     def _window_proposals(
         self, video: VideoRows, actionness: torch.Tensor | None = None
@@ -274,6 +276,7 @@ class TalNet(nn.Module):
         return ranked_proposals(
             best.index, best.scores, best.offsets, best.length, self.scales, self.coder,
             phase.nms, post_nms, self._runs(actionness), self._whole_video(video.length),
+            (phase.fill(video.length), phase.fill_nms),
         )  # fmt: skip
 
     def _whole_video(self, length: int) -> torch.Tensor | None:
