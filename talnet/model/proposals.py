@@ -52,8 +52,8 @@ def ranked_proposals(
     Windowed inference (talnet.model.windows) ranks a long video's anchors without its (K, T).
     `always` segments (S, 2) (e.g. `whole_video_segments`) are kept whatever NMS and the budget
     say, after the others, each scored as the best proposal: the first stage cannot drop them.
-    `fill` (count F, tIoU u) adds, after the `post_nms` that NMS kept, up to F more that NMS at
-    the looser u keeps, their scores scaled below the lowest kept one (`fill_proposals`)."""
+    `fill` (count F, tIoU u) adds, after those NMS kept, more that NMS at the looser u keeps, up
+    to post_nms + F in all, their scores scaled below the lowest kept one (`fill_proposals`)."""
     t = length
     segments = coder.decode(anchors_at(scales, t, index), offsets.float())
     segments = segments.clamp(-0.5, t - 0.5)

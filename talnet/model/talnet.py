@@ -257,12 +257,12 @@ class TalNet(nn.Module):
         scores (N,), with the training or test settings of `proposals` by the module's mode;
         with an actionness (T,), its runs above proposals.actionness_thresholds join them."""
         phase = self.config.proposals.for_phase(self.training)
-        pre_nms, post_nms = phase.counts(objectness.shape[1])
-        extra = self._runs(actionness)
         t = objectness.shape[1]
+        pre_nms, post_nms = phase.counts(t)
+        extra = self._runs(actionness)
         return generate_proposals(
             objectness, offsets, self.scales, self.coder, pre_nms, phase.nms, post_nms, extra,
-            None, (phase.fill(t), phase.fill_nms),
+            fill=(phase.fill(t), phase.fill_nms),
         )  # fmt: skip
 
     def _window_proposals(
