@@ -223,8 +223,10 @@ class DetectConfig:
     # stage), "actionness" (1 - the classifier's background probability) or their "product".
     proposal_score: str = "actionness"
     # With model.boundary_head: move each detection's start and end to the most likely start /
-    # end step within snap_reach * its length, where that probability is >= snap_min_prob.
+    # end step within snap_reach * its length, where that probability is >= snap_min_prob;
+    # snap_to "centroid": to the centre of that peak's run above half its height instead.
     boundary_snap: bool = True
+    snap_to: str = "peak"
     # With model.step_classifier: a detection's score is (1 - w) * the classifier's probability
     # + w * the per-step probability of its class inside it against just outside it: the mean
     # inside minus step_contrast x the mean over a quarter of its length on each side (>= 0).
@@ -337,6 +339,7 @@ class Config:
              "model.step_context: widths >= 1; model.step_input: 'reduced' or 'features'"),
             (d.snap_reach >= 0 and 0 <= d.snap_min_prob <= 1 and t.boundary_region > 0,
              "detect.snap_reach >= 0, snap_min_prob in [0, 1], train.boundary_region > 0"),
+            (d.snap_to in ("peak", "centroid"), "detect.snap_to: peak or centroid"),
         ]  # fmt: skip
         for ok, what in checks:
             if not ok:

@@ -2,10 +2,12 @@
 
 import dataclasses
 
+import pytest
 import torch
 from model_factory import TINY_MODEL
 
 from talnet.config import Config, ModelConfig, ProposalConfig, edit_config, load_config
+from talnet.errors import TalnetError
 from talnet.model.boundary import (
     ACTIONNESS,
     BOUNDARY_LOSS,
@@ -64,6 +66,24 @@ def test_snap_moves_an_edge_onto_a_planted_boundary_and_keeps_it_without_one():
     many = torch.tensor([[[36.0, 73.0], [38.0, 69.5]]]).expand(3, 2, 2)
     snapped = snap_edges(many, probs, 0.25, 0.5)
     assert snapped.shape == (3, 2, 2) and (snapped == torch.tensor([40.0, 70.0])).all()
+
+
+def test_centroid_snap_lands_on_the_middle_of_a_plateau_not_its_highest_step():
+    probs = torch.full((100, 3), 0.05)
+    probs[36:45, START] = 0.8  # the head's plateau around a true start at 40 ...
+    probs[44, START] = 0.85  # ... whose highest step is at its edge
+    probs[30, START] = 0.7  # another start nearby, apart from it: not part of this run
+    probs[70, END] = 0.9
+    segment = torch.tensor([[37.0, 71.0]])
+    peak = snap_edges(segment, probs, reach=0.25, min_prob=0.5)
+    centre = snap_edges(segment, probs, reach=0.25, min_prob=0.5, centroid=True)
+    assert peak[0, 0].item() == 44.0  # the single highest step within reach
+    assert abs(centre[0, 0].item() - 40.0) < 0.1 and centre[0, 1].item() == 70.0
+    # nowhere confident enough: the edge stays in either mode
+    kept = snap_edges(segment, probs, reach=0.25, min_prob=0.95, centroid=True)
+    assert kept.tolist() == [[37.0, 71.0]]
+    with pytest.raises(TalnetError, match="bad config value: detect.snap_to"):
+        edit_config(load_config("thumos14_cpu"), {"detect": {"snap_to": "middle"}})
 
 
 def test_snap_never_empties_a_segment():

@@ -68,12 +68,19 @@ def boundary_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def snap_edges(
-    segments: torch.Tensor, probs: torch.Tensor, reach: float, min_prob: float
+    segments: torch.Tensor,
+    probs: torch.Tensor,
+    reach: float,
+    min_prob: float,
+    centroid: bool = False,
 ) -> torch.Tensor:
     """Segments (..., 2) in steps, per-step probabilities (T, 3) -> segments whose start (end)
     moved to the step of highest start (end) probability within `reach` * length of it, where
     that probability is at least `min_prob`; an edge with no such step, or a move that would
-    leave the segment empty, stays where it was."""
+    leave the segment empty, stays where it was. With `centroid`, the edge moves to the
+    probability-weighted centre of the peak's run of steps above half its height instead: the
+    head learns a plateau around each true edge (`boundary_targets`), whose centre is the edge
+    and whose highest step is anywhere on it."""
     shape = segments.shape
     flat = segments.reshape(-1, 2).float()
     if flat.numel() == 0:
@@ -93,11 +100,25 @@ def snap_edges(
         p = torch.where(valid, p, torch.full_like(p, -1.0))
         best, where = p.max(dim=1)
         target = idx.gather(1, where[:, None])[:, 0]
+        if centroid:
+            target = _run_centre(p, idx, best, where)
         moved.append(torch.where(best >= min_prob, target, edge))
     out = torch.stack(moved, dim=1)
     keep = out[:, 1] - out[:, 0] >= 1.0
     out = torch.where(keep[:, None], out, flat)
     return out.reshape(shape).to(segments.dtype)
+
+
+def _run_centre(
+    p: torch.Tensor, idx: torch.Tensor, best: torch.Tensor, where: torch.Tensor
+) -> torch.Tensor:
+    """Windows of probabilities p (M, W) at steps idx (M, W) with their peaks (best, where) ->
+    (M,) the p-weighted mean step of each peak's contiguous run of p >= best / 2."""
+    high = p >= 0.5 * best[:, None]
+    run = torch.cumsum((~high).long(), dim=1)  # equal along each run of high steps
+    mine = high & (run == run.gather(1, where[:, None]))
+    weight = torch.where(mine, p, torch.zeros_like(p))
+    return (weight * idx).sum(dim=1) / weight.sum(dim=1).clamp(min=1e-12)
 
 
 def actionness_runs(

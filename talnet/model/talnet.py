@@ -377,7 +377,9 @@ class TalNet(nn.Module):
         cfg = self.config.detect
         if boundary is None or not cfg.boundary_snap:
             return segments
-        return snap_edges(segments, boundary, cfg.snap_reach, cfg.snap_min_prob)
+        return snap_edges(
+            segments, boundary, cfg.snap_reach, cfg.snap_min_prob, cfg.snap_to == "centroid"
+        )
 
     def _class_nms(
         self, segments: torch.Tensor, scores: torch.Tensor, length: int
