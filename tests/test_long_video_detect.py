@@ -181,6 +181,16 @@ def test_memory_mapped_features_detect_as_in_memory_ones(tmp_path, layout, varia
     assert by_file == in_memory
 
 
+def test_a_detector_flushes_subnormal_floats_to_zero():
+    """A trained model's subnormal weights make every product slow (benchmarks/denormals.py)."""
+    torch.set_flush_denormal(False)  # (made after it: a flushing CPU zeroes it on creation)
+    subnormal = torch.tensor([1e-39])
+    assert (subnormal * 1.0).item() != 0.0
+    meta = FeatureMeta(streams=list(STREAMS), layout="concat", dims=[DIM, DIM])
+    Detector(tiny_model(next(iter(VARIANTS))), ["a", "b", "c"], meta)
+    assert (subnormal * 1.0).item() == 0.0
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_video_of_one_window_detects_exactly_as_before(variant):
     feats = tensors(random_features(SHORT, seed=1))

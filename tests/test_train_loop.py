@@ -60,8 +60,12 @@ def test_fit_trains_in_memory_and_writes_nothing(data, tmp_path, monkeypatch):
     model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
     before = [p.detach().clone() for p in model.parameters()]
     epochs = []
+    torch.set_flush_denormal(False)  # (made after it: a flushing CPU zeroes it on creation)
+    subnormal = torch.tensor([1e-39])
+    assert (subnormal * 1.0).item() != 0.0  # the CPU's default: slow subnormal arithmetic
     last = fit(model, training, config, replace(QUIET, on_epoch=lambda r, *_: epochs.append(r)))
     assert [r["epoch"] for r in epochs] == [1, 2] and last is epochs[-1]
+    assert (subnormal * 1.0).item() == 0.0  # training flushed subnormals to zero
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert list(tmp_path.iterdir()) == []
 

@@ -29,6 +29,7 @@ from talnet.model.checkpoint import (
     model_state,
     save_checkpoint,
 )
+from talnet.model.numerics import flush_denormals
 from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.distributed import Distributed
@@ -98,6 +99,7 @@ def fit(
     """Train `model` in memory for epochs state.epoch+1 .. train.epochs, one crop per step,
     Adam; returns the last epoch's record (losses, lr, held-out metrics when validated)."""
     opts, state = options or FitOptions(), state or TrainingState()
+    flush_denormals()  # weights that decay towards zero would slow every later epoch
     last: dict[str, Any] = {}
     with (opts.distributed or Distributed.from_env()).joined(opts.device) as group:
         stepper = Stepper.build(model, config, opts.device, opts.amp, group)
