@@ -187,8 +187,15 @@ def test_a_detector_flushes_subnormal_floats_to_zero():
     subnormal = torch.tensor([1e-39])
     assert (subnormal * 1.0).item() != 0.0
     meta = FeatureMeta(streams=list(STREAMS), layout="concat", dims=[DIM, DIM])
-    Detector(tiny_model(next(iter(VARIANTS))), ["a", "b", "c"], meta)
+    model = tiny_model(next(iter(VARIANTS)))
+    weight = next(model.parameters())
+    with torch.no_grad():
+        weight.view(-1)[:3] = subnormal  # as training leaves some
+    assert (weight.view(-1)[:3] != 0).all()
+    Detector(model, ["a", "b", "c"], meta)
     assert (subnormal * 1.0).item() == 0.0
+    # and none left in the weights, for the intra-op threads started before the flag was set
+    assert (weight.view(-1)[:3] == 0).all()
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -38,7 +38,9 @@ def training_config(args: argparse.Namespace) -> Config:
     import torch
 
     from talnet.config import load_config
+    from talnet.model.numerics import flush_denormals
 
+    flush_denormals()  # before torch starts its intra-op threads, so that they flush too
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config)

@@ -19,7 +19,7 @@ from talnet.io.usable import usable_videos
 from talnet.io.video_ids import some_ids
 from talnet.io.video_scores import VideoScores
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
-from talnet.model.numerics import flush_denormals
+from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 
 PROPOSAL_LABEL = "proposal"  # the label of class-agnostic proposals in a results file
@@ -36,6 +36,7 @@ class Detector:
         device: str | torch.device = "cpu",
     ):
         flush_denormals()  # a trained model's subnormal weights would slow every product
+        zero_subnormals(model.parameters())
         self.model = model.to(device).eval()
         self.classes, self.meta = classes, meta
         self.device = torch.device(device)

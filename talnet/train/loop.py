@@ -29,7 +29,7 @@ from talnet.model.checkpoint import (
     model_state,
     save_checkpoint,
 )
-from talnet.model.numerics import flush_denormals
+from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.distributed import Distributed
@@ -89,6 +89,11 @@ class FitOptions:
     distributed: Distributed | None = None
 
 
+def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The tensors of an optimizer's per-parameter state (Adam's moments)."""
+    return [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+
+
 def fit(
     model: TalNet,
     data: TrainingData,
@@ -107,6 +112,8 @@ def fit(
         for epoch in range(state.epoch, config.train.epochs):
             began = time.perf_counter()
             losses = stepper.run_epoch(data, config, epoch, opts.progress and group.is_main)
+            # intra-op threads started before flush_denormals still compute subnormals slowly
+            zero_subnormals([*model.parameters(), *_state_tensors(stepper.optimizer)])
             record = _record(epoch, losses)
             if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
                 # on every rank: the same data and seed give every replica the same head
