@@ -22,6 +22,7 @@ from talnet.bench.probe import matmul_gflops
 from talnet.config import load_config
 from talnet.detect.detector import Detector
 from talnet.io.features import FeatureMeta
+from talnet.model.numerics import subnormal_mask
 from talnet.model.talnet import TalNet
 
 STEPS_PER_MINUTE = 450  # 30 fps, stride 4
@@ -29,8 +30,7 @@ STEPS_PER_MINUTE = 450  # 30 fps, stride 4
 
 def subnormal_share(model: torch.nn.Module) -> tuple[int, int]:
     """(subnormal, all) weight counts of `model`."""
-    tiny = torch.finfo(torch.float32).tiny
-    counts = [((p != 0) & (p.abs() < tiny)).sum().item() for p in model.parameters()]
+    counts = [subnormal_mask(p).sum().item() for p in model.parameters()]
     return int(sum(counts)), sum(p.numel() for p in model.parameters())
 
 

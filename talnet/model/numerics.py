@@ -17,6 +17,12 @@ def flush_denormals() -> bool:
     return torch.set_flush_denormal(True)
 
 
+def subnormal_mask(tensor: torch.Tensor) -> torch.Tensor:
+    """Where a floating-point tensor holds a subnormal value (non-zero, below the smallest
+    normal one of its dtype)."""
+    return (tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)
+
+
 @torch.no_grad()
 def zero_subnormals(tensors: Iterable[torch.Tensor]) -> int:
     """Set the subnormal entries of floating-point `tensors` to zero in place; how many. The
@@ -25,7 +31,7 @@ def zero_subnormals(tensors: Iterable[torch.Tensor]) -> int:
     count = 0
     for tensor in tensors:
         if tensor.is_floating_point():
-            tiny = (tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)
+            tiny = subnormal_mask(tensor)
             count += int(tiny.sum())
             tensor.masked_fill_(tiny, 0.0)
     return count

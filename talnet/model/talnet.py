@@ -276,7 +276,7 @@ class TalNet(nn.Module):
         return ranked_proposals(
             best.index, best.scores, best.offsets, best.length, self.scales, self.coder,
             phase.nms, post_nms, self._runs(actionness), self._whole_video(video.length),
-            (phase.fill(video.length), phase.fill_nms),
+            fill=(phase.fill(video.length), phase.fill_nms),
         )  # fmt: skip
 
     def _whole_video(self, length: int) -> torch.Tensor | None:
