@@ -67,6 +67,16 @@ BEFORE: Edits = on_previous({
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
     "contrast 1": {"detect": {"step_contrast": 1.0}},
+    # detect.step_score_weight chosen per run on a fifth of its training videos, held out of
+    # all but the last epochs (talnet.train.fusion)
+    "fusion chosen held out": {
+        "train": {"fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75]}
+    },
+    "fusion chosen held out, 8 final epochs": {
+        "train": {
+            "fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75], "fusion_final_epochs": 8
+        }
+    },
     # the optional boundary refinement (docs/design.md §3), on today's preset; its "off" is the
     # same checkpoints detected with detect.boundary_snap false
     "thumos14_cpu + boundary refinement": {"model": {"boundary_head": True}},

@@ -196,6 +196,14 @@ class TrainConfig:
     # L2 of a logistic regression's C = 1; 0 = off): one example per video is too few for a
     # few hundred noisy steps to converge (talnet.train.video_refit).
     video_refit_iterations: int = 0
+    # Choose detect.step_score_weight on training videos the model has not yet seen (0 = off):
+    # this fraction of them is held out of every epoch but the last fusion_final_epochs; before
+    # those, each of fusion_weights is scored on them (mAP averaged over evaluate.protocol's
+    # tIoUs) and the best kept, since the classifier's and the step head's relative strength
+    # depends on the data (talnet.train.fusion).
+    fusion_holdout: float = 0.0
+    fusion_weights: list[float] = field(default_factory=list)
+    fusion_final_epochs: int = 4
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -333,6 +341,12 @@ class Config:
              "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
+            (0 <= t.fusion_holdout < 1, "train.fusion_holdout in [0, 1)"),
+            (not t.fusion_holdout or t.fusion_weights and m.step_classifier
+             and all(0 <= w <= 1 for w in t.fusion_weights),
+             "train.fusion_holdout needs fusion_weights in [0, 1] and model.step_classifier"),
+            (not t.fusion_holdout or 1 <= t.fusion_final_epochs < t.epochs,
+             "train.fusion_final_epochs: at least 1 and fewer than train.epochs"),
             (not d.step_score_weight or m.step_classifier,
              "detect.step_score_weight needs model.step_classifier: true"),
             (all(w >= 1 for w in m.step_context) and m.step_input in ("reduced", "features"),

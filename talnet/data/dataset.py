@@ -8,6 +8,7 @@ Inference never crops (see talnet.model.talnet for its window policy).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class TrainingData:
         meta: FeatureMeta,
         classes: list[str] | None = None,
     ):
-        self.feat_dir, self.meta = Path(feat_dir), meta
+        self.feat_dir, self.meta, self.gt = Path(feat_dir), meta, gt
         self.classes = classes if classes is not None else labels_of(gt)
         index = {name: i + 1 for i, name in enumerate(self.classes)}
         usable = usable_videos(
@@ -88,6 +89,13 @@ class TrainingData:
 
     def __len__(self) -> int:
         return len(self.videos)
+
+    def subset(self, indices: list[int]) -> TrainingData:
+        """The same data restricted to videos `indices` (in that order), sharing the feature
+        cache and store: a part of the training videos to train on while the rest is held out."""
+        part = copy.copy(self)
+        part.videos = [self.videos[i] for i in indices]
+        return part
 
     def features(self, i: int) -> dict[str, np.ndarray]:
         """Video i's features {stream: (T, C)} (cached in memory when the set is small; for a

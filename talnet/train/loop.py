@@ -34,6 +34,13 @@ from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.distributed import Distributed
 from talnet.train.epoch import EpochLosses, Stepper
+from talnet.train.fusion import (
+    FUSION_SCORES,
+    FUSION_WEIGHT,
+    FusionSplit,
+    choose_fusion_weight,
+    fusion_split,
+)
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -109,12 +116,18 @@ def fit(
     with (opts.distributed or Distributed.from_env()).joined(opts.device) as group:
         stepper = Stepper.build(model, config, opts.device, opts.amp, group)
         stepper.restore(state.optimizer, state.rng)
+        split = fusion_split(data, config)
+        if split is not None and state.epoch > split.choice_epoch:
+            split = None  # a resumed run whose config holds the weight chosen before
         for epoch in range(state.epoch, config.train.epochs):
             began = time.perf_counter()
-            losses = stepper.run_epoch(data, config, epoch, opts.progress and group.is_main)
+            seen = split.kept if split is not None and epoch <= split.choice_epoch else data
+            losses = stepper.run_epoch(seen, config, epoch, opts.progress and group.is_main)
             # intra-op threads started before flush_denormals still compute subnormals slowly
             zero_subnormals([*model.parameters(), *_state_tensors(stepper.optimizer)])
             record = _record(epoch, losses)
+            if split is not None and epoch == split.choice_epoch:
+                record.update(_choose_fusion(model, split, config))
             if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
                 # on every rank: the same data and seed give every replica the same head
                 record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
@@ -126,6 +139,16 @@ def fit(
             group.barrier()  # the others wait while rank 0 validates and saves
             last = record
     return last
+
+
+def _choose_fusion(model: TalNet, split: FusionSplit, config: Config) -> dict[str, Any]:
+    """Refit the step head on the videos trained on so far, choose detect.step_score_weight
+    on the held-out ones (in place: the saved config carries it) and say so for the log."""
+    if config.train.step_refit_epochs:
+        refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
+    weight, scores = choose_fusion_weight(model, split.held, config)
+    config.detect.step_score_weight = weight
+    return {FUSION_WEIGHT: weight, FUSION_SCORES: {str(w): v for w, v in scores.items()}}
 
 
 def train(
@@ -186,6 +209,8 @@ def train(
         saved = model_state(model, config, classes, meta)
         saved.update(epoch=record["epoch"], optimizer=optimizer.state_dict(), rng=rng)
         save_checkpoint(ckpt_path, saved)
+        if FUSION_WEIGHT in record:  # config.yaml says the weight the run chose
+            save_config(out / CONFIG_FILE, config)
         append_log(out / LOG_FILE, record)
         if opts.on_epoch is not None:
             opts.on_epoch(record, model, optimizer, rng)
@@ -226,6 +251,8 @@ def _describe(record: dict[str, Any], epochs: int) -> str:
         f"{n} {record[n]:.3f}" for n in (*LOSS_NAMES, VIDEO_LOSS, BOUNDARY_LOSS) if n in record
     ]
     parts.append(f"lr {record['lr']:.2g}")
+    if FUSION_WEIGHT in record:
+        parts.append(f"step score weight {record[FUSION_WEIGHT]:g} (held out)")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
