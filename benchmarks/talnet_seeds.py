@@ -24,7 +24,7 @@ from talnet.config import load_config
 from talnet.detect.detector import Detector, detect_features
 from talnet.evaluate.proposals import evaluate_proposals
 from talnet.io.annotations import load_ground_truth
-from talnet.pipelines.evaluation import evaluate_detector
+from talnet.pipelines.evaluation import evaluate_detector, score_fusion_weights
 from talnet.train.loop import FitOptions, train
 
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -53,7 +53,9 @@ def main() -> None:
         began = time.perf_counter()
         result = train(
             annotations, features, args.out / f"seed{seed}", config,
-            options=FitOptions(progress=False, log_fn=lambda _line: None),
+            options=FitOptions(
+                progress=False, log_fn=lambda _line: None, score_fusion=score_fusion_weights
+            ),
         )  # fmt: skip
         seconds = time.perf_counter() - began
         detector = Detector.from_checkpoint(result.checkpoint)

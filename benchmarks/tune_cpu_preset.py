@@ -31,6 +31,7 @@ from talnet.evaluate.detection import evaluate_detection
 from talnet.evaluate.diagnose import diagnose
 from talnet.evaluate.proposals import evaluate_proposals
 from talnet.io.annotations import load_ground_truth, save_ground_truth
+from talnet.pipelines.evaluation import score_fusion_weights
 from talnet.train.loop import FitOptions, train
 
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -193,7 +194,9 @@ def main() -> None:
                 began = time.perf_counter()
                 result = train(
                     annotations, data / "features", run, config,
-                    options=FitOptions(progress=False, log_fn=lambda _line: None),
+                    options=FitOptions(
+                        progress=False, log_fn=lambda _l: None, score_fusion=score_fusion_weights
+                    ),
                 )  # fmt: skip
                 row = {"variant": name, "data": data.name, "seed": seed, "subset": subset,
                        "train_s": round(time.perf_counter() - began, 1)}  # fmt: skip

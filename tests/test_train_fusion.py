@@ -14,11 +14,11 @@ from talnet.errors import TalnetError
 from talnet.io.annotations import clip_for_training, load_ground_truth
 from talnet.io.features import read_meta
 from talnet.model.talnet import TalNet
-from talnet.pipelines.evaluation import evaluate_detector
+from talnet.pipelines.evaluation import evaluate_detector, score_fusion_weights
 from talnet.train.fusion import FUSION_SCORES, FUSION_WEIGHT, choose_fusion_weight, fusion_split
 from talnet.train.loop import FitOptions, train
 
-QUIET = FitOptions(progress=False, log_fn=lambda _m: None)
+QUIET = FitOptions(progress=False, log_fn=lambda _m: None, score_fusion=score_fusion_weights)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,8 @@ def test_each_weight_is_scored_as_a_detector_with_that_weight_scores(data):
     meta = read_meta(data / "features")
     torch.manual_seed(0)
     model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config).train()
-    best, scores = choose_fusion_weight(model, held, config)
+    scores = score_fusion_weights(model, held, config)
+    best = choose_fusion_weight(scores, config.detect.step_score_weight)
     assert model.training  # left as it was found
     gt = {v.video_id: held.gt[v.video_id] for v in held.videos}
     for weight, score in scores.items():
@@ -106,3 +107,17 @@ def test_a_fusion_setting_it_cannot_run_with_names_its_key(edits, key):
         setattr(config.train, name, value)
     with pytest.raises(TalnetError, match=re.escape(key)):
         config.validate()
+
+
+def test_ties_go_to_the_configs_own_weight_then_the_larger():
+    assert choose_fusion_weight({0.25: 0.5, 0.5: 0.5, 0.75: 0.4}, own=0.25) == 0.25
+    assert choose_fusion_weight({0.25: 0.5, 0.5: 0.5, 0.75: 0.4}, own=0.75) == 0.5
+    assert choose_fusion_weight({0.25: 0.3, 0.5: 0.5}, own=0.25) == 0.5
+
+
+def test_fit_without_a_fusion_scorer_says_it_needs_one(data, tmp_path):
+    options = FitOptions(progress=False, log_fn=lambda _m: None)
+    with pytest.raises(TalnetError, match="no fusion scorer"):
+        train(data / "annotations.json", data / "features", tmp_path / "run", fusion_config(),
+              options=options)  # fmt: skip
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from talnet.io.annotations import load_ground_truth
-    from talnet.pipelines.evaluation import held_out_validator
+    from talnet.pipelines.evaluation import held_out_validator, score_fusion_weights
     from talnet.train.chance import near_chance
     from talnet.train.distributed import Distributed
     from talnet.train.loop import FitOptions, train
@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         val_gt = load_ground_truth(args.ground_truth, args.val_subset)
         validate = held_out_validator(args.features, val_gt)
     options = FitOptions(
-        device=args.device, amp=args.amp, progress=not args.quiet, validate=validate
+        device=args.device,
+        amp=args.amp,
+        progress=not args.quiet,
+        validate=validate,
+        score_fusion=score_fusion_weights,
     )
     result = train(
         args.ground_truth,

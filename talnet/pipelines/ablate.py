@@ -17,7 +17,7 @@ from talnet.errors import TalnetError
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import write_json
 from talnet.io.features import read_meta
-from talnet.pipelines.evaluation import evaluate_detector
+from talnet.pipelines.evaluation import evaluate_detector, score_fusion_weights
 from talnet.train.loop import FitOptions, train
 
 # name -> edits of the base config
@@ -151,7 +151,9 @@ def run_ablation(
         began = time.perf_counter()
         result = train(
             annotations, feat_dir, out / folder, config,
-            train_subset=train_subset, options=FitOptions(progress=progress, log_fn=_silent),
+            train_subset=train_subset, options=FitOptions(
+                progress=progress, log_fn=_silent, score_fusion=score_fusion_weights
+            ),
         )  # fmt: skip
         seconds = time.perf_counter() - began
         detector = Detector.from_checkpoint(result.checkpoint)

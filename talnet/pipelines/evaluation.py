@@ -3,10 +3,13 @@ ActivityNet-equivalent mAP. The one place train, demo, ablate and the benchmarks
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from talnet.config import Config
+from talnet.data.dataset import TrainingData
 from talnet.detect.detector import Detector, detect_features
 from talnet.evaluate.detection import (
     PROTOCOL_TIOUS,
@@ -61,3 +64,23 @@ def held_out_validator(feat_dir: str | Path, gt: GroundTruth) -> Validator:
 
     return validate
 
+
+
+def score_fusion_weights(model: TalNet, held: TrainingData, config: Config) -> dict[float, float]:
+    """A `train` hook (train.fusion_holdout): each train.fusion_weights candidate w as the
+    detector's detect.step_score_weight, scored on the held-out training videos by mAP averaged
+    over the protocol's tIoUs. Leaves the model in the mode it was found in."""
+    tious = PROTOCOL_TIOUS[config.evaluate.protocol]
+    gt = {video.video_id: held.gt[video.video_id] for video in held.videos}
+    was_training = model.training
+    device = next(model.parameters()).device
+    detector = Detector(model, held.classes, held.meta, device)
+    scores: dict[float, float] = {}
+    for weight in config.train.fusion_weights:
+        trial = dataclasses.replace(
+            config, detect=dataclasses.replace(config.detect, step_score_weight=weight)
+        )
+        result = evaluate_detector(detector.with_config(trial), held.feat_dir, gt, tious=tious)
+        scores[weight] = round(result.report.average, 4)
+    model.train(was_training)
+    return scores

@@ -13,19 +13,22 @@ it, and the best is kept; those videos then join the training for its last epoch
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
-from talnet.detect.detector import Detector, detect_features
-from talnet.evaluate.detection import PROTOCOL_TIOUS, evaluate_detection
 from talnet.model.talnet import TalNet
 
 FUSION_WEIGHT = "fusion_weight"  # the chosen w, in the log record of the epoch that chose it
 FUSION_SCORES = "fusion_map_avg"  # {w: held-out mAP averaged over the protocol's tIoUs}
+
+# Scores each train.fusion_weights candidate on held-out videos: (model, held, config) ->
+# {w: mAP averaged over the protocol's tIoUs}. Detecting and evaluating sit above training
+# (talnet.pipelines.evaluation.score_fusion_weights), so the caller hands it to `fit`.
+FusionScorer = Callable[[TalNet, TrainingData, Config], dict[float, float]]
 
 
 @dataclass
@@ -51,24 +54,7 @@ def fusion_split(data: TrainingData, config: Config) -> FusionSplit | None:
     return FusionSplit(data.subset(kept), data.subset(held), last_held_out)
 
 
-def choose_fusion_weight(
-    model: TalNet, held: TrainingData, config: Config
-) -> tuple[float, dict[float, float]]:
-    """Score each train.fusion_weights candidate on the held-out videos; the best w (ties go
-    to the config's own detect.step_score_weight, then to the larger w) and every score."""
-    tious = PROTOCOL_TIOUS[config.evaluate.protocol]
-    gt = {video.video_id: held.gt[video.video_id] for video in held.videos}
-    was_training = model.training
-    device = next(model.parameters()).device
-    detector = Detector(model, held.classes, held.meta, device)
-    scores: dict[float, float] = {}
-    for weight in config.train.fusion_weights:
-        trial = dataclasses.replace(
-            config, detect=dataclasses.replace(config.detect, step_score_weight=weight)
-        )
-        dets = detect_features(detector.with_config(trial), held.feat_dir, sorted(gt))
-        scores[weight] = round(evaluate_detection(gt, dets, tious).average, 4)
-    model.train(was_training)
-    own = config.detect.step_score_weight
-    best = max(scores, key=lambda w: (scores[w], w == own, w))
-    return best, scores
+def choose_fusion_weight(scores: dict[float, float], own: float) -> float:
+    """The best-scoring w; ties go to the config's own detect.step_score_weight (`own`), then
+    to the larger w."""
+    return max(scores, key=lambda w: (scores[w], w == own, w))

@@ -37,6 +37,7 @@ from talnet.train.epoch import EpochLosses, Stepper
 from talnet.train.fusion import (
     FUSION_SCORES,
     FUSION_WEIGHT,
+    FusionScorer,
     FusionSplit,
     choose_fusion_weight,
     fusion_split,
@@ -94,6 +95,8 @@ class FitOptions:
     # This process's place under torchrun; None reads torchrun's environment when `fit` starts
     # (`train` passes the one it read, so both agree).
     distributed: Distributed | None = None
+    # Scores the fusion weights on held-out videos; needed when train.fusion_holdout is on.
+    score_fusion: FusionScorer | None = None
 
 
 def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -119,6 +122,8 @@ def fit(
         split = fusion_split(data, config)
         if split is not None and state.epoch > split.choice_epoch:
             split = None  # a resumed run whose config holds the weight chosen before
+        if split is not None and opts.score_fusion is None:
+            raise TalnetError("train.fusion_holdout is on, but no fusion scorer was given to fit")
         for epoch in range(state.epoch, config.train.epochs):
             began = time.perf_counter()
             seen = split.kept if split is not None and epoch <= split.choice_epoch else data
@@ -127,7 +132,7 @@ def fit(
             zero_subnormals([*model.parameters(), *_state_tensors(stepper.optimizer)])
             record = _record(epoch, losses)
             if split is not None and epoch == split.choice_epoch:
-                record.update(_choose_fusion(model, split, config))
+                record.update(_choose_fusion(model, split, config, opts.score_fusion))
             if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
                 # on every rank: the same data and seed give every replica the same head
                 record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
@@ -141,12 +146,15 @@ def fit(
     return last
 
 
-def _choose_fusion(model: TalNet, split: FusionSplit, config: Config) -> dict[str, Any]:
+def _choose_fusion(
+    model: TalNet, split: FusionSplit, config: Config, score: FusionScorer
+) -> dict[str, Any]:
     """Refit the step head on the videos trained on so far, choose detect.step_score_weight
     on the held-out ones (in place: the saved config carries it) and say so for the log."""
     if config.train.step_refit_epochs:
         refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
-    weight, scores = choose_fusion_weight(model, split.held, config)
+    scores = score(model, split.held, config)
+    weight = choose_fusion_weight(scores, config.detect.step_score_weight)
     config.detect.step_score_weight = weight
     return {FUSION_WEIGHT: weight, FUSION_SCORES: {str(w): v for w, v in scores.items()}}
 
