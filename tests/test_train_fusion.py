@@ -7,7 +7,8 @@ import pytest
 import torch
 from model_factory import tiny_config, tiny_data
 
-from talnet.config import load_config
+from talnet.cli.main import main
+from talnet.config import load_config, save_config
 from talnet.data.dataset import TrainingData
 from talnet.detect.detector import Detector
 from talnet.errors import TalnetError
@@ -121,3 +122,16 @@ def test_fit_without_a_fusion_scorer_says_it_needs_one(data, tmp_path):
         train(data / "annotations.json", data / "features", tmp_path / "run", fusion_config(),
               options=options)  # fmt: skip
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_talnet_train_chooses_the_weight_from_a_config_file(data, tmp_path):
+    save_config(tmp_path / "fusion.yaml", fusion_config())
+    run = tmp_path / "run"
+    args = ["train", "--ground-truth", str(data / "annotations.json"),
+            "--features", str(data / "features"), "--out", str(run),
+            "--config", str(tmp_path / "fusion.yaml"), "--threads", "1", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    chosen = [r[FUSION_WEIGHT] for r in log if FUSION_WEIGHT in r]
+    assert len(chosen) == 1 and chosen[0] in (0.0, 1.0)
+    assert load_config(run / "config.yaml").detect.step_score_weight == chosen[0]

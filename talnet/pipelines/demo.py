@@ -13,7 +13,7 @@ from talnet.evaluate.detection import PROTOCOL_TIOUS
 from talnet.io.annotations import load_ground_truth
 from talnet.io.atomic import write_json
 from talnet.io.results import save_detections
-from talnet.pipelines.evaluation import evaluate_detector
+from talnet.pipelines.evaluation import evaluate_detector, score_fusion_weights
 from talnet.train.loop import FitOptions, train
 from talnet.visualize.report import report_from_files
 
@@ -60,7 +60,7 @@ def run_demo(
     log_fn(f"[2/5] training ({config.train.epochs} epochs, cpu_fast schedule)")
     result = train(
         annotations, features, out / "run", config, train_subset=TRAIN_SUBSET,
-        options=FitOptions(progress=progress, log_fn=log_fn),
+        options=FitOptions(progress=progress, log_fn=log_fn, score_fusion=score_fusion_weights),
     )  # fmt: skip
 
     log_fn("[3/5] detecting on the test subset")
