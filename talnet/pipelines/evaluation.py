@@ -65,7 +65,6 @@ def held_out_validator(feat_dir: str | Path, gt: GroundTruth) -> Validator:
     return validate
 
 
-
 def score_fusion_weights(model: TalNet, held: TrainingData, config: Config) -> dict[float, float]:
     """A `train` hook (train.fusion_holdout): each train.fusion_weights candidate w as the
     detector's detect.step_score_weight, scored on the held-out training videos by mAP averaged

@@ -114,6 +114,7 @@ def fit(
     """Train `model` in memory for epochs state.epoch+1 .. train.epochs, one crop per step,
     Adam; returns the last epoch's record (losses, lr, held-out metrics when validated)."""
     opts, state = options or FitOptions(), state or TrainingState()
+    _require_fusion_scorer(config, opts)
     flush_denormals()  # weights that decay towards zero would slow every later epoch
     last: dict[str, Any] = {}
     with (opts.distributed or Distributed.from_env()).joined(opts.device) as group:
@@ -122,8 +123,6 @@ def fit(
         split = fusion_split(data, config)
         if split is not None and state.epoch > split.choice_epoch:
             split = None  # a resumed run whose config holds the weight chosen before
-        if split is not None and opts.score_fusion is None:
-            raise TalnetError("train.fusion_holdout is on, but no fusion scorer was given to fit")
         for epoch in range(state.epoch, config.train.epochs):
             began = time.perf_counter()
             seen = split.kept if split is not None and epoch <= split.choice_epoch else data
@@ -144,6 +143,12 @@ def fit(
             group.barrier()  # the others wait while rank 0 validates and saves
             last = record
     return last
+
+
+def _require_fusion_scorer(config: Config, opts: FitOptions) -> None:
+    """train.fusion_holdout needs the caller's scorer (detection sits above training)."""
+    if config.train.fusion_holdout and opts.score_fusion is None:
+        raise TalnetError("train.fusion_holdout is on, but no fusion scorer was given to fit")
 
 
 def _choose_fusion(
@@ -206,6 +211,7 @@ def train(
             model = TalNet(dims, len(classes), config)
         except TalnetError as exc:  # model.streams names a stream these features lack
             raise TalnetError(str(exc), feat_dir) from exc
+    _require_fusion_scorer(config, opts)  # before the run folder is written
     if group.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(out / CONFIG_FILE, config)
