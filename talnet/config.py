@@ -23,6 +23,8 @@ from talnet.io.atomic import atomic_open
 DEFAULT_CONFIG = "thumos14_i3d"
 PROTOCOLS = ("thumos", "activitynet")  # evaluation protocols (tIoU thresholds), talnet.evaluate
 DEFAULT_PROTOCOL = "thumos"
+PROPOSAL_RANKS = ("objectness", "actionness", "product")  # detect.proposal_rank
+STEP_VOTES = ("probs", "logprobs")  # detect.step_vote: how a window's steps are pooled
 PROPOSAL_SCORES = ("objectness", "actionness", "product")
 
 
@@ -240,6 +242,16 @@ class DetectConfig:
     # inside minus step_contrast x the mean over a quarter of its length on each side (>= 0).
     step_score_weight: float = 0.0
     step_contrast: float = 1.0
+    # How the vote pools a window's steps: "probs", the mean probability of the class;
+    # "logprobs", the class's softmax share of the mean log-probability of every class (the
+    # head's logits averaged: a linear classifier of the window's mean, sharp where each step's
+    # evidence is weak).
+    step_vote: str = "probs"
+    # How proposals are ranked where they are the output (talnet detect --proposals, AR):
+    # "objectness" (the first stage, the paper), "actionness" (re-scored by the second stage:
+    # the classifier's 1 - background probability, mixed with the step head's vote for any
+    # action by step_score_weight) or "product" (the two multiplied).
+    proposal_rank: str = "objectness"
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
 
@@ -341,6 +353,8 @@ class Config:
              "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
+            (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
+            (d.proposal_rank in PROPOSAL_RANKS, f"detect.proposal_rank: one of {PROPOSAL_RANKS}"),
             (0 <= t.fusion_holdout < 1, "train.fusion_holdout in [0, 1)"),
             (not t.fusion_holdout or t.fusion_weights and m.step_classifier
              and all(0 <= w <= 1 for w in t.fusion_weights),

@@ -218,3 +218,29 @@ def test_detect_cli_refuses_features_on_another_grid(trained, tmp_path, changes,
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert run.returncode == 2 and named in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_proposals_ranked_by_the_second_stage(trained):
+    """detect.proposal_rank: the same proposals, re-scored by the classifier's actionness
+    (times the objectness for "product") and re-ordered best first."""
+    data, ckpt = trained
+    loaded = Detector.from_checkpoint(ckpt)
+    feats = load_features(data / "features", "synth_test_0000", read_meta(data / "features"))
+    tensors = {k: torch.from_numpy(v) for k, v in feats.items()}
+    model = loaded.model
+    with torch.inference_mode():
+        segments, objectness = model.proposals(tensors)
+        logits, _ = fuse(model.classify(model.branch_inputs(tensors), segments))
+        actionness = 1.0 - torch.softmax(logits, dim=-1)[:, 0]
+    by_objectness = {tuple(s): float(o) for s, o in zip(segments.tolist(), objectness, strict=True)}
+    assert loaded.config.detect.step_score_weight == 0  # the classifier's actionness alone
+    for rank, expected in (("actionness", actionness), ("product", actionness * objectness)):
+        ranked = loaded.with_config(edit_config(loaded.config, {"detect": {"proposal_rank": rank}}))
+        with torch.inference_mode():
+            got, scores = ranked.model.proposals(tensors)
+        assert sorted(map(tuple, got.tolist())) == sorted(by_objectness)  # the same set
+        assert torch.equal(scores, scores.sort(descending=True).values)
+        assert torch.allclose(scores.sort().values, expected.float().sort().values, atol=1e-6)
+    assert not torch.equal(got, segments)  # re-ordered
+    with pytest.raises(TalnetError, match="detect.proposal_rank"):
+        edit_config(loaded.config, {"detect": {"proposal_rank": "tiou"}})

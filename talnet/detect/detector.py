@@ -93,8 +93,9 @@ class Detector:
     def propose(
         self, features: dict[str, np.ndarray], meta: FeatureMeta | None = None
     ) -> list[Detection]:
-        """One video's class-agnostic proposals in seconds (label "proposal", score = the
-        objectness), best first: the first stage alone, for recall at a number of proposals."""
+        """One video's class-agnostic proposals in seconds (label "proposal"), best first: the
+        first stage's, scored by its objectness or, with detect.proposal_rank, re-scored by
+        the second stage; for recall at a number of proposals."""
         return self._detect_fitted(features, self._fitting(meta), proposals_only=True)
 
     def _fitting(self, meta: FeatureMeta | None) -> FeatureMeta:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talnet.config import STEP_VOTES
 from talnet.model.rangemax import window_mean
 
 STEP_LOSS = "step_cls"  # its loss term's name in the losses and the training log
@@ -53,26 +54,47 @@ def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def contrast_scores(
-    probs: torch.Tensor, segments: torch.Tensor, margin: float = 0.25, outside: float = 1.0
+    probs: torch.Tensor,
+    segments: torch.Tensor,
+    margin: float = 0.25,
+    outside: float = 1.0,
+    columns: torch.Tensor | None = None,
+    vote: str = "probs",
 ) -> torch.Tensor:
-    """Per-step class probabilities (T, C) and segments (C, N, 2) in steps, one row per class ->
-    (C, N): the mean probability of the row's class over the segment's steps minus `outside` x
-    its mean over `margin` * length on each side, at least 0 (a segment that is a plateau, not
-    part of one; `outside` > 1 ranks a segment that spills into, or sits inside, a longer run of
-    its class lower still)."""
-    length, classes = probs.shape
-    csum = torch.cat([probs.new_zeros(1, classes), probs.float().cumsum(0)])  # (T + 1, C)
-    rows = torch.arange(classes, device=probs.device)[:, None]
+    """Per-step class probabilities (T, K) and segments (C, N, 2) in steps, one row per class ->
+    (C, N): the row's class score over the segment's steps minus `outside` x its score over
+    `margin` * length on each side, at least 0 (a segment that is a plateau, not part of one;
+    `outside` > 1 ranks a segment that spills into, or sits inside, a longer run of its class
+    lower still). Row c's class is column `columns[c]` of `probs` (default: column c).
 
-    def mean(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    A window's score (`vote`): "probs", the mean probability of the class over its steps;
+    "logprobs", the class's softmax share of the mean log-probability of every column (with the
+    background among them): a linear head's logits averaged over the window, i.e. the linear
+    classifier of the window's mean input, which stays sharp where each step's evidence is weak.
+    """
+    if vote not in STEP_VOTES:
+        raise ValueError(f"vote: one of {STEP_VOTES}, not {vote!r}")
+    length, width = probs.shape
+    if columns is None:
+        columns = torch.arange(width, device=probs.device)
+    cols = columns.to(probs.device)[:, None]  # (C, 1)
+    values = probs.float().clamp(min=1e-6).log() if vote == "logprobs" else probs.float()
+    csum = torch.cat([values.new_zeros(1, width), values.cumsum(0)])  # (T + 1, K)
+
+    def score(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         lo = lo.round().long().clamp(0, length - 1)
         hi = hi.round().long().clamp(0, length - 1).maximum(lo)
-        return (csum[hi + 1, rows] - csum[lo, rows]) / (hi - lo + 1)
+        count = (hi - lo + 1).float()
+        if vote == "probs":
+            return (csum[hi + 1, cols] - csum[lo, cols]) / count
+        means = (csum[hi + 1] - csum[lo]) / count[..., None]  # (C, N, K)
+        shares = torch.softmax(means, dim=-1)
+        return shares.gather(-1, cols[..., None].expand(-1, lo.shape[1], 1)).squeeze(-1)
 
     start, end = segments[..., 0].float(), segments[..., 1].float()
     pad = (margin * (end - start)).clamp(min=1.0)
-    inner = mean(start, end)
-    before, after = mean(start - pad, start - 1), mean(end + 1, end + pad)
+    inner = score(start, end)
+    before, after = score(start - pad, start - 1), score(end + 1, end + pad)
     # a side outside the video has nothing to contrast with: the other side alone, or none
     has_before = ((start - 1).round() >= 0).float()
     has_after = ((end + 1).round() <= length - 1).float()

@@ -244,8 +244,36 @@ class TalNet(nn.Module):
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
         steps and their fused objectness (N,), best first, with the test budgets."""
         video = self.video_rows(features)
-        actionness = proposal_actionness(self.config.proposals, *self._step_maps(video))
-        return self._window_proposals(video, actionness)
+        boundary, steps = self._step_maps(video)
+        actionness = proposal_actionness(self.config.proposals, boundary, steps)
+        proposals, objectness = self._window_proposals(video, actionness)
+        if self.config.detect.proposal_rank == "objectness" or not len(proposals):
+            return proposals, objectness
+        return self._second_stage_ranked(video, proposals, objectness, steps)
+
+    def _second_stage_ranked(
+        self,
+        video: VideoRows,
+        proposals: torch.Tensor,
+        objectness: torch.Tensor,
+        steps: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Proposals (N, 2) re-scored by the second stage (detect.proposal_rank): the
+        classifier's actionness (1 - its background probability), with detect.step_score_weight
+        w mixed with the step head's vote for "any action" (`contrast_scores` of 1 - its
+        background probability), times the objectness for "product"; best first."""
+        cfg = self.config.detect
+        names = list(video.branches)
+        logits, _ = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
+        scores = 1.0 - torch.softmax(logits.float(), dim=-1)[:, 0]
+        if cfg.step_score_weight > 0 and steps is not None:
+            action = 1.0 - steps[:, :1].float()  # (T, 1)
+            vote = contrast_scores(action, proposals[None], outside=cfg.step_contrast)[0]
+            scores = (1 - cfg.step_score_weight) * scores + cfg.step_score_weight * vote
+        if cfg.proposal_rank == "product":
+            scores = scores * objectness.float()
+        order = scores.argsort(descending=True, stable=True)
+        return proposals[order], scores[order]
 
     def _proposals(
         self,
@@ -328,7 +356,10 @@ class TalNet(nn.Module):
         scores = probs.T.contiguous()  # (C, N)
         weight = cfg.step_score_weight
         if weight > 0:
-            votes = contrast_scores(steps[:, 1:], segments, outside=cfg.step_contrast)  # (C, N)
+            columns = torch.arange(1, steps.shape[1], device=steps.device)
+            votes = contrast_scores(
+                steps, segments, outside=cfg.step_contrast, columns=columns, vote=cfg.step_vote
+            )  # (C, N)
             scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
@@ -364,7 +395,11 @@ class TalNet(nn.Module):
         weight = cfg.step_score_weight
         if weight > 0 and steps is not None:
             votes = contrast_scores(
-                steps[:, 1 + top.indices], segments, outside=cfg.step_contrast
+                steps,
+                segments,
+                outside=cfg.step_contrast,
+                columns=1 + top.indices,
+                vote=cfg.step_vote,
             )  # (k, N)
             per_class = (1 - weight) * per_class + weight * votes
         scores = (top.values[:, None] * per_class).contiguous()  # (k, N)

@@ -1,0 +1,92 @@
+"""Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
+Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
+           [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
+OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
+the same subset it was scored on (held-out training videos, or the test split with `--test`)
+with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
+checkpoint's own config; "as trained" = {} is always first). Prints mAP (%) at tIoU 0.3-0.7 per
+run and the summary of tune_cpu_preset.py (worst mAP@0.5 over the datasets, then mean rank);
+rows go to OUT/redetect.json. A detection setting needs no training: this is how the preset's
+detection settings are chosen, on held-out videos, never on a test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from tune_cpu_preset import AN, HELD_OUT, TIOUS, summarize
+
+from talnet.bench.detect import cpu_model
+from talnet.config import edit_config
+from talnet.detect.detector import Detector, detect_features
+from talnet.evaluate.detection import evaluate_detection
+from talnet.evaluate.proposals import evaluate_proposals
+from talnet.io.annotations import load_ground_truth
+
+
+def scored_on(out: Path, data: Path, test: bool) -> tuple[Path, str]:
+    """The annotations and subset tune_cpu_preset.py scored `data` on."""
+    if test:
+        return data / "annotations.json", "test"
+    return out / f"{data.name}_heldout.json", HELD_OUT
+
+
+def parse_try(text: str) -> tuple[str, dict]:
+    """NAME=JSON -> (NAME, edits)."""
+    name, _, edits = text.partition("=")
+    if not name or not edits:
+        raise argparse.ArgumentTypeError(f"--try NAME=JSON, not {text!r}")
+    return name, json.loads(edits)
+
+
+def changes_proposals(edits: dict, first: bool) -> bool:
+    """Whether a setting can change the proposals' set or order (AR is measured only then,
+    and for the first setting)."""
+    return first or "proposals" in edits or "proposal_rank" in edits.get("detect", {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("data", type=Path, nargs="+")
+    parser.add_argument("--variant", default="thumos14_cpu", help="the runs' variant name")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--test", action="store_true", help="the runs were scored on test")
+    parser.add_argument("--try", dest="tries", type=parse_try, action="append", default=[])
+    parser.add_argument(
+        "--ar", action="store_true", help="also AR@100 / @1000 of settings that move proposals"
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"cpu: {cpu_model()}; runs of {args.variant}")
+    tries = [("as trained", {}), *args.tries]
+    rows: list[dict] = []
+    for data in args.data:
+        annotations, subset = scored_on(args.out, data, args.test)
+        gt = load_ground_truth(annotations, subset)
+        for seed in args.seeds:
+            run = args.out / f"{args.variant}_{data.name}_{seed}".replace(" ", "_")
+            trained = Detector.from_checkpoint(run / "checkpoint.pt")
+            for name, edits in tries:
+                detector = trained.with_config(edit_config(trained.config, edits))
+                dets = detect_features(detector, data / "features", sorted(gt), progress=False)
+                report = evaluate_detection(gt, dets, TIOUS)
+                row = {"variant": name, "data": data.name, "seed": seed, "subset": subset,
+                       "mAP": [100 * float(m) for m in report.mAP]}  # fmt: skip
+                if args.ar and changes_proposals(edits, name == tries[0][0]):
+                    props = detect_features(detector, data / "features", sorted(gt), False, True)
+                    recall = evaluate_proposals(gt, props, an_values=AN)
+                    row["AR"] = [100 * float(a) for a in recall.average_recall]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                (args.out / "redetect.json").write_text(json.dumps(rows, indent=1))
+    print(summarize(rows))
+
+
+if __name__ == "__main__":
+    main()
