@@ -133,6 +133,10 @@ class ProposalConfig:
     actionness_thresholds: list[float] = field(default_factory=list)
     # ... or, with model.step_classifier, the runs of each class's per-step probability
     actionness_per_class: bool = False
+    # Runs are grouped on the actionness as it is (width 1) and on its centred moving average
+    # over each of these widths (e.g. [1, 9]), all joined: a faint signal breaks a run that a
+    # mean over a few steps keeps whole. Empty: as it is only.
+    actionness_smooth: list[int] = field(default_factory=list)
     # Segments that always join the proposals after NMS, scored as the best one (ActivityNet
     # practice: a lone instance often fills most of its video): the whole video with its start
     # and its end each trimmed by every fraction listed ([0, 0.1]: the whole video and three
@@ -347,6 +351,8 @@ class Config:
              "proposals.whole_video_trims: fractions in [0, 0.5)"),
             (all(0 < x < 1 for x in p.actionness_thresholds),
              "proposals.actionness_thresholds: in (0, 1)"),
+            (all(w >= 1 for w in p.actionness_smooth),
+             "proposals.actionness_smooth: widths of at least 1"),
             (not p.actionness_per_class or m.step_classifier,
              "proposals.actionness_per_class needs model.step_classifier: true"),
             (not p.actionness_thresholds or m.boundary_head or m.step_classifier,

@@ -16,9 +16,11 @@ from talnet.model.boundary import (
     actionness_runs,
     boundary_loss,
     boundary_targets,
+    proposal_actionness,
     snap_edges,
 )
 from talnet.model.losses import TOTAL_LOSS
+from talnet.model.matching import pairwise_tiou
 from talnet.model.talnet import TalNet
 from talnet.model.targets import GroundTruthSteps
 
@@ -108,6 +110,28 @@ def test_actionness_runs_become_segments_at_each_threshold():
     segments, scores = actionness_runs(two, [0.5])
     assert segments.tolist() == [[4.5, 14.5], [19.5, 29.5]]
     assert torch.allclose(scores, torch.tensor([0.6, 0.8]))
+
+
+def test_smoothed_actionness_keeps_a_faint_run_whole():
+    # an action over steps 10..29 whose actionness (0.6) dips to 0.2 on every fifth step: the
+    # raw runs above 0.5 are fragments; those of the 5-step mean cover the action
+    steps = torch.zeros(40, 3)
+    steps[:, 0] = 1.0
+    steps[10:30, 0] = 0.4
+    steps[12:30:5, 0] = 0.8
+    steps[:, 1] = 1.0 - steps[:, 0]
+    action = torch.tensor([[9.5, 29.5]])
+    raw = ProposalConfig(actionness_thresholds=[0.5])
+    smooth = dataclasses.replace(raw, actionness_smooth=[1, 5])
+    fragments, _ = actionness_runs(proposal_actionness(raw, None, steps), [0.5])
+    assert len(fragments) == 5 and pairwise_tiou(fragments, action).max() <= 0.2
+    joined = proposal_actionness(smooth, None, steps)
+    assert joined.shape == (40, 2)  # the map as it is, and its 5-step mean
+    segments, _ = actionness_runs(joined, [0.5])
+    assert segments[:5].tolist() == fragments.tolist()  # width 1: as it was
+    assert pairwise_tiou(segments[5:], action).max() >= 0.8
+    with pytest.raises(TalnetError, match="proposals.actionness_smooth"):
+        edit_config(load_config("thumos14_cpu"), {"proposals": {"actionness_smooth": [0]}})
 
 
 def _net(**proposals) -> TalNet:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talnet.config import ProposalConfig
+from talnet.model.rangemax import window_mean
 
 BOUNDARY_LOSS = "boundary"  # its loss term's name in the losses and the training log
 START, END, ACTIONNESS = 0, 1, 2  # channels of the head's output
@@ -157,7 +158,19 @@ def proposal_actionness(
     if not config.actionness_thresholds:
         return None
     if config.actionness_per_class:
-        return steps[:, 1:]
-    if boundary is not None:
-        return boundary[:, ACTIONNESS]
-    return None if steps is None else 1.0 - steps[:, 0]
+        found = steps[:, 1:]
+    elif boundary is not None:
+        found = boundary[:, ACTIONNESS]
+    else:
+        found = None if steps is None else 1.0 - steps[:, 0]
+    if found is None or not config.actionness_smooth:
+        return found
+    return smoothed_columns(found, config.actionness_smooth)
+
+
+def smoothed_columns(actionness: torch.Tensor, widths: list[int]) -> torch.Tensor:
+    """An actionness (T,) or (T, K) -> (T, K x len(widths)): its centred moving average over
+    each width (1: itself), side by side, for `actionness_runs` to group all together."""
+    columns = actionness[:, None] if actionness.dim() == 1 else actionness
+    means = window_mean(columns.float(), [w // 2 for w in widths], widths)  # (W, T, K)
+    return torch.cat(list(means.unbind(0)), dim=1)
