@@ -68,6 +68,9 @@ BEFORE: Edits = on_previous({
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
     "contrast 1": {"detect": {"step_contrast": 1.0}},
+    # four SoI bins: with the context extension one before, two inside, one after (the
+    # sliding-window baseline's three means, nearly): fewer weights to learn from 60 videos
+    "soi bins 4": {"model": {"soi_bins": 4}},
     # detect.step_score_weight chosen per run on a fifth of its training videos, held out of
     # all but the last epochs (talnet.train.fusion)
     "fusion chosen held out": {
