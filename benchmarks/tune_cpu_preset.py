@@ -71,6 +71,9 @@ VARIANTS: dict[str, Edits] = {
     # four SoI bins: with the context extension one before, two inside, one after (the
     # sliding-window baseline's three means, nearly): fewer weights to learn from 60 videos
     "soi bins 4": {"model": {"soi_bins": 4}},
+    # the paper's dropout in the classifier's FC layers (the preset: 0.2), against its
+    # wrong-label errors where the training videos are few
+    "dropout 0.5": {"model": {"dropout": 0.5}},
     # detect.step_score_weight chosen per run on a fifth of its training videos, held out of
     # all but the last epochs (talnet.train.fusion)
     "fusion chosen held out": {

@@ -23,9 +23,8 @@ from talnet.io.atomic import atomic_open
 DEFAULT_CONFIG = "thumos14_i3d"
 PROTOCOLS = ("thumos", "activitynet")  # evaluation protocols (tIoU thresholds), talnet.evaluate
 DEFAULT_PROTOCOL = "thumos"
-PROPOSAL_RANKS = ("objectness", "actionness", "product")  # detect.proposal_rank
 STEP_VOTES = ("probs", "logprobs")  # detect.step_vote: how a window's steps are pooled
-PROPOSAL_SCORES = ("objectness", "actionness", "product")
+PROPOSAL_SCORES = ("objectness", "actionness", "product")  # detect.proposal_score, _rank
 
 
 @dataclass
@@ -360,7 +359,7 @@ class Config:
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
             (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
-            (d.proposal_rank in PROPOSAL_RANKS, f"detect.proposal_rank: one of {PROPOSAL_RANKS}"),
+            (d.proposal_rank in PROPOSAL_SCORES, f"detect.proposal_rank: one of {PROPOSAL_SCORES}"),
             (0 <= t.fusion_holdout < 1, "train.fusion_holdout in [0, 1)"),
             (not t.fusion_holdout or t.fusion_weights and m.step_classifier
              and all(0 <= w <= 1 for w in t.fusion_weights),

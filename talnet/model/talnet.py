@@ -242,7 +242,8 @@ class TalNet(nn.Module):
 
     def proposals(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference of the first stage alone: one video's class-agnostic proposals (N, 2) in
-        steps and their fused objectness (N,), best first, with the test budgets."""
+        steps and their scores (N,), best first, with the test budgets: the fused objectness,
+        or the second stage's score of each as detect.proposal_rank says."""
         video = self.video_rows(features)
         boundary, steps = self._step_maps(video)
         actionness = proposal_actionness(self.config.proposals, boundary, steps)
