@@ -17,13 +17,11 @@ import json
 from pathlib import Path
 
 import torch
-from tune_cpu_preset import AN, HELD_OUT, TIOUS, summarize
+from tune_cpu_preset import HELD_OUT, heldout_annotations, map_and_recall, run_dir, summarize
 
 from talnet.bench.detect import cpu_model
 from talnet.config import edit_config
-from talnet.detect.detector import Detector, detect_features
-from talnet.evaluate.detection import evaluate_detection
-from talnet.evaluate.proposals import evaluate_proposals
+from talnet.detect.detector import Detector
 from talnet.io.annotations import load_ground_truth
 
 
@@ -31,7 +29,7 @@ def scored_on(out: Path, data: Path, test: bool) -> tuple[Path, str]:
     """The annotations and subset tune_cpu_preset.py scored `data` on."""
     if test:
         return data / "annotations.json", "test"
-    return out / f"{data.name}_heldout.json", HELD_OUT
+    return heldout_annotations(out, data), HELD_OUT
 
 
 def parse_try(text: str) -> tuple[str, dict]:
@@ -42,10 +40,10 @@ def parse_try(text: str) -> tuple[str, dict]:
     return name, json.loads(edits)
 
 
-def changes_proposals(edits: dict, first: bool) -> bool:
+def changes_proposals(edits: dict) -> bool:
     """Whether a setting can change the proposals' set or order (AR is measured only then,
-    and for the first setting)."""
-    return first or "proposals" in edits or "proposal_rank" in edits.get("detect", {})
+    and for the checkpoint as trained)."""
+    return "proposals" in edits or "proposal_rank" in edits.get("detect", {})
 
 
 def main() -> None:
@@ -70,20 +68,15 @@ def main() -> None:
         annotations, subset = scored_on(args.out, data, args.test)
         gt = load_ground_truth(annotations, subset)
         for seed in args.seeds:
-            run = args.out / f"{args.variant}_{data.name}_{seed}".replace(" ", "_")
+            run = run_dir(args.out, args.variant, data, seed)
             trained = Detector.from_checkpoint(run / "checkpoint.pt")
-            for name, edits in tries:
+            for i, (name, edits) in enumerate(tries):
                 detector = trained.with_config(edit_config(trained.config, edits))
-                dets = detect_features(detector, data / "features", sorted(gt), progress=False)
-                report = evaluate_detection(gt, dets, TIOUS)
-                row = {"variant": name, "data": data.name, "seed": seed, "subset": subset,
-                       "mAP": [100 * float(m) for m in report.mAP]}  # fmt: skip
-                if args.ar and changes_proposals(edits, name == tries[0][0]):
-                    props = detect_features(detector, data / "features", sorted(gt), False, True)
-                    recall = evaluate_proposals(gt, props, an_values=AN)
-                    row["AR"] = [100 * float(a) for a in recall.average_recall]
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                recall = args.ar and (i == 0 or changes_proposals(edits))
+                _, scores = map_and_recall(detector, data / "features", gt, recall)
+                row = {"variant": name, "data": data.name, "seed": seed, "subset": subset}
+                rows.append({**row, **scores})
+                print(json.dumps(rows[-1]), flush=True)
                 (args.out / "redetect.json").write_text(json.dumps(rows, indent=1))
     print(summarize(rows))
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from anet_baseline import mean_feature_baseline
-from tune_cpu_preset import split
+from tune_cpu_preset import run_dir, split
 
 from talnet.bench.detect import cpu_model
 from talnet.config import Edits, edit_config, load_config
@@ -109,7 +109,7 @@ def main() -> None:
                 config.train.seed = seed
                 if args.epochs:
                     config.train.epochs = args.epochs
-                run = args.out / f"{name}_{data.name}_{seed}".replace(" ", "_")
+                run = run_dir(args.out, name, data, seed)
                 began = time.perf_counter()
                 result = train(
                     annotations, feats, run, config, train_subset=SUBSETS[0],

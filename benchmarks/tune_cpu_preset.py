@@ -31,6 +31,7 @@ from talnet.evaluate.detection import evaluate_detection
 from talnet.evaluate.diagnose import diagnose
 from talnet.evaluate.proposals import evaluate_proposals
 from talnet.io.annotations import load_ground_truth, save_ground_truth
+from talnet.io.types import Detections, GroundTruth
 from talnet.pipelines.evaluation import score_fusion_weights
 from talnet.train.loop import FitOptions, train
 
@@ -129,24 +130,43 @@ def split(
     ids = sorted(v for v, info in gt.items() if info.subset == subsets[0])
     held = set(ids[-holdout:])
     copy = {v: replace(info, subset=HELD_OUT) if v in held else info for v, info in gt.items()}
-    path = out / f"{data.name}_heldout.json"
+    path = heldout_annotations(out, data)
     save_ground_truth(path, copy)
     return path, HELD_OUT
+
+
+def heldout_annotations(out: Path, data: Path) -> Path:
+    """Where `split` writes DATA's annotations with the held-out videos renamed."""
+    return out / f"{data.name}_heldout.json"
+
+
+def run_dir(out: Path, variant: str, data: Path, seed: int) -> Path:
+    """The run folder of one variant trained on one DATA with one seed."""
+    return out / f"{variant}_{data.name}_{seed}".replace(" ", "_")
+
+
+def map_and_recall(
+    detector: Detector, features: Path, gt: GroundTruth, recall: bool = True
+) -> tuple[Detections, dict]:
+    """One detector's detections of the videos of `gt` and their mAP (%) per tIoU, with
+    `recall` also its proposals' AR@AN (%)."""
+    dets = detect_features(detector, features, sorted(gt), progress=False)
+    scores = {"mAP": [100 * float(m) for m in evaluate_detection(gt, dets, TIOUS).mAP]}
+    if recall:
+        proposals = detect_features(detector, features, sorted(gt), False, True)
+        found = evaluate_proposals(gt, proposals, an_values=AN)
+        scores["AR"] = [100 * float(a) for a in found.average_recall]
+    return dets, scores
 
 
 def measure(checkpoint: Path, features: Path, annotations: Path, subset: str) -> dict:
     """mAP per tIoU, AR@AN and the diagnosis figures of one trained model on one subset."""
     gt = load_ground_truth(annotations, subset)
-    detector = Detector.from_checkpoint(checkpoint)
-    dets = detect_features(detector, features, sorted(gt), progress=False)
-    report = evaluate_detection(gt, dets, TIOUS)
-    proposals = detect_features(detector, features, sorted(gt), False, True)
-    recall = evaluate_proposals(gt, proposals, an_values=AN)
+    dets, scores = map_and_recall(Detector.from_checkpoint(checkpoint), features, gt)
     d = diagnose(gt, dets, 0.5)
     longest = [b for b in d.sensitivity if b.characteristic == "length"][-1]
     return {
-        "mAP": [100 * float(m) for m in report.mAP],
-        "AR": [100 * float(a) for a in recall.average_recall],
+        **scores,
         "localization_gain": 100 * d.gain["localization"][0],
         "missed_over_18s": None if longest.missed_share is None else 100 * longest.missed_share,
     }
@@ -196,7 +216,7 @@ def main() -> None:
             for seed in args.seeds:
                 config = edit_config(load_config(args.base), VARIANTS[name])
                 config.train.seed = seed
-                run = args.out / f"{name}_{data.name}_{seed}".replace(" ", "_")
+                run = run_dir(args.out, name, data, seed)
                 began = time.perf_counter()
                 result = train(
                     annotations, data / "features", run, config,
