@@ -50,9 +50,16 @@ class Distributed:
     def joined(self, device: str) -> Iterator[Distributed]:
         """Join the process group for the block (gloo on CPU, nccl on GPU) and yield its view."""
         group = self.start(device)
-        yield group
-        # Only after a clean finish, not in a `finally` (as fit always did): after an error this
-        # process exits, and torchrun ends the other ranks with it.
+        try:
+            yield group
+        except BaseException:
+            # A gloo group still open when Python exits on an error aborts the process (SIGABRT,
+            # "terminate called without an active exception"), and torchrun then reports the
+            # abort, not the error; closed, the error and its exit status come through. An nccl
+            # group is left to torchrun, which ends the other ranks: its teardown may wait for them.
+            if group.active and dist.get_backend() == "gloo":
+                group.close()
+            raise
         group.close()
 
     def start(self, device: str) -> Distributed:
@@ -60,6 +67,12 @@ class Distributed:
         if not self.active:
             return replace(self, rank=0, world=1)
         if not dist.is_initialized():
+            # torch._dynamo, imported lazily by the first optimizer or DDP wrapper, keeps a group
+            # that exists at its import alive past destroy_process_group; the group's threads then
+            # race the exit, and a run that finished may abort ("terminate called without an
+            # active exception"). Imported before the group, it holds none.
+            import torch._dynamo  # noqa: F401
+
             backend = "nccl" if device.startswith("cuda") else "gloo"
             if backend == "nccl":  # nccl binds to the current device, so pick ours first
                 torch.cuda.set_device(self.local_rank)
