@@ -1,4 +1,4 @@
-"""`talnet train`: train TAL-Net on features + ground truth (also under torchrun for DDP)."""
+"""`talnet train`: train TAL-Net on features + ground truth (also under torchrun, data parallel)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "RUN_DIR/log.jsonl (losses per stage, learning rate, time, held-out mAP), and "
         "ends with a warning per classification loss still near chance. "
         "Under `torchrun --nproc_per_node=N talnet train ...` it trains with "
-        "DistributedDataParallel (gloo on CPU, nccl on GPU).",
+        "data parallelism: each step's gradients averaged over the processes (gloo on CPU, nccl "
+        "on GPU).",
         epilog="example: talnet train --ground-truth gt.json --features feats/ --out runs/a "
         "--config cpu_fast --val-subset test",
     )

@@ -46,6 +46,6 @@ def video_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of one video's logits (K,) against the classes of its instances, labels
     (G,) in 1..K, as a distribution (one class: plain cross-entropy); 0 without instances."""
     if labels.numel() == 0:
-        return logits.sum() * 0.0  # keeps the head in the graph (DDP)
+        return logits.sum() * 0.0  # keeps the head in the graph (a zero gradient, not none)
     target = video_target(labels, logits.shape[-1])
     return -(target * F.log_softmax(logits.float(), dim=-1)).sum()

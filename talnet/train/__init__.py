@@ -1,1 +1,1 @@
-"""Training loop: sampling videos, joint two-stage loss, checkpoints, DDP."""
+"""Training loop: sampling videos, joint two-stage loss, checkpoints, data parallelism."""

@@ -1,6 +1,6 @@
 """One process's optimizer steps: the learning-rate schedule, its share of each epoch's
-shuffled crops, one epoch of steps (AMP, gradient clipping, DDP) and the RNG states that let a
-resumed run draw the same crops."""
+shuffled crops, one epoch of steps (AMP, gradient clipping, gradients averaged over processes)
+and the RNG states that let a resumed run draw the same crops."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def crops_of_rank(videos: int, config: Config, epoch: int, group: Distributed) -
     shuffle = torch.Generator().manual_seed(tcfg.seed + 7919 * epoch)
     order = torch.randperm(videos * tcfg.windows_per_video, generator=shuffle) % videos
     mine = order[group.rank :: group.world].tolist()
-    # equal step counts for DDP, whose every step waits for all ranks' gradients
+    # equal step counts on every rank: each step waits for all ranks' gradients
     mine += order[: crops_per_rank(videos, config, group) - len(mine)].tolist()
     return mine
 
@@ -72,10 +72,9 @@ class EpochLosses:
 
 @dataclass
 class Stepper:
-    """One process's training machinery: model and DDP wrapper, Adam, AMP scaler, crop sampler."""
+    """One process's training machinery: model, Adam, AMP scaler, crop sampler, its group."""
 
     model: TalNet
-    trainer: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     sampler: torch.Generator
@@ -87,15 +86,16 @@ class Stepper:
     def build(
         cls, model: TalNet, config: Config, device: str, amp: bool, group: Distributed
     ) -> Stepper:
-        """Move `model` to `device`, wrap it for DDP, and give it a fresh optimizer and sampler."""
+        """Move `model` to `device`, start it from rank 0's weights, and give it a fresh optimizer
+        and sampler."""
         amp = amp and device.startswith("cuda")  # float16 autocast and scaling are CUDA paths
         tcfg = config.train
         model.to(device)
-        trainer = group.wrap(model)
+        group.share_parameters(model)
         optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
         sampler = torch.Generator().manual_seed(tcfg.seed * 1009 + group.rank)  # rank's own crops
-        return cls(model, trainer, optimizer, scaler, sampler, group, device, amp)
+        return cls(model, optimizer, scaler, sampler, group, device, amp)
 
     def restore(self, optimizer: dict[str, Any] | None, rng: dict[str, Any] | None) -> None:
         """Continue a saved run: its optimizer state, and the RNG states its last epoch left."""
@@ -155,15 +155,13 @@ class Stepper:
             groups.setdefault(crop.length, []).append(crop)
         self.optimizer.zero_grad(set_to_none=True)
         values = torch.zeros(len(names), dtype=torch.float64)
-        for i, group in enumerate(groups.values()):
+        for group in groups.values():
             share = len(group) / len(crops)
-            last = i == len(groups) - 1
-            sync = contextlib.nullcontext() if last else self.group.no_sync(self.trainer)
-            with sync:
-                losses = self._losses(group)
-                total = losses[TOTAL_LOSS] if share == 1 else losses[TOTAL_LOSS] * share
-                self.scaler.scale(total).backward()
+            losses = self._losses(group)
+            total = losses[TOTAL_LOSS] if share == 1 else losses[TOTAL_LOSS] * share
+            self.scaler.scale(total).backward()
             values += share * torch.tensor([losses[n].item() for n in names], dtype=torch.float64)
+        self.group.average_gradients(self.model.parameters())  # one exchange per step
         if tcfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tcfg.grad_clip)
@@ -186,7 +184,7 @@ class Stepper:
             torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
         )
         with autocast:
-            return self.trainer(feats, targets, self.sampler)[1]
+            return self.model(feats, targets, self.sampler)[1]
 
 
 def _targets(crop: Crop, device: str) -> GroundTruthSteps:

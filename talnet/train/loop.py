@@ -1,10 +1,11 @@
 """Training: `fit` runs the epochs in memory, `train` is its file-based wrapper (features and
 ground truth in, RUN_DIR/checkpoint.pt, config.yaml and log.jsonl out, resumable).
 
-Runs alone or under `torchrun --nproc_per_node=N` (DistributedDataParallel: gloo on CPU,
-nccl on GPU); each process takes every N-th crop of the same shuffled epoch, so N processes
-see N videos per optimizer step. Rank 0 logs, evaluates and writes checkpoints. The process
-group is `distributed.Distributed`; one process's steps, shares and RNG states are `epoch`'s.
+Runs alone or under `torchrun --nproc_per_node=N` (data parallel: every step's gradients
+averaged over the processes, gloo on CPU, nccl on GPU); each process takes every N-th crop of
+the same shuffled epoch, so N processes see N videos per optimizer step. Rank 0 logs,
+evaluates and writes checkpoints. The process group is `distributed.Distributed`; one
+process's steps, shares and RNG states are `epoch`'s.
 """
 
 from __future__ import annotations
