@@ -75,6 +75,8 @@ VARIANTS: dict[str, Edits] = {
     # the paper's dropout in the classifier's FC layers (the preset: 0.2), against its
     # wrong-label errors where the training videos are few
     "dropout 0.5": {"model": {"dropout": 0.5}},
+    "weight decay 1e-3": {"train": {"weight_decay": 0.001}},
+    "input dropout 0.4": {"train": {"input_dropout": 0.4}},
     # detect.step_score_weight chosen per run on a fifth of its training videos, held out of
     # all but the last epochs (talnet.train.fusion)
     "fusion chosen held out": {

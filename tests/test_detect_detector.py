@@ -244,3 +244,20 @@ def test_proposals_ranked_by_the_second_stage(trained):
     assert not torch.equal(got, segments)  # re-ordered
     with pytest.raises(TalnetError, match="detect.proposal_rank"):
         edit_config(loaded.config, {"detect": {"proposal_rank": "tiou"}})
+
+
+def test_boundary_voting_moves_edges_and_keeps_scores(trained):
+    """detect.boundary_vote: the same detections (labels, scores, order), some of them with
+    edges moved to their suppressed cluster's weighted mean; 0 leaves them as they were."""
+    data, ckpt = trained
+    plain = Detector.from_checkpoint(ckpt)
+    feats = load_features(data / "features", "synth_test_0000", read_meta(data / "features"))
+    before = plain.detect(feats)
+    voting = plain.with_config(edit_config(plain.config, {"detect": {"boundary_vote": 0.5}}))
+    after = voting.detect(feats)
+    assert [(d.label, d.score) for d in after] == [(d.label, d.score) for d in before]
+    pairs = zip(after, before, strict=True)
+    moved = [abs(a.start - b.start) + abs(a.end - b.end) for a, b in pairs]
+    assert max(moved) > 0 and all(a.start < a.end for a in after)
+    with pytest.raises(TalnetError, match="detect.boundary_vote"):
+        edit_config(plain.config, {"detect": {"boundary_vote": 1.5}})

@@ -3,7 +3,7 @@ import torch
 
 import talnet.model.nms as nms_module
 from talnet.model.matching import pairwise_tiou
-from talnet.model.nms import batched_nms, greedy_prefix, nms, soft_nms
+from talnet.model.nms import batched_nms, greedy_prefix, nms, soft_nms, vote_boundaries
 
 
 def _naive_nms(segments, scores, thr):
@@ -274,3 +274,29 @@ def test_nms_of_200k_long_video_proposals_is_greedy():
     assert 0 < len(kept) < n
     _assert_greedy(segs, scores, kept, 0.7)
     assert torch.equal(nms(segs, scores, 0.7, max_keep=20_000), kept[:20_000])
+
+
+def test_boundary_voting_moves_a_kept_segment_to_its_clusters_weighted_mean():
+    # class 0: the kept segment [10, 20] and two suppressed neighbours; class 1 votes elsewhere
+    segments = torch.tensor([
+        [[10.0, 20.0], [12.0, 22.0], [8.0, 18.0], [40.0, 50.0]],
+        [[11.0, 21.0], [11.0, 21.0], [11.0, 21.0], [11.0, 21.0]],
+    ])  # fmt: skip
+    scores = torch.tensor([[0.5, 0.3, 0.2, 0.9], [1.0, 1.0, 1.0, 1.0]])
+    kept, rows = segments[0, :1], torch.tensor([0])
+    voted = vote_boundaries(kept, rows, segments, scores, 0.5)
+    # (0.5 x 10 + 0.3 x 12 + 0.2 x 8) / 1.0, likewise the ends; [40, 50] and class 1 do not vote
+    assert torch.allclose(voted, torch.tensor([[10.2, 20.2]]))
+    # a stricter threshold leaves only the segment itself (tIoU of [12, 22] with it: 8/12)
+    assert torch.allclose(vote_boundaries(kept, rows, segments, scores, 0.7), kept)
+    # one kept segment per class, chunked: the same as one at a time
+    both = torch.tensor([[10.0, 20.0], [11.0, 21.0]])
+    together = vote_boundaries(both, torch.tensor([0, 1]), segments, scores, 0.5, chunk=1)
+    assert torch.allclose(together, torch.tensor([[10.2, 20.2], [11.0, 21.0]]))
+
+
+def test_boundary_voting_leaves_a_segment_without_voters_where_it_is():
+    segments = torch.tensor([[[10.0, 20.0], [30.0, 40.0]]])
+    scores = torch.tensor([[0.0, 0.8]])  # the kept segment's own score is 0: nobody votes
+    kept = torch.tensor([[10.0, 20.0]])
+    assert torch.equal(vote_boundaries(kept, torch.tensor([0]), segments, scores, 0.5), kept)

@@ -162,6 +162,30 @@ def _top_known(scores: torch.Tensor, keep: torch.Tensor, top: int, unresolved: f
     return untied and float(head[-1]) > unresolved
 
 
+def vote_boundaries(
+    kept: torch.Tensor,
+    rows: torch.Tensor,
+    segments: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float,
+    chunk: int = 256,
+) -> torch.Tensor:
+    """Boundary voting after NMS: each kept segment (M, 2) of group `rows` (M,) moved to the
+    score-weighted mean of its group's candidates, segments (G, N, 2) with scores (G, N), that
+    overlap it by tIoU >= `iou_threshold` (itself among them). The cluster NMS suppressed
+    agrees on where an instance is better than its single best member does."""
+    out = kept.clone()
+    for lo in range(0, len(kept), chunk):
+        part = slice(lo, lo + chunk)
+        cand, weight = segments[rows[part]], scores[rows[part]].clamp_min(0)  # (m, N, 2), (m, N)
+        iou = pairwise_tiou(kept[part, None, :], cand)[:, 0]  # (m, N)
+        weight = torch.where(iou >= iou_threshold, weight, torch.zeros_like(weight))
+        total = weight.sum(dim=1, keepdim=True)
+        voted = (weight[..., None] * cand).sum(dim=1) / total.clamp_min(1e-12)
+        out[part] = torch.where(total > 0, voted, kept[part])
+    return out
+
+
 def soft_nms(
     segments: torch.Tensor, scores: torch.Tensor, sigma: float = 0.5, max_out: int | None = None
 ) -> torch.Tensor:

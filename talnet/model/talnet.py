@@ -31,7 +31,7 @@ from talnet.model.boundary import (
 )
 from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES
-from talnet.model.nms import batched_nms, soft_nms
+from talnet.model.nms import batched_nms, soft_nms, vote_boundaries
 from talnet.model.proposals import generate_proposals, ranked_proposals, whole_video_segments
 from talnet.model.step_head import STEP_LOSS, contrast_scores
 from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
@@ -425,6 +425,7 @@ class TalNet(nn.Module):
         cfg = self.config.detect
         n = scores.shape[1]
         most = budget(cfg.max_detections, cfg.detections_per_step, length)
+        candidates = scores
         if cfg.soft_nms:
             scores = soft_nms(segments, scores, cfg.soft_nms_sigma, most)
         else:
@@ -435,4 +436,8 @@ class TalNet(nn.Module):
         top = flat.topk(min(most, flat.numel()))
         keep = top.values > 0
         idx = top.indices[keep]
-        return segments.reshape(-1, 2)[idx], idx // n, top.values[keep]
+        kept, rows = segments.reshape(-1, 2)[idx], idx // n
+        if cfg.boundary_vote > 0:
+            voters = torch.where(candidates > cfg.score_threshold, candidates, 0.0)
+            kept = vote_boundaries(kept, rows, segments, voters, cfg.boundary_vote)
+        return kept, rows, top.values[keep]
