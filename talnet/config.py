@@ -258,8 +258,9 @@ class DetectConfig:
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
     # Boundary voting (0 = off): after per-class NMS each detection's start and end become the
-    # score-weighted mean of its class's candidates overlapping it by tIoU >= this.
+    # mean of its class's candidates overlapping it by tIoU >= this, weighted by score^power.
     boundary_vote: float = 0.0
+    boundary_vote_power: float = 1.0
 
 
 @dataclass
@@ -363,7 +364,8 @@ class Config:
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
             (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
             (d.proposal_rank in PROPOSAL_SCORES, f"detect.proposal_rank: one of {PROPOSAL_SCORES}"),
-            (0 <= d.boundary_vote <= 1, "detect.boundary_vote: 0 (off) or a tIoU in (0, 1]"),
+            (0 <= d.boundary_vote <= 1 and d.boundary_vote_power > 0,
+             "detect.boundary_vote: 0 (off) or a tIoU in (0, 1]; boundary_vote_power > 0"),
             (0 <= t.fusion_holdout < 1, "train.fusion_holdout in [0, 1)"),
             (not t.fusion_holdout or t.fusion_weights and m.step_classifier
              and all(0 <= w <= 1 for w in t.fusion_weights),

@@ -293,6 +293,9 @@ def test_boundary_voting_moves_a_kept_segment_to_its_clusters_weighted_mean():
     both = torch.tensor([[10.0, 20.0], [11.0, 21.0]])
     together = vote_boundaries(both, torch.tensor([0, 1]), segments, scores, 0.5, chunk=1)
     assert torch.allclose(together, torch.tensor([[10.2, 20.2], [11.0, 21.0]]))
+    # squared scores: (0.25 x 10 + 0.09 x 12 + 0.04 x 8) / 0.38
+    squared = vote_boundaries(kept, rows, segments, scores, 0.5, power=2.0)
+    assert torch.allclose(squared[0, 0], torch.tensor(3.9 / 0.38))
 
 
 def test_boundary_voting_leaves_a_segment_without_voters_where_it_is():

@@ -168,16 +168,17 @@ def vote_boundaries(
     segments: torch.Tensor,
     scores: torch.Tensor,
     iou_threshold: float,
+    power: float = 1.0,
     chunk: int = 256,
 ) -> torch.Tensor:
     """Boundary voting after NMS: each kept segment (M, 2) of group `rows` (M,) moved to the
-    score-weighted mean of its group's candidates, segments (G, N, 2) with scores (G, N), that
-    overlap it by tIoU >= `iou_threshold` (itself among them). The cluster NMS suppressed
-    agrees on where an instance is better than its single best member does."""
+    mean of its group's candidates, segments (G, N, 2) weighted by their scores (G, N) to the
+    `power`, that overlap it by tIoU >= `iou_threshold` (itself among them). The cluster NMS
+    suppressed agrees on where an instance is better than its single best member does."""
     out = kept.clone()
     for lo in range(0, len(kept), chunk):
         part = slice(lo, lo + chunk)
-        cand, weight = segments[rows[part]], scores[rows[part]].clamp_min(0)  # (m, N, 2), (m, N)
+        cand, weight = segments[rows[part]], scores[rows[part]].clamp_min(0) ** power
         iou = pairwise_tiou(kept[part, None, :], cand)[:, 0]  # (m, N)
         weight = torch.where(iou >= iou_threshold, weight, torch.zeros_like(weight))
         total = weight.sum(dim=1, keepdim=True)

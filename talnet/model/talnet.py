@@ -439,5 +439,7 @@ class TalNet(nn.Module):
         kept, rows = segments.reshape(-1, 2)[idx], idx // n
         if cfg.boundary_vote > 0:
             voters = torch.where(candidates > cfg.score_threshold, candidates, 0.0)
-            kept = vote_boundaries(kept, rows, segments, voters, cfg.boundary_vote)
+            kept = vote_boundaries(
+                kept, rows, segments, voters, cfg.boundary_vote, cfg.boundary_vote_power
+            )
         return kept, rows, top.values[keep]
