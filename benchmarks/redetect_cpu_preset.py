@@ -1,13 +1,17 @@
 """Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
 Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
            [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
+           [--fit-window EPOCHS]
 OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
 the same subset it was scored on (held-out training videos, or the test split with `--test`)
 with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
 checkpoint's own config; "as trained" = {} is always first). Prints mAP (%) at tIoU 0.3-0.7 per
 run and the summary of tune_cpu_preset.py (worst mAP@0.5 over the datasets, then mean rank);
 rows go to OUT/redetect.json. A detection setting needs no training: this is how the preset's
-detection settings are chosen, on held-out videos, never on a test split.
+detection settings are chosen, on held-out videos, never on a test split. With `--fit-window`,
+a window classifier (model.window_classifier) is fitted onto each checkpoint that has none, on
+the videos it was trained on, as training would after its last epoch (it reads only the input
+features, so the result is the same), and `detect.window_score_weight` can be tried.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from tune_cpu_preset import HELD_OUT, heldout_annotations, map_and_recall, run_d
 
 from talnet.bench.detect import cpu_model
 from talnet.config import edit_config
+from talnet.data.dataset import TrainingData
 from talnet.detect.detector import Detector
-from talnet.io.annotations import load_ground_truth
+from talnet.io.annotations import clip_for_training, load_ground_truth
+from talnet.io.features import read_meta
+from talnet.model.talnet import TalNet
+from talnet.train.window_refit import refit_window_head
 
 
 def scored_on(out: Path, data: Path, test: bool) -> tuple[Path, str]:
@@ -38,6 +46,25 @@ def parse_try(text: str) -> tuple[str, dict]:
     if not name or not edits:
         raise argparse.ArgumentTypeError(f"--try NAME=JSON, not {text!r}")
     return name, json.loads(edits)
+
+
+def with_window_head(
+    detector: Detector, annotations: Path, features: Path, epochs: int
+) -> Detector:
+    """`detector` with a window classifier fitted on its training videos (subset
+    "validation" of `annotations`), as `fit` does after the last epoch."""
+    if detector.config.model.window_classifier:
+        return detector
+    config = edit_config(
+        detector.config,
+        {"model": {"window_classifier": True}, "train": {"window_refit_epochs": epochs}},
+    )
+    model = TalNet(detector.model.stream_dims, len(detector.classes), config)
+    model.load_state_dict(detector.model.state_dict(), strict=False)
+    gt = clip_for_training(load_ground_truth(annotations, "validation"))
+    data = TrainingData(gt, features, read_meta(features), detector.classes)
+    refit_window_head(model, data, config)
+    return Detector(model, detector.classes, detector.meta)
 
 
 def changes_proposals(edits: dict) -> bool:
@@ -58,6 +85,9 @@ def main() -> None:
         "--ar", action="store_true", help="also AR@100 / @1000 of settings that move proposals"
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--fit-window", type=int, metavar="EPOCHS", help="fit a window classifier first"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -70,6 +100,8 @@ def main() -> None:
         for seed in args.seeds:
             run = run_dir(args.out, args.variant, data, seed)
             trained = Detector.from_checkpoint(run / "checkpoint.pt")
+            if args.fit_window:
+                trained = with_window_head(trained, annotations, data / "features", args.fit_window)
             for i, (name, edits) in enumerate(tries):
                 detector = trained.with_config(edit_config(trained.config, edits))
                 recall = args.ar and (i == 0 or changes_proposals(edits))

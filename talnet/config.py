@@ -74,6 +74,11 @@ class ModelConfig:
     step_classifier: bool = False
     step_context: list[int] = field(default_factory=lambda: [9, 33])
     step_input: str = "reduced"  # "reduced": the classifier's reduced map; "features": the input
+    # Beyond the paper: a linear classifier of a segment's mean input beside the means over half
+    # its length before and after it (talnet.model.window_head), fitted after training on every
+    # anchor window of the training videos (train.window_refit_epochs); detect.window_score_weight
+    # mixes its class probability into the proposal classifier's.
+    window_classifier: bool = False
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -196,6 +201,9 @@ class TrainConfig:
     # head converges where a few thousand noisy crop steps leave it short (model.step_input
     # "features" only; talnet.train.step_refit).
     step_refit_epochs: int = 0
+    # Full-batch Adam epochs of the window classifier's fit after the last epoch (needed with
+    # model.window_classifier; talnet.train.window_refit).
+    window_refit_epochs: int = 0
     # After the last epoch, fit the video-level classifier again on every training video's
     # pooled features at once (L-BFGS for at most this many iterations, standardized inputs,
     # L2 of a logistic regression's C = 1; 0 = off): one example per video is too few for a
@@ -250,6 +258,9 @@ class DetectConfig:
     # head's logits averaged: a linear classifier of the window's mean, sharp where each step's
     # evidence is weak).
     step_vote: str = "probs"
+    # With model.window_classifier: a detection's class probability is (1 - a) x the proposal
+    # classifier's + a x the window classifier's, before the step head's vote is mixed in.
+    window_score_weight: float = 0.0
     # How proposals are ranked where they are the output (talnet detect --proposals, AR):
     # "objectness" (the first stage, the paper), "actionness" (re-scored by the second stage:
     # the classifier's 1 - background probability, mixed with the step head's vote for any
@@ -362,6 +373,13 @@ class Config:
              "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
+            (not m.window_classifier or t.window_refit_epochs > 0,
+             "model.window_classifier needs train.window_refit_epochs > 0 (how it is fitted)"),
+            (t.window_refit_epochs == 0 or t.window_refit_epochs > 0 and m.window_classifier,
+             "train.window_refit_epochs: at least 0, and needs model.window_classifier: true"),
+            (0 <= d.window_score_weight <= 1, "detect.window_score_weight in [0, 1]"),
+            (not d.window_score_weight or m.window_classifier,
+             "detect.window_score_weight needs model.window_classifier: true"),
             (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
             (d.proposal_rank in PROPOSAL_SCORES, f"detect.proposal_rank: one of {PROPOSAL_SCORES}"),
             (0 <= d.boundary_vote <= 1 and d.boundary_vote_power > 0,

@@ -41,6 +41,7 @@ from talnet.model.targets import (
 from talnet.model.towers import propose_jointly
 from talnet.model.training import training_losses
 from talnet.model.video_head import VIDEO_LOSS, VideoClassifier
+from talnet.model.window_head import WindowClassifier
 from talnet.model.windows import (
     Outputs,
     VideoRows,
@@ -104,6 +105,9 @@ class TalNet(nn.Module):
         if cfg.video_classifier:
             in_dim = sum(self.stream_dims.values())
             self.video_head = VideoClassifier(in_dim, num_classes, cfg.video_hidden, cfg.dropout)
+        self.window_head: WindowClassifier | None = None
+        if cfg.window_classifier:  # fitted after training (talnet.train.window_refit)
+            self.window_head = WindowClassifier(sum(self.stream_dims.values()), num_classes)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
         self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
         self.loss_names += (STEP_LOSS,) if cfg.step_classifier else ()
@@ -267,6 +271,9 @@ class TalNet(nn.Module):
         names = list(video.branches)
         logits, _ = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
         scores = 1.0 - torch.softmax(logits.float(), dim=-1)[:, 0]
+        if cfg.window_score_weight > 0:
+            window = 1.0 - self._window_probs(video, proposals)[:, 0]
+            scores = (1 - cfg.window_score_weight) * scores + cfg.window_score_weight * window
         if cfg.step_score_weight > 0 and steps is not None:
             action = 1.0 - steps[:, :1].float()  # (T, 1)
             vote = contrast_scores(action, proposals[None], outside=cfg.step_contrast)[0]
@@ -355,6 +362,12 @@ class TalNet(nn.Module):
         segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
+        if cfg.window_score_weight > 0:
+            window = self._window_probs(video, segments)  # (C, N, C + 1): each row's class
+            rows = torch.arange(1, c + 1, device=window.device)[:, None, None]
+            window = window.gather(-1, rows.expand(c, n, 1))
+            a = cfg.window_score_weight
+            scores = (1 - a) * scores + a * window[..., 0]
         weight = cfg.step_score_weight
         if weight > 0:
             columns = torch.arange(1, steps.shape[1], device=steps.device)
@@ -406,6 +419,21 @@ class TalNet(nn.Module):
         scores = (top.values[:, None] * per_class).contiguous()  # (k, N)
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, top.indices[rows], scores)
+
+    def _window_probs(self, video: VideoRows, segments: torch.Tensor) -> torch.Tensor:
+        """The window classifier's class probabilities (..., C + 1) of segments (..., 2) in
+        steps: each step projected once (window by window on a long video), then each
+        segment's logits from the projections' prefix sums."""
+        head = self.window_head
+        if head is None:
+            raise TalnetError("this model has no window classifier (model.window_classifier)")
+        plan = plan_windows(video.length, self.config.detect.window_steps, 0)
+
+        def project(rows: dict[str, torch.Tensor]) -> torch.Tensor:
+            return head.step_projections(torch.cat([x[0] for x in rows.values()], dim=-1))
+
+        projections = stitched(project, video, plan)
+        return torch.softmax(head.logits(projections, segments.to(projections.device)), dim=-1)
 
     def _snap(self, segments: torch.Tensor, boundary: torch.Tensor | None) -> torch.Tensor:
         """Segments (..., 2) with their edges snapped by the boundary head, when the model has

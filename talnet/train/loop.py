@@ -55,6 +55,7 @@ from talnet.train.runfiles import (
 )
 from talnet.train.step_refit import STEP_REFIT_LOSS, refit_step_head
 from talnet.train.video_refit import VIDEO_REFIT_LOSS, refit_video_head
+from talnet.train.window_refit import WINDOW_REFIT_LOSS, refit_window_head
 
 # Held-out evaluation of the model being trained: (model, classes, meta) -> metrics for the log
 # (e.g. {"val_mAP@0.5": ...}); built by the caller, who knows the validation data.
@@ -136,6 +137,8 @@ def fit(
             if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
                 # on every rank: the same data and seed give every replica the same head
                 record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
+            if epoch == config.train.epochs - 1 and config.train.window_refit_epochs:
+                record[WINDOW_REFIT_LOSS] = round(refit_window_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
@@ -159,6 +162,8 @@ def _choose_fusion(
     on the held-out ones (in place: the saved config carries it) and say so for the log."""
     if config.train.step_refit_epochs:
         refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
+    if config.train.window_refit_epochs:
+        refit_window_head(model, split.kept, config)
     scores = score(model, split.held, config)
     weight = choose_fusion_weight(scores, config.detect.step_score_weight)
     config.detect.step_score_weight = weight

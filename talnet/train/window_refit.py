@@ -1,0 +1,104 @@
+"""Fitting the window classifier after training (model.window_classifier, docs/design.md §3).
+
+Its training windows are the model's anchors at every position, as a sliding-window detector's
+would be: each anchor scale s every max(1, s / 4) steps of every training video, labelled with
+the class of the instance it overlaps by tIoU > 0.5 (else background, of which a tenth is kept,
+seeded). Inputs standardized, full-batch Adam, the standardization folded back into the layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from talnet.config import Config
+from talnet.data.dataset import TrainingData
+from talnet.model.matching import pairwise_tiou
+from talnet.model.talnet import TalNet
+
+WINDOW_REFIT_LOSS = "window_refit_loss"  # the fit's final loss, in the last epoch's log record
+FOREGROUND_IOU = 0.5
+BACKGROUND_KEPT = 0.1
+MAX_ROWS = 300_000
+REFIT_LR = 1e-2
+REFIT_WEIGHT_DECAY = 1e-4
+
+
+def anchor_windows(length: int, scales: list[float]) -> torch.Tensor:
+    """Every anchor scale's windows (N, 2) in steps (-0.5 convention), every max(1, s / 4)
+    steps, those that fit in the video."""
+    rows = []
+    for s in sorted({int(round(s)) for s in scales}):
+        if 1 <= s <= length:
+            starts = torch.arange(0, length - s + 1, max(1, s // 4), dtype=torch.float32)
+            rows.append(torch.stack([starts - 0.5, starts + s - 0.5], dim=1))
+    return torch.cat(rows) if rows else torch.zeros(0, 2)
+
+
+def window_labels(
+    windows: torch.Tensor, segments: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Each window's class (N,): that of the instance it overlaps most, if by tIoU > 0.5, else
+    0 (background)."""
+    if not len(segments):
+        return torch.zeros(len(windows), dtype=torch.long)
+    iou = pairwise_tiou(windows.double(), segments.double())  # (N, G)
+    best, which = iou.max(dim=1)
+    return torch.where(best > FOREGROUND_IOU, labels.long()[which], 0)
+
+
+def window_rows(
+    model: TalNet, data: TrainingData, config: Config
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The window classifier's inputs (N, 3D) and classes (N,) over every training video's
+    anchor windows, background kept at BACKGROUND_KEPT, all subsampled to MAX_ROWS (seeded)."""
+    head = model.window_head
+    assert head is not None
+    gen = torch.Generator().manual_seed(config.train.seed)
+    picked = []
+    for i, video in enumerate(data.videos):
+        windows = anchor_windows(video.length, config.model.anchors)
+        whole = data.crop(i, video.length, gen)  # the whole video: nothing drawn
+        y = window_labels(windows, whole.segments, whole.labels)
+        keep = (y > 0) | (torch.rand(len(y), generator=gen) < BACKGROUND_KEPT)
+        picked.append((i, windows[keep], y[keep]))
+    total = sum(len(w) for _, w, _ in picked)
+    rate = min(1.0, MAX_ROWS / max(total, 1))
+    xs, ys = [], []
+    with torch.no_grad():
+        for i, windows, y in picked:
+            keep = torch.rand(len(y), generator=gen) < rate
+            if not keep.any():
+                continue
+            whole = data.crop(i, data.videos[i].length, gen)
+            x = torch.cat(list(model.branch_inputs(whole.features).values()), dim=-1)[0]
+            xs.append(head.inputs(x, windows[keep]))
+            ys.append(y[keep])
+    return torch.cat(xs), torch.cat(ys)
+
+
+def refit_window_head(model: TalNet, data: TrainingData, config: Config) -> float:
+    """Fit the window classifier on the training videos' anchor windows (full batch,
+    `train.window_refit_epochs` of Adam on standardized inputs); returns the final loss."""
+    head = model.window_head
+    if head is None:
+        raise ValueError("the model has no window classifier (model.window_classifier)")
+    x, y = window_rows(model, data, config)
+    device = head.linear.weight.device
+    x, y = x.to(device), y.to(device)
+    mean, scale = x.mean(dim=0), x.std(dim=0) + 1e-6
+    z = (x - mean) / scale
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        linear = torch.nn.Linear(x.shape[1], head.linear.out_features).to(device)
+    optimizer = torch.optim.Adam(linear.parameters(), lr=REFIT_LR, weight_decay=REFIT_WEIGHT_DECAY)
+    for _ in range(config.train.window_refit_epochs):
+        optimizer.zero_grad()
+        F.cross_entropy(linear(z), y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        loss = F.cross_entropy(linear(z), y)
+        weight = linear.weight / scale  # undo the standardization
+        head.linear.weight.copy_(weight)
+        head.linear.bias.copy_(linear.bias - (weight * mean).sum(dim=1))
+    return float(loss)
