@@ -69,8 +69,9 @@ def with_window_head(
 
 def changes_proposals(edits: dict) -> bool:
     """Whether a setting can change the proposals' set or order (AR is measured only then,
-    and for the checkpoint as trained)."""
-    return "proposals" in edits or "proposal_rank" in edits.get("detect", {})
+    and for the checkpoint as trained): the second stage's weights rank them too."""
+    ranking = {"proposal_rank", "step_score_weight", "window_score_weight"}
+    return "proposals" in edits or bool(ranking & set(edits.get("detect", {})))
 
 
 def main() -> None:

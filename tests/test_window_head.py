@@ -134,3 +134,18 @@ def test_a_window_weight_needs_a_fitted_window_classifier():
         edit_config(tiny_config(1), {"train": {"window_refit_epochs": 10}})
     with pytest.raises(TalnetError, match="window_score_weight in"):
         edit_config(tiny_config(1), {**WINDOW_HEAD, "detect": {"window_score_weight": 1.5}})
+
+
+def test_the_rest_of_the_model_trains_exactly_as_without_the_head(data):
+    """The head draws no random numbers and takes no gradient step: fitting it onto a model
+    trained without it (benchmarks/redetect_cpu_preset.py --fit-window) is the same model."""
+    opts = FitOptions(progress=False, log_fn=lambda _m: None)
+    trained = []
+    for edits in ({}, WINDOW_HEAD):
+        config = edit_config(tiny_config(1), edits)
+        model = _model(data, config)
+        fit(model, data, config, opts)
+        trained.append({k: v for k, v in model.state_dict().items() if "window_head" not in k})
+    assert trained[0].keys() == trained[1].keys()
+    for key, value in trained[0].items():
+        assert torch.equal(value, trained[1][key]), key

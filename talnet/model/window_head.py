@@ -44,7 +44,13 @@ class WindowClassifier(nn.Module):
     def __init__(self, in_dim: int, num_classes: int):
         super().__init__()
         self.in_dim = in_dim
-        self.linear = nn.Linear(PARTS * in_dim, num_classes + 1)
+        # zeros (uniform probabilities) until fitted; made without drawing from torch's global
+        # generator and kept out of gradient descent, so that the rest of the model trains
+        # exactly as it would without this head
+        self.linear = nn.Linear(PARTS * in_dim, num_classes + 1, device="meta")
+        self.linear.weight = nn.Parameter(torch.zeros(num_classes + 1, PARTS * in_dim))
+        self.linear.bias = nn.Parameter(torch.zeros(num_classes + 1))
+        self.requires_grad_(False)
 
     def inputs(self, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
         """What the linear layer sees for segments (N, 2) of one video's inputs (T, D):
