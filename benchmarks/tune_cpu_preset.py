@@ -42,14 +42,21 @@ HELD_OUT = "heldout"
 # Thresholds whose runs of the per-step head's actionness join the proposals (the baselines'
 # multi-threshold decoding, inside the model).
 STEP_RUNS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-# PREVIOUS turns today's thumos14_cpu back into the preset it replaced (step head on the reduced
-# map, not refitted, no step proposals, vote 0.5); BEFORE into the one before that (the paper's
-# max pooling, no step head). The tunings that chose each are in benchmarks/model_results.md.
+# NO_WINDOW is today's thumos14_cpu without its window classifier (the preset of 2026-12-06: the
+# proposal classifier's probability alone, step vote 0.75). PREVIOUS turns it back into the
+# preset it replaced (step head on the reduced map, not refitted, no step proposals, vote 0.5);
+# BEFORE into the one before that (the paper's max pooling, no step head). The tunings that
+# chose each are in benchmarks/model_results.md.
+NO_WINDOW: Edits = {
+    "model": {"window_classifier": False},
+    "train": {"window_refit_epochs": 0},
+    "detect": {"window_score_weight": 0.0, "step_score_weight": 0.75},
+}
 PREVIOUS: Edits = {
-    "model": {"step_input": "reduced"},
-    "train": {"step_refit_epochs": 0},
+    "model": {"step_input": "reduced", "window_classifier": False},
+    "train": {"step_refit_epochs": 0, "window_refit_epochs": 0},
     "proposals": {"actionness_thresholds": [], "actionness_per_class": False},
-    "detect": {"step_score_weight": 0.5},
+    "detect": {"step_score_weight": 0.5, "window_score_weight": 0.0},
 }
 
 
@@ -68,6 +75,7 @@ BEFORE: Edits = on_previous({
 })  # fmt: skip
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
+    "thumos14_cpu, no window classifier": NO_WINDOW,
     "contrast 1": {"detect": {"step_contrast": 1.0}},
     # four SoI bins: with the context extension one before, two inside, one after (the
     # sliding-window baseline's three means, nearly): fewer weights to learn from 60 videos

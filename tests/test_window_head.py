@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from model_factory import tiny_config
+from model_factory import tiny_config, tiny_data
 
 from talnet.config import edit_config
 from talnet.data.dataset import TrainingData
@@ -12,6 +12,7 @@ from talnet.io.annotations import clip_for_training, load_ground_truth
 from talnet.io.features import read_meta
 from talnet.model.talnet import TalNet
 from talnet.model.window_head import WindowClassifier, window_bounds, window_means
+from talnet.pipelines.ablate import VARIANTS, run_ablation
 from talnet.train.loop import FitOptions, fit
 from talnet.train.window_refit import (
     WINDOW_REFIT_LOSS,
@@ -149,3 +150,17 @@ def test_the_rest_of_the_model_trains_exactly_as_without_the_head(data):
     assert trained[0].keys() == trained[1].keys()
     for key, value in trained[0].items():
         assert torch.equal(value, trained[1][key]), key
+
+
+def test_ablate_scores_the_base_again_without_the_window_classifier(tmp_path):
+    data = tiny_data(tmp_path / "data")
+    base = edit_config(tiny_config(1), {**WINDOW_HEAD, "detect": {"window_score_weight": 0.6}})
+    name = next(iter(VARIANTS))
+    rows = run_ablation(
+        data / "annotations.json", data / "features", tmp_path / "ab", base, names=[name],
+        progress=False, log_fn=lambda _m: None,
+    )  # fmt: skip
+    by_name = {r.name: r for r in rows}
+    off = by_name[f"{name}, no window classifier"]
+    assert 0 <= off.map_at_half <= 1 and off.train_s == 0.0
+    assert off.map_avg != by_name[name].map_avg  # the same model, scored another way

@@ -44,6 +44,8 @@ VARIANTS: dict[str, Edits] = {
 PROPOSAL_COUNTS = (25, 50, 200)
 # ... and, for a base with a boundary head, its edge snapping off.
 NO_SNAP: Edits = {"detect": {"boundary_snap": False}}
+# ... and, for a base whose scores take the window classifier's, the proposal classifier's alone.
+NO_WINDOW: Edits = {"detect": {"window_score_weight": 0.0}}
 
 
 @dataclass
@@ -163,6 +165,8 @@ def run_ablation(
                      for count in PROPOSAL_COUNTS}  # fmt: skip
             if detector.config.model.boundary_head and detector.config.detect.boundary_snap:
                 knobs["no boundary snap"] = NO_SNAP
+            if detector.config.detect.window_score_weight > 0:
+                knobs["no window classifier"] = NO_WINDOW
             for label, edits in knobs.items():
                 changed = detector.with_config(edit_config(detector.config, edits))
                 evaluate(changed, f"{name}, {label}", 0.0, seed)
