@@ -380,6 +380,8 @@ class Config:
             (0 <= d.window_score_weight <= 1, "detect.window_score_weight in [0, 1]"),
             (not d.window_score_weight or m.window_classifier,
              "detect.window_score_weight needs model.window_classifier: true"),
+            (not d.window_score_weight or d.class_scores == "proposal",
+             "detect.window_score_weight scores proposals by class: class_scores 'proposal'"),
             (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
             (d.proposal_rank in PROPOSAL_SCORES, f"detect.proposal_rank: one of {PROPOSAL_SCORES}"),
             (0 <= d.boundary_vote <= 1 and d.boundary_vote_power > 0,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from model_factory import tiny_config, tiny_data
 
-from talnet.config import edit_config
+from talnet.config import edit_config, load_config
 from talnet.data.dataset import TrainingData
 from talnet.data.synth import SynthConfig, make_synthetic
 from talnet.errors import TalnetError
@@ -133,6 +133,9 @@ def test_a_window_weight_needs_a_fitted_window_classifier():
         edit_config(tiny_config(1), {"model": {"window_classifier": True}})
     with pytest.raises(TalnetError, match="window_refit_epochs"):
         edit_config(tiny_config(1), {"train": {"window_refit_epochs": 10}})
+    with pytest.raises(TalnetError, match="class_scores 'proposal'"):
+        video = {**WINDOW_HEAD, "detect": {"window_score_weight": 0.5}}
+        edit_config(load_config("anet13_cpu"), video)
     with pytest.raises(TalnetError, match="window_score_weight in"):
         edit_config(tiny_config(1), {**WINDOW_HEAD, "detect": {"window_score_weight": 1.5}})
 
