@@ -79,6 +79,11 @@ class ModelConfig:
     # anchor window of the training videos (train.window_refit_epochs); detect.window_score_weight
     # mixes its class probability into the proposal classifier's.
     window_classifier: bool = False
+    # Its parts, [start, end) in units of the segment's length from its start: the segment,
+    # half its length before and after it. Each part's mean is one block of inputs.
+    window_parts: list[list[float]] = field(
+        default_factory=lambda: [[0.0, 1.0], [-0.5, 0.0], [1.0, 1.5]]
+    )
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -204,6 +209,7 @@ class TrainConfig:
     # Full-batch Adam epochs of the window classifier's fit after the last epoch (needed with
     # model.window_classifier; talnet.train.window_refit).
     window_refit_epochs: int = 0
+    window_refit_weight_decay: float = 1e-4  # Adam's L2 on the standardized inputs' weights
     # After the last epoch, fit the video-level classifier again on every training video's
     # pooled features at once (L-BFGS for at most this many iterations, standardized inputs,
     # L2 of a logistic regression's C = 1; 0 = off): one example per video is too few for a
@@ -378,6 +384,11 @@ class Config:
             (t.window_refit_epochs == 0 or t.window_refit_epochs > 0 and m.window_classifier,
              "train.window_refit_epochs: at least 0, and needs model.window_classifier: true"),
             (0 <= d.window_score_weight <= 1, "detect.window_score_weight in [0, 1]"),
+            (len(m.window_parts) > 0
+             and all(len(x) == 2 and x[0] < x[1] for x in m.window_parts)
+             and t.window_refit_weight_decay >= 0,
+             "model.window_parts: [start, end] pairs with start < end; "
+             "train.window_refit_weight_decay >= 0"),
             (not d.window_score_weight or m.window_classifier,
              "detect.window_score_weight needs model.window_classifier: true"),
             (not d.window_score_weight or d.class_scores == "proposal",

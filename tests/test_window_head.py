@@ -55,9 +55,17 @@ def test_window_bounds_are_the_segment_and_half_its_length_on_each_side_clipped(
     assert bounds[3].tolist() == [[50, 51], [49, 50], [51, 52]]  # a point is one step long
 
 
-def test_logits_from_prefix_sums_equal_the_linear_layer_on_the_means():
+def test_parts_are_fractions_of_the_length_from_the_segment_start():
+    thirds_and_wide = torch.tensor([[0, 1 / 3], [1 / 3, 2 / 3], [2 / 3, 1], [-2, -0.5], [1.5, 3]])
+    bounds = window_bounds(torch.tensor([[29.5, 35.5]]), 100, thirds_and_wide)[0]
+    assert bounds.tolist() == [[30, 32], [32, 34], [34, 36], [18, 27], [39, 48]]
+
+
+@pytest.mark.parametrize("parts", [None, [[0, 0.5], [0.5, 1], [-2, -0.5], [1.5, 3]]])
+def test_logits_from_prefix_sums_equal_the_linear_layer_on_the_means(parts):
     torch.manual_seed(0)
-    head = WindowClassifier(6, 4)
+    head = WindowClassifier(6, 4) if parts is None else WindowClassifier(6, 4, parts)
+    torch.nn.init.normal_(head.linear.weight)
     x = torch.randn(300, 6)
     starts = torch.randint(-1, 290, (50,)).float()
     segments = torch.stack([starts - 0.5, starts + torch.randint(0, 80, (50,)) + 0.5], 1)
@@ -136,6 +144,9 @@ def test_a_window_weight_needs_a_fitted_window_classifier():
     with pytest.raises(TalnetError, match="class_scores 'proposal'"):
         video = {**WINDOW_HEAD, "detect": {"window_score_weight": 0.5}}
         edit_config(load_config("anet13_cpu"), video)
+    with pytest.raises(TalnetError, match="window_parts"):
+        edit_config(tiny_config(1), {"model": {"window_classifier": True, "window_parts": [[1, 0]]},
+                                     "train": {"window_refit_epochs": 10}})  # fmt: skip
     with pytest.raises(TalnetError, match="window_score_weight in"):
         edit_config(tiny_config(1), {**WINDOW_HEAD, "detect": {"window_score_weight": 1.5}})
 

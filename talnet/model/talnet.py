@@ -107,7 +107,8 @@ class TalNet(nn.Module):
             self.video_head = VideoClassifier(in_dim, num_classes, cfg.video_hidden, cfg.dropout)
         self.window_head: WindowClassifier | None = None
         if cfg.window_classifier:  # fitted after training (talnet.train.window_refit)
-            self.window_head = WindowClassifier(sum(self.stream_dims.values()), num_classes)
+            in_dim = sum(self.stream_dims.values())
+            self.window_head = WindowClassifier(in_dim, num_classes, cfg.window_parts)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
         self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
         self.loss_names += (STEP_LOSS,) if cfg.step_classifier else ()

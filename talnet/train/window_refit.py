@@ -21,7 +21,6 @@ FOREGROUND_IOU = 0.5
 BACKGROUND_KEPT = 0.1
 MAX_ROWS = 300_000
 REFIT_LR = 1e-2
-REFIT_WEIGHT_DECAY = 1e-4
 
 
 def anchor_windows(length: int, scales: list[float]) -> torch.Tensor:
@@ -79,7 +78,8 @@ def window_rows(
 
 def refit_window_head(model: TalNet, data: TrainingData, config: Config) -> float:
     """Fit the window classifier on the training videos' anchor windows (full batch,
-    `train.window_refit_epochs` of Adam on standardized inputs); returns the final loss."""
+    `train.window_refit_epochs` of Adam, L2 `train.window_refit_weight_decay`, on
+    standardized inputs); returns the final loss."""
     head = model.window_head
     if head is None:
         raise ValueError("the model has no window classifier (model.window_classifier)")
@@ -91,7 +91,8 @@ def refit_window_head(model: TalNet, data: TrainingData, config: Config) -> floa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         linear = torch.nn.Linear(x.shape[1], head.linear.out_features).to(device)
-    optimizer = torch.optim.Adam(linear.parameters(), lr=REFIT_LR, weight_decay=REFIT_WEIGHT_DECAY)
+    decay = config.train.window_refit_weight_decay
+    optimizer = torch.optim.Adam(linear.parameters(), lr=REFIT_LR, weight_decay=decay)
     for _ in range(config.train.window_refit_epochs):
         optimizer.zero_grad()
         F.cross_entropy(linear(z), y).backward()
