@@ -1,7 +1,7 @@
 """Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
 Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
            [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
-           [--fit-window EPOCHS]
+           [--fit-window [JSON]]
 OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
 the same subset it was scored on (held-out training videos, or the test split with `--test`)
 with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
@@ -9,9 +9,12 @@ checkpoint's own config; "as trained" = {} is always first). Prints mAP (%) at t
 run and the summary of tune_cpu_preset.py (worst mAP@0.5 over the datasets, then mean rank);
 rows go to OUT/redetect.json. A detection setting needs no training: this is how the preset's
 detection settings are chosen, on held-out videos, never on a test split. With `--fit-window`,
-a window classifier (model.window_classifier) is fitted onto each checkpoint that has none, on
-the videos it was trained on, as training would after its last epoch (it reads only the input
-features, so the result is the same), and `detect.window_score_weight` can be tried.
+a window classifier (model.window_classifier) is fitted onto each checkpoint (again, if it has
+one), on the videos it was trained on, as training would after its last epoch (it reads only
+the input features and the rest of a model trains the same with it or without it, so the
+result is the model trained with it), with thumos14_cpu's window settings or those edited by
+the JSON ({"model": {"window_parts": ...}, "train": {"window_refit_weight_decay": ...}}), and
+`detect.window_score_weight` can be tried.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 from tune_cpu_preset import HELD_OUT, heldout_annotations, map_and_recall, run_dir, summarize
 
 from talnet.bench.detect import cpu_model
-from talnet.config import edit_config
+from talnet.config import Edits, edit_config, load_config
 from talnet.data.dataset import TrainingData
 from talnet.detect.detector import Detector
 from talnet.io.annotations import clip_for_training, load_ground_truth
@@ -49,18 +52,23 @@ def parse_try(text: str) -> tuple[str, dict]:
 
 
 def with_window_head(
-    detector: Detector, annotations: Path, features: Path, epochs: int
+    detector: Detector, annotations: Path, features: Path, edits: Edits
 ) -> Detector:
     """`detector` with a window classifier fitted on its training videos (subset
-    "validation" of `annotations`), as `fit` does after the last epoch."""
-    if detector.config.model.window_classifier:
-        return detector
-    config = edit_config(
-        detector.config,
-        {"model": {"window_classifier": True}, "train": {"window_refit_epochs": epochs}},
-    )
+    "validation" of `annotations`) as `fit` does after the last epoch, with thumos14_cpu's
+    window settings edited by `edits` (one it has already is fitted again with them)."""
+    preset = edit_config(load_config("thumos14_cpu"), edits)
+    window = {
+        "model": {"window_classifier": True, "window_parts": preset.model.window_parts},
+        "train": {
+            "window_refit_epochs": preset.train.window_refit_epochs,
+            "window_refit_weight_decay": preset.train.window_refit_weight_decay,
+        },
+    }
+    config = edit_config(detector.config, window)
     model = TalNet(detector.model.stream_dims, len(detector.classes), config)
-    model.load_state_dict(detector.model.state_dict(), strict=False)
+    weights = {k: v for k, v in detector.model.state_dict().items() if "window_head" not in k}
+    model.load_state_dict(weights, strict=False)
     gt = clip_for_training(load_ground_truth(annotations, "validation"))
     data = TrainingData(gt, features, read_meta(features), detector.classes)
     refit_window_head(model, data, config)
@@ -87,7 +95,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument(
-        "--fit-window", type=int, metavar="EPOCHS", help="fit a window classifier first"
+        "--fit-window",
+        nargs="?",
+        const={},
+        type=json.loads,
+        metavar="JSON",
+        help="fit a window classifier first (thumos14_cpu's settings, edited by JSON)",
     )
     args = parser.parse_args()
     if args.threads:
@@ -101,7 +114,7 @@ def main() -> None:
         for seed in args.seeds:
             run = run_dir(args.out, args.variant, data, seed)
             trained = Detector.from_checkpoint(run / "checkpoint.pt")
-            if args.fit_window:
+            if args.fit_window is not None:
                 trained = with_window_head(trained, annotations, data / "features", args.fit_window)
             for i, (name, edits) in enumerate(tries):
                 detector = trained.with_config(edit_config(trained.config, edits))
