@@ -19,7 +19,8 @@ from talnet.model.talnet import TalNet
 WINDOW_REFIT_LOSS = "window_refit_loss"  # the fit's final loss, in the last epoch's log record
 FOREGROUND_IOU = 0.5
 BACKGROUND_KEPT = 0.1
-MAX_ROWS = 300_000
+MAX_ROWS = 300_000  # windows kept for the fit
+MAX_VALUES = 500_000_000  # rows x input width kept (2 GB of float32: 2048-d I3D x 8 parts)
 REFIT_LR = 1e-2
 
 
@@ -49,8 +50,9 @@ def window_labels(
 def window_rows(
     model: TalNet, data: TrainingData, config: Config
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The window classifier's inputs (N, 3D) and classes (N,) over every training video's
-    anchor windows, background kept at BACKGROUND_KEPT, all subsampled to MAX_ROWS (seeded)."""
+    """The window classifier's inputs (N, P x D) and classes (N,) over every training video's
+    anchor windows, background kept at BACKGROUND_KEPT, all subsampled (seeded) to at most
+    MAX_ROWS rows and MAX_VALUES numbers."""
     head = model.window_head
     assert head is not None
     gen = torch.Generator().manual_seed(config.train.seed)
@@ -61,8 +63,9 @@ def window_rows(
         y = window_labels(windows, whole.segments, whole.labels)
         keep = (y > 0) | (torch.rand(len(y), generator=gen) < BACKGROUND_KEPT)
         picked.append((i, windows[keep], y[keep]))
-    total = sum(len(w) for _, w, _ in picked)
-    rate = min(1.0, MAX_ROWS / max(total, 1))
+    total = max(sum(len(w) for _, w, _ in picked), 1)
+    width = len(head.parts) * head.in_dim
+    rate = min(1.0, MAX_ROWS / total, MAX_VALUES / (width * total))
     xs, ys = [], []
     with torch.no_grad():
         for i, windows, y in picked:
