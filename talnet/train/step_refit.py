@@ -48,22 +48,27 @@ def step_rows(
     return torch.cat(xs), torch.cat(ys)
 
 
-def refit_step_head(model: TalNet, data: TrainingData, config: Config) -> float:
-    """Fit the per-step head anew on all training steps (full batch, `step_refit_epochs` of
-    Adam on standardized inputs) and write it into every branch; returns the final loss."""
-    x, y = step_rows(model, data, config)
-    device = next(model.parameters()).device
+def fit_linear(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    epochs: int,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """A multinomial logistic regression of classes y (N,) on inputs x (N, D), fitted at once:
+    full-batch Adam for `epochs` on standardized inputs, from a layer seeded with `seed` (torch's
+    global generator untouched). Returns its weight (K, D) and bias (K,) in x's own units (the
+    standardization folded back) and its final loss. Shared by the step and window refits."""
     x, y = x.to(device), y.to(device)
     mean, scale = x.mean(dim=0), x.std(dim=0) + 1e-6
     z = (x - mean) / scale
-    classes = model.num_classes + 1
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
+        torch.manual_seed(seed)
         linear = torch.nn.Linear(x.shape[1], classes).to(device)
-    optimizer = torch.optim.Adam(
-        linear.parameters(), lr=REFIT_LR, weight_decay=REFIT_WEIGHT_DECAY
-    )
-    for _ in range(config.train.step_refit_epochs):
+    optimizer = torch.optim.Adam(linear.parameters(), lr=REFIT_LR, weight_decay=weight_decay)
+    for _ in range(epochs):
         optimizer.zero_grad()
         F.cross_entropy(linear(z), y).backward()
         optimizer.step()
@@ -71,6 +76,19 @@ def refit_step_head(model: TalNet, data: TrainingData, config: Config) -> float:
         loss = F.cross_entropy(linear(z), y)
         weight = linear.weight / scale  # undo the standardization
         bias = linear.bias - (weight * mean).sum(dim=1)
+    return weight, bias, float(loss)
+
+
+def refit_step_head(model: TalNet, data: TrainingData, config: Config) -> float:
+    """Fit the per-step head anew on all training steps (full batch, `step_refit_epochs` of
+    Adam on standardized inputs) and write it into every branch; returns the final loss."""
+    x, y = step_rows(model, data, config)
+    device = next(model.parameters()).device
+    weight, bias, loss = fit_linear(
+        x, y, model.num_classes + 1, config.train.step_refit_epochs, REFIT_WEIGHT_DECAY,
+        config.train.seed, device,
+    )  # fmt: skip
+    with torch.no_grad():
         # late fusion averages the branches' logits: each branch gets its columns x branches
         n, col = len(model.branches), 0
         for branch in model.branches.values():
@@ -79,4 +97,4 @@ def refit_step_head(model: TalNet, data: TrainingData, config: Config) -> float:
             head.weight.copy_(n * weight[:, col : col + width])
             head.bias.copy_(bias)
             col += width
-    return float(loss)
+    return loss

@@ -9,19 +9,18 @@ seeded). Inputs standardized, full-batch Adam, the standardization folded back i
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
 from talnet.model.matching import pairwise_tiou
 from talnet.model.talnet import TalNet
+from talnet.train.step_refit import fit_linear
 
 WINDOW_REFIT_LOSS = "window_refit_loss"  # the fit's final loss, in the last epoch's log record
 FOREGROUND_IOU = 0.5
 BACKGROUND_KEPT = 0.1
 MAX_ROWS = 300_000  # windows kept for the fit
 MAX_VALUES = 500_000_000  # rows x input width kept (2 GB of float32: 2048-d I3D x 8 parts)
-REFIT_LR = 1e-2
 
 
 def anchor_windows(length: int, scales: list[float]) -> torch.Tensor:
@@ -87,22 +86,11 @@ def refit_window_head(model: TalNet, data: TrainingData, config: Config) -> floa
     if head is None:
         raise ValueError("the model has no window classifier (model.window_classifier)")
     x, y = window_rows(model, data, config)
-    device = head.linear.weight.device
-    x, y = x.to(device), y.to(device)
-    mean, scale = x.mean(dim=0), x.std(dim=0) + 1e-6
-    z = (x - mean) / scale
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
-        linear = torch.nn.Linear(x.shape[1], head.linear.out_features).to(device)
-    decay = config.train.window_refit_weight_decay
-    optimizer = torch.optim.Adam(linear.parameters(), lr=REFIT_LR, weight_decay=decay)
-    for _ in range(config.train.window_refit_epochs):
-        optimizer.zero_grad()
-        F.cross_entropy(linear(z), y).backward()
-        optimizer.step()
+    weight, bias, loss = fit_linear(
+        x, y, head.linear.out_features, config.train.window_refit_epochs,
+        config.train.window_refit_weight_decay, config.train.seed, head.linear.weight.device,
+    )  # fmt: skip
     with torch.no_grad():
-        loss = F.cross_entropy(linear(z), y)
-        weight = linear.weight / scale  # undo the standardization
         head.linear.weight.copy_(weight)
-        head.linear.bias.copy_(linear.bias - (weight * mean).sum(dim=1))
-    return float(loss)
+        head.linear.bias.copy_(bias)
+    return loss
