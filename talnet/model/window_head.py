@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from talnet.model.rangemax import range_mean
+
 # [start, end) of each part in units of the segment's length from its start: the segment, half
 # its length before it and as much after it (model.window_parts)
 DEFAULT_PARTS = ((0.0, 1.0), (-0.5, 0.0), (1.0, 1.5))
@@ -47,11 +49,11 @@ def window_bounds(
 
 
 def window_means(x: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
-    """Rows (T, D) and half-open ranges (..., 2) -> each range's mean row (..., D), from
-    float64 prefix sums (exact enough on hours of steps)."""
-    csum = torch.cat([x.new_zeros(1, x.shape[1], dtype=torch.float64), x.double().cumsum(0)])
-    lo, hi = bounds[..., 0], bounds[..., 1]
-    return ((csum[hi] - csum[lo]) / (hi - lo)[..., None].double()).to(x.dtype)
+    """Rows (T, D) and half-open ranges (..., 2) -> each range's mean row (..., D): `range_mean`
+    in float64 (exact enough on hours of steps)."""
+    flat = bounds.reshape(-1, 2)
+    means = range_mean(x.double(), flat[:, 0], flat[:, 1] - 1)
+    return means.to(x.dtype).view(*bounds.shape[:-1], x.shape[1])
 
 
 class WindowClassifier(nn.Module):
