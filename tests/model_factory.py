@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from talnet.config import Config, load_config
+from talnet.data.dataset import TrainingData
 from talnet.data.synth import SynthConfig, make_synthetic
+from talnet.io.annotations import clip_for_training, load_ground_truth
+from talnet.io.features import read_meta
+from talnet.model.talnet import TalNet
 
 # The smallest TalNet widths (3 anchor scales) for model unit tests on random features.
 TINY_MODEL = dict(
@@ -38,3 +44,16 @@ def tiny_config(epochs: int = 2) -> Config:
     p.pre_nms_train, p.post_nms_train = 200, 50
     d.window_steps = 256
     return cfg
+
+
+def training_data(folder: Path) -> TrainingData:
+    """The training videos (subset "validation") of a synthetic folder, as fit reads them."""
+    gt = clip_for_training(load_ground_truth(folder / "annotations.json", "validation"))
+    return TrainingData(gt, folder / "features", read_meta(folder / "features"))
+
+
+def seeded_model(data: TrainingData, config: Config) -> TalNet:
+    """A TalNet for `data`'s streams and classes, initialized from seed 0."""
+    torch.manual_seed(0)
+    dims = dict(zip(data.meta.streams, data.meta.dims, strict=True))
+    return TalNet(dims, len(data.classes), config)

@@ -3,15 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from model_factory import tiny_config, tiny_data
+from model_factory import seeded_model, tiny_config, tiny_data, training_data
 
 from talnet.config import edit_config
-from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
-from talnet.io.annotations import clip_for_training, load_ground_truth
-from talnet.io.features import read_meta
 from talnet.model.stream import fuse
-from talnet.model.talnet import TalNet
 from talnet.train.loop import FitOptions, fit
 from talnet.train.step_refit import STEP_REFIT_LOSS, refit_step_head, step_rows
 
@@ -20,16 +16,7 @@ STEP_HEAD = {"model": {"step_classifier": True, "step_input": "features"}}
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tiny_data(tmp_path_factory.mktemp("tiny"), train=4)
-    meta = read_meta(folder / "features")
-    gt = clip_for_training(load_ground_truth(folder / "annotations.json", "validation"))
-    return TrainingData(gt, folder / "features", meta)
-
-
-def _model(data, config):
-    torch.manual_seed(0)
-    dims = dict(zip(data.meta.streams, data.meta.dims, strict=True))
-    return TalNet(dims, len(data.classes), config)
+    return training_data(tiny_data(tmp_path_factory.mktemp("tiny"), train=4))
 
 
 def _model_loss(model, data, config) -> float:
@@ -47,7 +34,7 @@ def _model_loss(model, data, config) -> float:
 
 def test_refit_lowers_the_step_loss_and_folds_exactly_into_the_branches(data):
     config = edit_config(tiny_config(1), {**STEP_HEAD, "train": {"step_refit_epochs": 150}})
-    model = _model(data, config)
+    model = seeded_model(data, config)
     before = _model_loss(model, data, config)
     returned = refit_step_head(model, data, config)
     after = _model_loss(model, data, config)
@@ -62,7 +49,7 @@ def test_fit_refits_after_the_last_epoch_only_when_asked(data):
                       on_epoch=lambda r, *_: records.append(r))  # fmt: skip
     for epochs in (0, 60):
         config = edit_config(tiny_config(2), {**STEP_HEAD, "train": {"step_refit_epochs": epochs}})
-        model = _model(data, config)
+        model = seeded_model(data, config)
         fit(model, data, config, opts)
         assert [STEP_REFIT_LOSS in r for r in records[-2:]] == [False, epochs > 0]
     assert records[-1][STEP_REFIT_LOSS] == pytest.approx(_model_loss(model, data, config), rel=1e-3)

@@ -3,14 +3,10 @@ at once; model.video_hidden 0: a linear video head."""
 
 import pytest
 import torch
-from model_factory import tiny_config, tiny_data
+from model_factory import seeded_model, tiny_config, tiny_data, training_data
 
 from talnet.config import edit_config
-from talnet.data.dataset import TrainingData
 from talnet.errors import TalnetError
-from talnet.io.annotations import clip_for_training, load_ground_truth
-from talnet.io.features import read_meta
-from talnet.model.talnet import TalNet
 from talnet.model.video_head import video_target
 from talnet.train.loop import FitOptions, fit
 from talnet.train.video_refit import VIDEO_REFIT_LOSS, refit_video_head
@@ -18,10 +14,7 @@ from talnet.train.video_refit import VIDEO_REFIT_LOSS, refit_video_head
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tiny_data(tmp_path_factory.mktemp("tiny"), train=6)
-    meta = read_meta(folder / "features")
-    gt = clip_for_training(load_ground_truth(folder / "annotations.json", "validation"))
-    return TrainingData(gt, folder / "features", meta)
+    return training_data(tiny_data(tmp_path_factory.mktemp("tiny"), train=6))
 
 
 def _config(hidden: int, iterations: int = 100, epochs: int = 1):
@@ -29,12 +22,6 @@ def _config(hidden: int, iterations: int = 100, epochs: int = 1):
         "model": {"video_classifier": True, "video_hidden": hidden},
         "train": {"video_refit_iterations": iterations},
     })  # fmt: skip
-
-
-def _model(data, config):
-    torch.manual_seed(0)
-    dims = dict(zip(data.meta.streams, data.meta.dims, strict=True))
-    return TalNet(dims, len(data.classes), config).eval()
 
 
 def _video_loss(model, data) -> float:
@@ -54,7 +41,7 @@ def _video_loss(model, data) -> float:
 @pytest.mark.parametrize("hidden", [0, 16])
 def test_refit_lowers_the_video_loss_and_folds_exactly_into_the_head(data, hidden):
     config = _config(hidden)
-    model = _model(data, config)
+    model = seeded_model(data, config).eval()
     if hidden == 0:  # a logistic regression on the pooled features
         assert [type(m).__name__ for m in model.video_head.net] == ["Linear"]
     before = _video_loss(model, data)
@@ -71,7 +58,7 @@ def test_fit_refits_after_the_last_epoch_only_when_asked(data):
                       on_epoch=lambda r, *_: records.append(r))  # fmt: skip
     for iterations in (0, 50):
         config = _config(0, iterations, epochs=2)
-        model = _model(data, config)
+        model = seeded_model(data, config).eval()
         fit(model, data, config, opts)
         assert [VIDEO_REFIT_LOSS in r for r in records[-2:]] == [False, iterations > 0]
     assert records[-1][VIDEO_REFIT_LOSS] == pytest.approx(_video_loss(model.eval(), data), rel=1e-3)

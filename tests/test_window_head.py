@@ -2,15 +2,11 @@
 
 import pytest
 import torch
-from model_factory import tiny_config, tiny_data
+from model_factory import seeded_model, tiny_config, tiny_data, training_data
 
 from talnet.config import edit_config, load_config
-from talnet.data.dataset import TrainingData
 from talnet.data.synth import SynthConfig, make_synthetic
 from talnet.errors import TalnetError
-from talnet.io.annotations import clip_for_training, load_ground_truth
-from talnet.io.features import read_meta
-from talnet.model.talnet import TalNet
 from talnet.model.window_head import WindowClassifier, window_bounds, window_means
 from talnet.pipelines.ablate import VARIANTS, run_ablation
 from talnet.train.loop import FitOptions, fit
@@ -35,15 +31,7 @@ def data(tmp_path_factory):
         tmp_path_factory.mktemp("tiny"), seed=0, videos_train=4, videos_test=0, classes=3,
         dim=8, config=cfg, progress=False,
     )  # fmt: skip
-    meta = read_meta(folder / "features")
-    gt = clip_for_training(load_ground_truth(folder / "annotations.json", "validation"))
-    return TrainingData(gt, folder / "features", meta)
-
-
-def _model(data, config):
-    torch.manual_seed(0)
-    dims = dict(zip(data.meta.streams, data.meta.dims, strict=True))
-    return TalNet(dims, len(data.classes), config)
+    return training_data(folder)
 
 
 def test_window_bounds_are_the_segment_and_half_its_length_on_each_side_clipped():
@@ -92,7 +80,7 @@ def test_anchor_windows_cover_each_scale_at_a_quarter_of_it_and_are_labelled_by_
 
 def test_refit_classifies_the_training_instances_and_detection_uses_it(data):
     config = edit_config(tiny_config(1), WINDOW_HEAD)
-    model = _model(data, config)
+    model = seeded_model(data, config)
     loss = refit_window_head(model, data, config)
     assert 0 < loss < 0.5
     hits = total = 0
@@ -127,7 +115,7 @@ def test_fit_fits_the_window_head_after_the_last_epoch_only_when_asked(data):
     opts = FitOptions(progress=False, log_fn=lambda _m: None,
                       on_epoch=lambda r, *_: records.append(r))  # fmt: skip
     config = edit_config(tiny_config(2), WINDOW_HEAD)
-    model = _model(data, config)
+    model = seeded_model(data, config)
     before = model.window_head.linear.weight.clone()
     fit(model, data, config, opts)
     assert [WINDOW_REFIT_LOSS in r for r in records[-2:]] == [False, True]
@@ -158,7 +146,7 @@ def test_the_rest_of_the_model_trains_exactly_as_without_the_head(data):
     trained = []
     for edits in ({}, WINDOW_HEAD):
         config = edit_config(tiny_config(1), edits)
-        model = _model(data, config)
+        model = seeded_model(data, config)
         fit(model, data, config, opts)
         trained.append({k: v for k, v in model.state_dict().items() if "window_head" not in k})
     assert trained[0].keys() == trained[1].keys()
