@@ -7,8 +7,10 @@ from model_factory import seeded_model, tiny_config, tiny_data, training_data
 from talnet.config import edit_config, load_config
 from talnet.data.synth import SynthConfig, make_synthetic
 from talnet.errors import TalnetError
+from talnet.model.matching import pairwise_tiou
 from talnet.model.window_head import WindowClassifier, window_bounds, window_means
 from talnet.pipelines.ablate import VARIANTS, run_ablation
+from talnet.train import window_refit
 from talnet.train.loop import FitOptions, fit
 from talnet.train.window_refit import (
     WINDOW_REFIT_LOSS,
@@ -76,6 +78,21 @@ def test_anchor_windows_cover_each_scale_at_a_quarter_of_it_and_are_labelled_by_
     hits = eights[labels == 3]
     assert [9.5, 17.5] in hits.tolist() and len(hits) == 3  # tIoU 1 and 0.6 twice
     assert window_labels(eights, torch.zeros(0, 2), torch.zeros(0)).eq(0).all()
+
+
+def test_window_labels_in_chunks_match_every_window_against_every_instance(monkeypatch):
+    gen = torch.Generator().manual_seed(0)
+    windows = anchor_windows(3000, [2, 8, 32, 256])
+    starts = torch.sort(torch.rand(60, generator=gen) * 2900).values
+    gt = torch.stack([starts, starts + 2 + torch.rand(60, generator=gen) * 80], dim=1)
+    gt = torch.cat([gt, gt[:5]])  # the same segments again under other labels: ties
+    labels = torch.randint(1, 20, (65,), generator=gen)
+    iou = pairwise_tiou(windows.double(), gt.double())
+    best, which = iou.max(dim=1)
+    expected = torch.where(best > 0.5, labels[which], 0)
+    monkeypatch.setattr(window_refit, "LABEL_CHUNK", 97)
+    assert torch.equal(window_labels(windows, gt, labels), expected)
+    assert (expected > 0).sum() > 100
 
 
 def test_refit_classifies_the_training_instances_and_detection_uses_it(data):

@@ -21,6 +21,7 @@ FOREGROUND_IOU = 0.5
 BACKGROUND_KEPT = 0.1
 MAX_ROWS = 300_000  # windows kept for the fit
 MAX_VALUES = 500_000_000  # rows x input width kept (2 GB of float32: 2048-d I3D x 8 parts)
+LABEL_CHUNK = 8192  # windows labelled at a time
 
 
 def anchor_windows(length: int, scales: list[float]) -> torch.Tensor:
@@ -37,13 +38,24 @@ def anchor_windows(length: int, scales: list[float]) -> torch.Tensor:
 def window_labels(
     windows: torch.Tensor, segments: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
-    """Each window's class (N,): that of the instance it overlaps most, if by tIoU > 0.5, else
-    0 (background)."""
-    if not len(segments):
-        return torch.zeros(len(windows), dtype=torch.long)
-    iou = pairwise_tiou(windows.double(), segments.double())  # (N, G)
-    best, which = iou.max(dim=1)
-    return torch.where(best > FOREGROUND_IOU, labels.long()[which], 0)
+    """Each window's class (N,): that of the instance it overlaps most (the first listed on a
+    tie), if by tIoU > 0.5, else 0 (background). Windows go in start order, LABEL_CHUNK at a
+    time, each chunk against the instances that reach into its span only: memory bounded on a
+    day-long video with thousands of instances."""
+    out = torch.zeros(len(windows), dtype=torch.long)
+    if not len(segments) or not len(windows):
+        return out
+    segments, labels = segments.double(), labels.long()
+    by_start = torch.argsort(windows[:, 0], stable=True)
+    for lo in range(0, len(windows), LABEL_CHUNK):
+        rows = by_start[lo : lo + LABEL_CHUNK]
+        chunk = windows[rows].double()
+        near = (segments[:, 0] < chunk[:, 1].max()) & (segments[:, 1] > chunk[:, 0].min())
+        if not near.any():
+            continue
+        best, which = pairwise_tiou(chunk, segments[near]).max(dim=1)
+        out[rows] = torch.where(best > FOREGROUND_IOU, labels[near][which], 0)
+    return out
 
 
 def window_rows(
