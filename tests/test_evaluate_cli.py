@@ -83,6 +83,24 @@ def test_proposals(tmp_path, capsys):
     assert "AR@100 (%): 100.00" in capsys.readouterr().out
 
 
+def test_proposal_thresholds_are_the_papers_or_activitynets(tmp_path, capsys):
+    _, _, gt = write_files(tmp_path, {})
+    results = as_results(gt)
+    for props in results.values():  # each 1 % of its length short: tIoU 0.99, below 1 only
+        for p in props:
+            start, end = p["segment"]
+            p["segment"] = [start, end - 0.01 * (end - start)]
+    gt_path, det_path, _ = write_files(tmp_path, results)
+    args = ["evaluate", "--ground-truth", str(gt_path), "--predictions", str(det_path)]
+    assert main([*args, "--proposals", "--json"]) == 0
+    paper = json.loads(capsys.readouterr().out)
+    assert paper["tious"][-1] == 1.0 and paper["ar100"] == pytest.approx(10 / 11)
+    assert main([*args, "--proposals", "--protocol", "activitynet", "--json"]) == 0
+    anet = json.loads(capsys.readouterr().out)
+    assert anet["tious"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert anet["ar100"] == 1.0
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     gt_path, det_path, _ = write_files(tmp_path, {})
     args = ["evaluate", "--ground-truth", str(gt_path), "--predictions", str(det_path)]

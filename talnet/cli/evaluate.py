@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "over the ground-truth classes. 'Ambiguous' ground truth is not a class. Predictions "
         "for videos or labels not in the ground truth are ignored, with one warning. "
         "With --proposals, the predictions are scored as class-agnostic proposals: average "
-        "recall over tIoU 0.5:0.05:1.0 at an average number (AN) of proposals per video, as "
-        "in eval_proposal.py.",
+        "recall at an average number (AN) of proposals per video, as eval_proposal.py computes "
+        "it, over tIoU 0.5:0.05:1.0 (TAL-Net's; with --protocol activitynet 0.5:0.05:0.95, "
+        "eval_proposal.py's own default).",
         epilog="example: talnet evaluate --ground-truth gt.json --predictions det.json "
         "--subset test --json",
     )
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_tiou_list,
         metavar="T1,T2,...",
         help="tIoU thresholds, comma-separated, each in (0, 1] "
-        "(default: the protocol's; for --proposals 0.5:0.05:1.0)",
+        "(default: the protocol's; for --proposals 0.5:0.05:1.0, or 0.5:0.05:0.95 with "
+        "--protocol activitynet)",
     )
     thresholds.add_argument(
         "--protocol",
@@ -66,7 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from talnet.evaluate.detection import ACTIVITYNET_TIOUS, THUMOS_TIOUS, evaluate_detection
-    from talnet.evaluate.proposals import PROPOSAL_TIOUS, evaluate_proposals
+    from talnet.evaluate.proposals import (
+        ACTIVITYNET_PROPOSAL_TIOUS,
+        PROPOSAL_TIOUS,
+        evaluate_proposals,
+    )
     from talnet.io.annotations import load_ground_truth
     from talnet.io.results import load_detections
 
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     gt = load_ground_truth(args.ground_truth, subset=args.subset)
     dets = load_detections(args.predictions)
     if args.proposals:
-        report = evaluate_proposals(gt, dets, tious=args.tious or PROPOSAL_TIOUS)
+        default = ACTIVITYNET_PROPOSAL_TIOUS if args.protocol == "activitynet" else PROPOSAL_TIOUS
+        report = evaluate_proposals(gt, dets, tious=args.tious or default)
     else:
         default = ACTIVITYNET_TIOUS if args.protocol == "activitynet" else THUMOS_TIOUS
         report = evaluate_detection(gt, dets, tious=args.tious or default)

@@ -26,7 +26,10 @@ from talnet.evaluate.inputs import flatten_detections, flatten_ground_truth, par
 from talnet.evaluate.tiou import tiou_matrix
 from talnet.io.types import Detections, GroundTruth
 
+# The paper's AR (docs/design.md): tIoU 0.5:0.05:1.0. ActivityNet's eval_proposal.py itself
+# defaults to 0.5:0.05:0.95 (talnet evaluate --proposals --protocol activitynet).
 PROPOSAL_TIOUS: tuple[float, ...] = tuple(np.linspace(0.5, 1.0, 11).tolist())
+ACTIVITYNET_PROPOSAL_TIOUS: tuple[float, ...] = tuple(np.linspace(0.5, 0.95, 10).tolist())
 AN_VALUES: tuple[int, ...] = (1, 5, 10, 50, 100, 200, 500, 1000)
 # Points of the reference's curve: fractions k/100 of the budget, k = 1..100.
 _CURVE_POINTS = 100
