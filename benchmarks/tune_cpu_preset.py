@@ -95,6 +95,13 @@ VARIANTS: dict[str, Edits] = {
             "fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75], "fusion_final_epochs": 8
         }
     },
+    # the vote's weight chosen per run between none and the preset's (the window classifier
+    # fitted on the kept videos first): thumos14 wants no vote, lowsignal needs it
+    "vote weight chosen held out": {
+        "train": {
+            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 8
+        }
+    },
     # the optional boundary refinement (docs/design.md §3), on today's preset; its "off" is the
     # same checkpoints detected with detect.boundary_snap false
     "thumos14_cpu + boundary refinement": {"model": {"boundary_head": True}},
