@@ -102,6 +102,11 @@ VARIANTS: dict[str, Edits] = {
             "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 8
         }
     },
+    "vote weight chosen held out, 14 final epochs": {
+        "train": {
+            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 14
+        }
+    },
     # the optional boundary refinement (docs/design.md §3), on today's preset; its "off" is the
     # same checkpoints detected with detect.boundary_snap false
     "thumos14_cpu + boundary refinement": {"model": {"boundary_head": True}},
