@@ -24,6 +24,8 @@ DEFAULT_CONFIG = "thumos14_i3d"
 PROTOCOLS = ("thumos", "activitynet")  # evaluation protocols (tIoU thresholds), talnet.evaluate
 DEFAULT_PROTOCOL = "thumos"
 STEP_VOTES = ("probs", "logprobs")  # detect.step_vote: how a window's steps are pooled
+# model.window_parts by default: the segment, half its length before it and as much after it
+DEFAULT_WINDOW_PARTS = ((0.0, 1.0), (-0.5, 0.0), (1.0, 1.5))
 PROPOSAL_SCORES = ("objectness", "actionness", "product")  # detect.proposal_score, _rank
 
 
@@ -82,7 +84,7 @@ class ModelConfig:
     # Its parts, [start, end) in units of the segment's length from its start: the segment,
     # half its length before and after it. Each part's mean is one block of inputs.
     window_parts: list[list[float]] = field(
-        default_factory=lambda: [[0.0, 1.0], [-0.5, 0.0], [1.0, 1.5]]
+        default_factory=lambda: [list(part) for part in DEFAULT_WINDOW_PARTS]
     )
 
 

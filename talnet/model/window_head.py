@@ -17,11 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from talnet.config import DEFAULT_WINDOW_PARTS
 from talnet.model.rangemax import range_mean
 
-# [start, end) of each part in units of the segment's length from its start: the segment, half
-# its length before it and as much after it (model.window_parts)
-DEFAULT_PARTS = ((0.0, 1.0), (-0.5, 0.0), (1.0, 1.5))
 CHUNK = 4096  # segments whose logits are formed at once
 
 
@@ -33,7 +31,7 @@ def window_bounds(
     a part (a, b) of a segment of steps [lo, lo + L); each at least one step long (a part
     before the segment grows backwards, any other forwards) and clipped to the video."""
     if parts is None:
-        parts = torch.tensor(DEFAULT_PARTS)
+        parts = torch.tensor(DEFAULT_WINDOW_PARTS)
     parts = parts.to(segments.device, torch.float64)
     lo = (segments[..., 0] + 0.5).round().long()
     hi = (segments[..., 1] + 0.5).round().long().maximum(lo + 1)
@@ -64,7 +62,7 @@ class WindowClassifier(nn.Module):
         self,
         in_dim: int,
         num_classes: int,
-        parts: Sequence[Sequence[float]] = DEFAULT_PARTS,
+        parts: Sequence[Sequence[float]] = DEFAULT_WINDOW_PARTS,
     ):
         super().__init__()
         self.in_dim = in_dim
