@@ -75,8 +75,7 @@ def window_rows(
         keep = (y > 0) | (torch.rand(len(y), generator=gen) < BACKGROUND_KEPT)
         picked.append((i, windows[keep], y[keep]))
     total = max(sum(len(w) for _, w, _ in picked), 1)
-    width = len(head.parts) * head.in_dim
-    rate = min(1.0, MAX_ROWS / total, MAX_VALUES / (width * total))
+    rate = min(1.0, MAX_ROWS / total, MAX_VALUES / (head.linear.in_features * total))
     xs, ys = [], []
     with torch.no_grad():
         for i, windows, y in picked:
