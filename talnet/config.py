@@ -225,6 +225,12 @@ class TrainConfig:
     fusion_holdout: float = 0.0
     fusion_weights: list[float] = field(default_factory=list)
     fusion_final_epochs: int = 4
+    # Or choose it after training, with no video held out of it (0 = off, else >= 2): the
+    # training videos in this many folds, the step head and the window classifier fitted again
+    # on all folds but one, and each of fusion_weights scored on the one left out, pooled, with
+    # the window classifier in place of the proposal classifier (which trained on every fold).
+    # Needs model.window_classifier; the heads of the checkpoint are still fitted on all videos.
+    fusion_folds: int = 0
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -405,6 +411,12 @@ class Config:
              "train.fusion_holdout needs fusion_weights in [0, 1] and model.step_classifier"),
             (not t.fusion_holdout or 1 <= t.fusion_final_epochs < t.epochs,
              "train.fusion_final_epochs: at least 1 and fewer than train.epochs"),
+            (t.fusion_folds == 0 or t.fusion_folds >= 2 and not t.fusion_holdout,
+             "train.fusion_folds: 0 (off) or at least 2, and not with train.fusion_holdout"),
+            (not t.fusion_folds or t.fusion_weights and m.window_classifier
+             and m.step_classifier and all(0 <= w <= 1 for w in t.fusion_weights),
+             "train.fusion_folds needs fusion_weights in [0, 1], model.step_classifier and "
+             "model.window_classifier"),
             (not d.step_score_weight or m.step_classifier,
              "detect.step_score_weight needs model.step_classifier: true"),
             (all(w >= 1 for w in m.step_context) and m.step_input in ("reduced", "features"),

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from talnet.config import Config
-from talnet.data.dataset import TrainingData
 from talnet.detect.detector import Detector, detect_features
 from talnet.evaluate.detection import (
     PROTOCOL_TIOUS,
@@ -20,6 +19,7 @@ from talnet.evaluate.detection import (
 from talnet.io.features import FeatureMeta
 from talnet.io.types import Detections, GroundTruth
 from talnet.model.talnet import TalNet
+from talnet.train.fusion import FusionParts
 from talnet.train.loop import Validator
 from talnet.train.runfiles import VAL_MAP_AT_HALF, VAL_MAP_AVERAGE
 
@@ -65,21 +65,28 @@ def held_out_validator(feat_dir: str | Path, gt: GroundTruth) -> Validator:
     return validate
 
 
-def score_fusion_weights(model: TalNet, held: TrainingData, config: Config) -> dict[float, float]:
-    """A `train` hook (train.fusion_holdout): each train.fusion_weights candidate w as the
-    detector's detect.step_score_weight, scored on the held-out training videos by mAP averaged
-    over the protocol's tIoUs. Leaves the model in the mode it was found in."""
+def score_fusion_weights(parts: FusionParts, config: Config) -> dict[float, float]:
+    """A `train` hook (train.fusion_holdout, fusion_folds): each train.fusion_weights candidate
+    w as detect.step_score_weight, each part's held-out videos detected by that part's model and
+    all parts' detections pooled into one mAP, averaged over the protocol's tIoUs. Leaves the
+    models in the mode they were found in."""
     tious = PROTOCOL_TIOUS[config.evaluate.protocol]
-    gt = {video.video_id: held.gt[video.video_id] for video in held.videos}
-    was_training = model.training
-    device = next(model.parameters()).device
-    detector = Detector(model, held.classes, held.meta, device)
+    gt = {video.video_id: held.gt[video.video_id] for _, held in parts for video in held.videos}
+    modes = [model.training for model, _ in parts]
+    detectors = [
+        (Detector(model, held.classes, held.meta, next(model.parameters()).device), held)
+        for model, held in parts
+    ]
     scores: dict[float, float] = {}
     for weight in config.train.fusion_weights:
         trial = dataclasses.replace(
             config, detect=dataclasses.replace(config.detect, step_score_weight=weight)
         )
-        result = evaluate_detector(detector.with_config(trial), held.feat_dir, gt, tious=tious)
-        scores[weight] = round(result.report.average, 4)
-    model.train(was_training)
+        dets: Detections = {}
+        for detector, held in detectors:
+            ids = [video.video_id for video in held.videos]
+            dets.update(detect_features(detector.with_config(trial), held.feat_dir, ids, False))
+        scores[weight] = round(evaluate_detection(gt, dets, tious).average, 4)
+    for (model, _), mode in zip(parts, modes, strict=True):
+        model.train(mode)
     return scores

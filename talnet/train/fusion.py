@@ -1,34 +1,45 @@
-"""Choosing the score fusion on training videos held out for it (train.fusion_holdout,
-docs/design.md §3).
+"""Choosing the score fusion on training videos the choice's models have not seen
+(train.fusion_holdout or train.fusion_folds, docs/design.md §3).
 
 A detection's score is (1 - w) x the classifier's probability + w x the per-step head's vote.
 Which of the two is the stronger depends on the data: where an action shows as a window's mean
 the classifier on SoI-pooled proposals is strong and the per-step head weak, where the signal
 per step is faint the head's votes are what finds the actions. No one w serves both (measured
 on held-out videos of nine feature generators, benchmarks/model_results.md), and scoring w on
-the videos the model trained on prefers the classifier, which has memorized them. So a part of
-the training videos is left out of all but the last few epochs, each candidate w is scored on
-it, and the best is kept; those videos then join the training for its last epochs.
+the videos the model trained on prefers the classifier, which has memorized them. Two ways out:
+- fusion_holdout: a part of the training videos is left out of all but the last few epochs,
+  each candidate w is scored on it, and the best is kept; those videos then join the training
+  for its last epochs;
+- fusion_folds: after training, the two linear heads (the step head and the window
+  classifier) are fitted again on all folds of the training videos but one, and each w is
+  scored on the fold left out, the window classifier standing in for the proposal classifier
+  (which has trained on every fold). No video misses an epoch; the cost is K refits.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
 from talnet.model.talnet import TalNet
+from talnet.train.step_refit import refit_step_head
+from talnet.train.window_refit import refit_window_head
 
 FUSION_WEIGHT = "fusion_weight"  # the chosen w, in the log record of the epoch that chose it
 FUSION_SCORES = "fusion_map_avg"  # {w: held-out mAP averaged over the protocol's tIoUs}
 
-# Scores each train.fusion_weights candidate on held-out videos: (model, held, config) ->
+# Models, each with the training videos it has not seen (one pair for fusion_holdout, one per
+# fold for fusion_folds).
+FusionParts = list[tuple[TalNet, TrainingData]]
+# Scores each train.fusion_weights candidate on those parts, pooled: (parts, config) ->
 # {w: mAP averaged over the protocol's tIoUs}. Detecting and evaluating sit above training
 # (talnet.pipelines.evaluation.score_fusion_weights), so the caller hands it to `fit`.
-FusionScorer = Callable[[TalNet, TrainingData, Config], dict[float, float]]
+FusionScorer = Callable[[FusionParts, Config], dict[float, float]]
 
 
 @dataclass
@@ -58,3 +69,37 @@ def choose_fusion_weight(scores: dict[float, float], own: float) -> float:
     """The best-scoring w; ties go to the config's own detect.step_score_weight (`own`), then
     to the larger w."""
     return max(scores, key=lambda w: (scores[w], w == own, w))
+
+
+def fusion_folds(data: TrainingData, config: Config) -> list[tuple[TrainingData, TrainingData]]:
+    """train.fusion_folds seeded folds of the videos as (the rest, the fold) pairs, each video in
+    one fold (fewer folds when there are fewer videos); none when it is off or under 2 videos."""
+    folds = min(config.train.fusion_folds, len(data))
+    if folds < 2:
+        return []
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.train.seed))
+    out = []
+    for k in range(folds):
+        fold = sorted(int(i) for i in order[k::folds])
+        rest = sorted(set(range(len(data))) - set(fold))
+        out.append((data.subset(rest), data.subset(fold)))
+    return out
+
+
+def score_on_folds(
+    model: TalNet, data: TrainingData, config: Config, score: FusionScorer
+) -> dict[float, float]:
+    """train.fusion_weights scored on train.fusion_folds folds: per fold, a copy of the trained
+    model with its step head and window classifier fitted on the other folds detects the fold,
+    its class probability the window classifier's alone (the proposal classifier has trained on
+    every fold); {} when there are too few videos to fold. The model itself is untouched."""
+    parts: FusionParts = []
+    for rest, fold in fusion_folds(data, config):
+        part = copy.deepcopy(model)
+        if config.train.step_refit_epochs:
+            refit_step_head(part, rest, config)
+        refit_window_head(part, rest, config)
+        parts.append((part, fold))
+    if not parts:
+        return {}
+    return score(parts, replace(config, detect=replace(config.detect, window_score_weight=1.0)))

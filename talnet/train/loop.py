@@ -42,6 +42,7 @@ from talnet.train.fusion import (
     FusionSplit,
     choose_fusion_weight,
     fusion_split,
+    score_on_folds,
 )
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
@@ -97,7 +98,7 @@ class FitOptions:
     # This process's place under torchrun; None reads torchrun's environment when `fit` starts
     # (`train` passes the one it read, so both agree).
     distributed: Distributed | None = None
-    # Scores the fusion weights on held-out videos; needed when train.fusion_holdout is on.
+    # Scores the fusion weights on unseen videos; needed with train.fusion_holdout or _folds.
     score_fusion: FusionScorer | None = None
 
 
@@ -141,6 +142,8 @@ def fit(
                 record[WINDOW_REFIT_LOSS] = round(refit_window_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
+            if epoch == config.train.epochs - 1 and config.train.fusion_folds:
+                record.update(_cross_fit_fusion(model, data, config, opts))
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
             if group.is_main:
                 _close_epoch(record, began, stepper, data, config, opts, rng)
@@ -150,9 +153,11 @@ def fit(
 
 
 def _require_fusion_scorer(config: Config, opts: FitOptions) -> None:
-    """train.fusion_holdout needs the caller's scorer (detection sits above training)."""
-    if config.train.fusion_holdout and opts.score_fusion is None:
-        raise TalnetError("train.fusion_holdout is on, but no fusion scorer was given to fit")
+    """train.fusion_holdout and fusion_folds need the caller's scorer (detection sits above
+    training)."""
+    key = "fusion_holdout" if config.train.fusion_holdout else "fusion_folds"
+    if getattr(config.train, key) and opts.score_fusion is None:
+        raise TalnetError(f"train.{key} is on, but no fusion scorer was given to fit")
 
 
 def _choose_fusion(
@@ -164,7 +169,27 @@ def _choose_fusion(
         refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
     if config.train.window_refit_epochs:
         refit_window_head(model, split.kept, config)
-    scores = score(model, split.held, config)
+    return _keep_fusion(score([(model, split.held)], config), config)
+
+
+def _cross_fit_fusion(
+    model: TalNet, data: TrainingData, config: Config, opts: FitOptions
+) -> dict[str, Any]:
+    """train.fusion_folds: detect.step_score_weight chosen on folds of the training videos
+    (in place: the saved config carries it), said in the log."""
+    assert opts.score_fusion is not None  # _require_fusion_scorer
+    opts.log_fn(
+        f"choosing detect.step_score_weight of {config.train.fusion_weights} on "
+        f"{min(config.train.fusion_folds, len(data))} folds of {len(data)} training videos"
+    )
+    return _keep_fusion(score_on_folds(model, data, config, opts.score_fusion), config)
+
+
+def _keep_fusion(scores: dict[float, float], config: Config) -> dict[str, Any]:
+    """The best-scoring fusion weight made the config's detect.step_score_weight, for the log
+    (none scored: the config's own stays)."""
+    if not scores:
+        return {}
     weight = choose_fusion_weight(scores, config.detect.step_score_weight)
     config.detect.step_score_weight = weight
     return {FUSION_WEIGHT: weight, FUSION_SCORES: {str(w): v for w, v in scores.items()}}
