@@ -1,7 +1,7 @@
 """Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
 Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
            [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
-           [--fit-window [JSON]]
+           [--fit-window [JSON]] [--choose-fusion]
 OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
 the same subset it was scored on (held-out training videos, or the test split with `--test`)
 with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
@@ -14,12 +14,16 @@ one), on the videos it was trained on, as training would after its last epoch (i
 the input features and the rest of a model trains the same with it or without it, so the
 result is the model trained with it), with thumos14_cpu's window settings or those edited by
 the JSON ({"model": {"window_parts": ...}, "train": {"window_refit_weight_decay": ...}}), and
-`detect.window_score_weight` can be tried.
+`detect.window_score_weight` can be tried. With `--choose-fusion`, `detect.step_score_weight` is
+chosen on folds of the same training videos first, as `train.fusion_folds` does after the last
+epoch (the preset's fusion_folds and fusion_weights unless the checkpoint has its own), and the
+tries start from it: the result is the model trained with that choice.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -33,6 +37,8 @@ from talnet.detect.detector import Detector
 from talnet.io.annotations import clip_for_training, load_ground_truth
 from talnet.io.features import read_meta
 from talnet.model.talnet import TalNet
+from talnet.pipelines.evaluation import score_fusion_weights
+from talnet.train.fusion import choose_fusion_weight, score_on_folds
 from talnet.train.window_refit import refit_window_head
 
 
@@ -75,6 +81,22 @@ def with_window_head(
     return Detector(model, detector.classes, detector.meta)
 
 
+def with_fusion_chosen(detector: Detector, annotations: Path, features: Path) -> Detector:
+    """`detector` with detect.step_score_weight chosen on folds of its training videos (subset
+    "validation" of `annotations`), as training with train.fusion_folds chooses it."""
+    preset = load_config("thumos14_cpu").train
+    config = copy.deepcopy(detector.config)
+    if not config.train.fusion_folds:
+        config.train.fusion_folds = preset.fusion_folds
+        config.train.fusion_weights = list(preset.fusion_weights)
+    gt = clip_for_training(load_ground_truth(annotations, "validation"))
+    data = TrainingData(gt, features, read_meta(features), detector.classes)
+    scores = score_on_folds(detector.model, data, config, score_fusion_weights)
+    config.detect.step_score_weight = choose_fusion_weight(scores, config.detect.step_score_weight)
+    print(f"fusion scores {scores}: w {config.detect.step_score_weight}", flush=True)
+    return detector.with_config(config)
+
+
 def changes_proposals(edits: dict) -> bool:
     """Whether a setting can change the proposals' set or order (AR is measured only then,
     and for the checkpoint as trained): the second stage's weights rank them too."""
@@ -102,6 +124,11 @@ def main() -> None:
         metavar="JSON",
         help="fit a window classifier first (thumos14_cpu's settings, edited by JSON)",
     )
+    parser.add_argument(
+        "--choose-fusion",
+        action="store_true",
+        help="choose detect.step_score_weight on folds of the training videos first",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,11 +143,14 @@ def main() -> None:
             trained = Detector.from_checkpoint(run / "checkpoint.pt")
             if args.fit_window is not None:
                 trained = with_window_head(trained, annotations, data / "features", args.fit_window)
+            if args.choose_fusion:
+                trained = with_fusion_chosen(trained, annotations, data / "features")
             for i, (name, edits) in enumerate(tries):
                 detector = trained.with_config(edit_config(trained.config, edits))
                 recall = args.ar and (i == 0 or changes_proposals(edits))
                 _, scores = map_and_recall(detector, data / "features", gt, recall)
-                row = {"variant": name, "data": data.name, "seed": seed, "subset": subset}
+                row = {"variant": name, "data": data.name, "seed": seed, "subset": subset,
+                       "step_score_weight": detector.config.detect.step_score_weight}  # fmt: skip
                 rows.append({**row, **scores})
                 print(json.dumps(rows[-1]), flush=True)
                 (args.out / "redetect.json").write_text(json.dumps(rows, indent=1))

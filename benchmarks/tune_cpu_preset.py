@@ -49,12 +49,12 @@ STEP_RUNS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 # chose each are in benchmarks/model_results.md.
 NO_WINDOW: Edits = {
     "model": {"window_classifier": False},
-    "train": {"window_refit_epochs": 0},
+    "train": {"window_refit_epochs": 0, "fusion_folds": 0},
     "detect": {"window_score_weight": 0.0, "step_score_weight": 0.75},
 }
 PREVIOUS: Edits = {
     "model": {"step_input": "reduced", "window_classifier": False},
-    "train": {"step_refit_epochs": 0, "window_refit_epochs": 0},
+    "train": {"step_refit_epochs": 0, "window_refit_epochs": 0, "fusion_folds": 0},
     "proposals": {"actionness_thresholds": [], "actionness_per_class": False},
     "detect": {"step_score_weight": 0.5, "window_score_weight": 0.0},
 }
@@ -88,25 +88,30 @@ VARIANTS: dict[str, Edits] = {
     # detect.step_score_weight chosen per run on a fifth of its training videos, held out of
     # all but the last epochs (talnet.train.fusion)
     "fusion chosen held out": {
-        "train": {"fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75]}
+        "train": {"fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75], "fusion_folds": 0}
     },
     "fusion chosen held out, 8 final epochs": {
         "train": {
-            "fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75], "fusion_final_epochs": 8
+            "fusion_holdout": 0.2, "fusion_weights": [0.25, 0.5, 0.75], "fusion_final_epochs": 8,
+            "fusion_folds": 0,
         }
     },
     # the vote's weight chosen per run between none and the preset's (the window classifier
     # fitted on the kept videos first): thumos14 wants no vote, lowsignal needs it
     "vote weight chosen held out": {
         "train": {
-            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 8
+            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 8,
+            "fusion_folds": 0,
         }
     },
     "vote weight chosen held out, 14 final epochs": {
         "train": {
-            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 14
+            "fusion_holdout": 0.2, "fusion_weights": [0.0, 0.3, 0.55], "fusion_final_epochs": 14,
+            "fusion_folds": 0,
         }
     },
+    # the preset before its vote weight was chosen on folds (train.fusion_folds): always 0.55
+    "vote 0.55, not chosen": {"train": {"fusion_folds": 0}},
     # the optional boundary refinement (docs/design.md §3), on today's preset; its "off" is the
     # same checkpoints detected with detect.boundary_snap false
     "thumos14_cpu + boundary refinement": {"model": {"boundary_head": True}},

@@ -167,6 +167,7 @@ def test_cross_fitted_choice_trains_on_every_video_and_saves_the_best_weight(dat
     chosen = log[1][FUSION_WEIGHT]
     assert scores[chosen] == max(scores.values())
     assert any("on 2 folds of 8 training videos" in m for m in messages)
+    assert any(f"step score weight {chosen:g} (chosen)" in m for m in messages)
     saved = torch.load(result.checkpoint, weights_only=True)["config"]
     assert saved["detect"]["step_score_weight"] == chosen
     assert saved["detect"]["window_score_weight"] == 0.5  # scored with 1, kept as configured

@@ -297,7 +297,7 @@ def _describe(record: dict[str, Any], epochs: int) -> str:
     ]
     parts.append(f"lr {record['lr']:.2g}")
     if FUSION_WEIGHT in record:
-        parts.append(f"step score weight {record[FUSION_WEIGHT]:g} (held out)")
+        parts.append(f"step score weight {record[FUSION_WEIGHT]:g} (chosen)")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
