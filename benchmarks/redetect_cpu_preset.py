@@ -1,7 +1,7 @@
 """Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
 Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
            [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
-           [--fit-window [JSON]] [--choose-fusion]
+           [--fit-window [JSON]] [--choose-fusion [--fusion-weights W ...]]
 OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
 the same subset it was scored on (held-out training videos, or the test split with `--test`)
 with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
@@ -81,14 +81,19 @@ def with_window_head(
     return Detector(model, detector.classes, detector.meta)
 
 
-def with_fusion_chosen(detector: Detector, annotations: Path, features: Path) -> Detector:
+def with_fusion_chosen(
+    detector: Detector, annotations: Path, features: Path, weights: list[float] | None = None
+) -> Detector:
     """`detector` with detect.step_score_weight chosen on folds of its training videos (subset
-    "validation" of `annotations`), as training with train.fusion_folds chooses it."""
+    "validation" of `annotations`), as training with train.fusion_folds chooses it, among
+    `weights` (default: the checkpoint's train.fusion_weights, or the preset's)."""
     preset = load_config("thumos14_cpu").train
     config = copy.deepcopy(detector.config)
     if not config.train.fusion_folds:
         config.train.fusion_folds = preset.fusion_folds
         config.train.fusion_weights = list(preset.fusion_weights)
+    if weights:
+        config.train.fusion_weights = list(weights)
     gt = clip_for_training(load_ground_truth(annotations, "validation"))
     data = TrainingData(gt, features, read_meta(features), detector.classes)
     scores = score_on_folds(detector.model, data, config, score_fusion_weights)
@@ -129,6 +134,13 @@ def main() -> None:
         action="store_true",
         help="choose detect.step_score_weight on folds of the training videos first",
     )
+    parser.add_argument(
+        "--fusion-weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="with --choose-fusion: the weights to choose from (default: the preset's)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,7 +156,9 @@ def main() -> None:
             if args.fit_window is not None:
                 trained = with_window_head(trained, annotations, data / "features", args.fit_window)
             if args.choose_fusion:
-                trained = with_fusion_chosen(trained, annotations, data / "features")
+                trained = with_fusion_chosen(
+                    trained, annotations, data / "features", args.fusion_weights
+                )
             for i, (name, edits) in enumerate(tries):
                 detector = trained.with_config(edit_config(trained.config, edits))
                 recall = args.ar and (i == 0 or changes_proposals(edits))
