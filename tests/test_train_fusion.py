@@ -200,6 +200,23 @@ def test_the_cross_fitted_choice_scores_what_the_refitted_heads_detect(data):
     assert {float(w): s for w, s in record[FUSION_SCORES].items()} == expected
 
 
+def test_the_fold_choice_shows_a_bar_only_when_asked_and_scores_the_same(data, capsys):
+    """Minutes of refits on 200 videos: with progress a bar names them on stderr; the bar does
+    not change what is scored."""
+    from talnet.train.fusion import score_on_folds
+
+    training, config = training_data(data), folds_config(weights=(0.0, 1.0))
+    meta = read_meta(data / "features")
+    torch.manual_seed(0)
+    model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
+    quiet = score_on_folds(model, training, config, score_fusion_weights)
+    assert "vote weight" not in capsys.readouterr().err
+    shown = score_on_folds(model, training, config, score_fusion_weights, progress=True)
+    err = capsys.readouterr().err
+    assert "vote weight: refits on folds" in err and "scoring 2 weights" in err
+    assert shown == quiet
+
+
 @pytest.mark.parametrize(
     "edits, key",
     [

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+from tqdm import tqdm
 
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
@@ -87,19 +88,34 @@ def fusion_folds(data: TrainingData, config: Config) -> list[tuple[TrainingData,
 
 
 def score_on_folds(
-    model: TalNet, data: TrainingData, config: Config, score: FusionScorer
+    model: TalNet,
+    data: TrainingData,
+    config: Config,
+    score: FusionScorer,
+    progress: bool = False,
 ) -> dict[float, float]:
     """train.fusion_weights scored on train.fusion_folds folds: per fold, a copy of the trained
     model with its step head and window classifier fitted on the other folds detects the fold,
     its class probability the window classifier's alone (the proposal classifier has trained on
-    every fold); {} when there are too few videos to fold. The model itself is untouched."""
+    every fold); {} when there are too few videos to fold. The model itself is untouched. With
+    `progress`, a bar counts the folds' refits, then the scoring (minutes on 200 videos)."""
+    folds = fusion_folds(data, config)
+    if not folds:
+        return {}
+    bar = tqdm(
+        total=len(folds) + 1, desc="vote weight: refits on folds", unit="step", leave=False,
+        disable=not progress,
+    )  # fmt: skip
     parts: FusionParts = []
-    for rest, fold in fusion_folds(data, config):
+    for rest, fold in folds:
         part = copy.deepcopy(model)
         if config.train.step_refit_epochs:
             refit_step_head(part, rest, config)
         refit_window_head(part, rest, config)
         parts.append((part, fold))
-    if not parts:
-        return {}
-    return score(parts, replace(config, detect=replace(config.detect, window_score_weight=1.0)))
+        bar.update()
+    bar.set_description(f"vote weight: scoring {len(config.train.fusion_weights)} weights")
+    scores = score(parts, replace(config, detect=replace(config.detect, window_score_weight=1.0)))
+    bar.update()
+    bar.close()
+    return scores

@@ -143,7 +143,8 @@ def fit(
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.fusion_folds:
-                record.update(_cross_fit_fusion(model, data, config, opts))
+                bar = opts.progress and group.is_main
+                record.update(_cross_fit_fusion(model, data, config, opts, bar))
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
             if group.is_main:
                 _close_epoch(record, began, stepper, data, config, opts, rng)
@@ -173,16 +174,17 @@ def _choose_fusion(
 
 
 def _cross_fit_fusion(
-    model: TalNet, data: TrainingData, config: Config, opts: FitOptions
+    model: TalNet, data: TrainingData, config: Config, opts: FitOptions, progress: bool = False
 ) -> dict[str, Any]:
     """train.fusion_folds: detect.step_score_weight chosen on folds of the training videos
-    (in place: the saved config carries it), said in the log."""
+    (in place: the saved config carries it), said in the log (a bar with `progress`)."""
     assert opts.score_fusion is not None  # _require_fusion_scorer
     opts.log_fn(
         f"choosing detect.step_score_weight of {config.train.fusion_weights} on "
         f"{min(config.train.fusion_folds, len(data))} folds of {len(data)} training videos"
     )
-    return _keep_fusion(score_on_folds(model, data, config, opts.score_fusion), config)
+    scores = score_on_folds(model, data, config, opts.score_fusion, progress)
+    return _keep_fusion(scores, config)
 
 
 def _keep_fusion(scores: dict[float, float], config: Config) -> dict[str, Any]:
