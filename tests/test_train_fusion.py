@@ -24,6 +24,7 @@ from talnet.train.fusion import (
     choose_fusion_weight,
     fusion_folds,
     fusion_split,
+    score_on_folds,
 )
 from talnet.train.loop import FitOptions, train
 
@@ -55,6 +56,13 @@ def folds_config(folds: int = 2, weights=(0.0, 1.0)):
     config.detect.window_score_weight = 0.5
     config.validate()
     return config
+
+
+def seeded_model(data, config) -> TalNet:
+    """An untrained TalNet for the tiny data's streams, 3 classes, from torch seed 0."""
+    meta = read_meta(data / "features")
+    torch.manual_seed(0)
+    return TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
 
 
 def training_data(data):
@@ -100,8 +108,7 @@ def test_each_weight_is_scored_as_a_detector_with_that_weight_scores(data):
     training, config = training_data(data), fusion_config(weights=(0.0, 0.5, 1.0))
     held = fusion_split(training, config).held
     meta = read_meta(data / "features")
-    torch.manual_seed(0)
-    model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config).train()
+    model = seeded_model(data, config).train()
     scores = score_fusion_weights([(model, held)], config)
     best = choose_fusion_weight(scores, config.detect.step_score_weight)
     assert model.training  # left as it was found
@@ -183,8 +190,7 @@ def test_the_cross_fitted_choice_scores_what_the_refitted_heads_detect(data):
     from talnet.train.window_refit import refit_window_head
 
     meta = read_meta(data / "features")
-    torch.manual_seed(0)
-    model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
+    model = seeded_model(data, config)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     record = _cross_fit_fusion(model, training, config, QUIET)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # copies only
@@ -203,12 +209,8 @@ def test_the_cross_fitted_choice_scores_what_the_refitted_heads_detect(data):
 def test_the_fold_choice_shows_a_bar_only_when_asked_and_scores_the_same(data, capsys):
     """Minutes of refits on 200 videos: with progress a bar names them on stderr; the bar does
     not change what is scored."""
-    from talnet.train.fusion import score_on_folds
-
     training, config = training_data(data), folds_config(weights=(0.0, 1.0))
-    meta = read_meta(data / "features")
-    torch.manual_seed(0)
-    model = TalNet(dict(zip(meta.streams, meta.dims, strict=True)), 3, config)
+    model = seeded_model(data, config)
     quiet = score_on_folds(model, training, config, score_fusion_weights)
     assert "vote weight" not in capsys.readouterr().err
     shown = score_on_folds(model, training, config, score_fusion_weights, progress=True)

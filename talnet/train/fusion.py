@@ -102,20 +102,20 @@ def score_on_folds(
     folds = fusion_folds(data, config)
     if not folds:
         return {}
-    bar = tqdm(
+    scoring = replace(config, detect=replace(config.detect, window_score_weight=1.0))
+    parts: FusionParts = []
+    with tqdm(
         total=len(folds) + 1, desc="vote weight: refits on folds", unit="step", leave=False,
         disable=not progress,
-    )  # fmt: skip
-    parts: FusionParts = []
-    for rest, fold in folds:
-        part = copy.deepcopy(model)
-        if config.train.step_refit_epochs:
-            refit_step_head(part, rest, config)
-        refit_window_head(part, rest, config)
-        parts.append((part, fold))
+    ) as bar:  # fmt: skip
+        for rest, fold in folds:
+            part = copy.deepcopy(model)
+            if config.train.step_refit_epochs:
+                refit_step_head(part, rest, config)
+            refit_window_head(part, rest, config)
+            parts.append((part, fold))
+            bar.update()
+        bar.set_description(f"vote weight: scoring {len(config.train.fusion_weights)} weights")
+        scores = score(parts, scoring)
         bar.update()
-    bar.set_description(f"vote weight: scoring {len(config.train.fusion_weights)} weights")
-    scores = score(parts, replace(config, detect=replace(config.detect, window_score_weight=1.0)))
-    bar.update()
-    bar.close()
     return scores

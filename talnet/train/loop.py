@@ -143,8 +143,8 @@ def fit(
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.fusion_folds:
-                bar = opts.progress and group.is_main
-                record.update(_cross_fit_fusion(model, data, config, opts, bar))
+                show = opts.progress and group.is_main
+                record.update(_cross_fit_fusion(model, data, config, opts, show))
             rng = stepper.rng_states()  # on every rank: it gathers each rank's sampler
             if group.is_main:
                 _close_epoch(record, began, stepper, data, config, opts, rng)
