@@ -38,7 +38,8 @@ from talnet.io.annotations import clip_for_training, load_ground_truth
 from talnet.io.features import read_meta
 from talnet.model.talnet import TalNet
 from talnet.pipelines.evaluation import score_fusion_weights
-from talnet.train.fusion import choose_fusion_weight, score_on_folds
+from talnet.train.edge_refit import refit_edge_head
+from talnet.train.fusion import keep_fold_choice, score_folds
 from talnet.train.window_refit import refit_window_head
 
 
@@ -64,20 +65,34 @@ def with_window_head(
     "validation" of `annotations`) as `fit` does after the last epoch, with thumos14_cpu's
     window settings edited by `edits` (one it has already is fitted again with them)."""
     preset = edit_config(load_config("thumos14_cpu"), edits)
+    m, t = preset.model, preset.train
     window = {
-        "model": {"window_classifier": True, "window_parts": preset.model.window_parts},
+        "model": {
+            "window_classifier": True,
+            "window_parts": m.window_parts,
+            "edge_regressor": m.edge_regressor,
+            "edge_bins": m.edge_bins,
+        },
         "train": {
-            "window_refit_epochs": preset.train.window_refit_epochs,
-            "window_refit_weight_decay": preset.train.window_refit_weight_decay,
+            "window_refit_epochs": t.window_refit_epochs,
+            "window_refit_weight_decay": t.window_refit_weight_decay,
+            "edge_refit_samples": t.edge_refit_samples,
+            "edge_refit_jitter": t.edge_refit_jitter,
+            "edge_refit_ridge": t.edge_refit_ridge,
         },
     }
     config = edit_config(detector.config, window)
     model = TalNet(detector.model.stream_dims, len(detector.classes), config)
-    weights = {k: v for k, v in detector.model.state_dict().items() if "window_head" not in k}
+    fitted = ("window_head", "edge_head")
+    weights = {
+        k: v for k, v in detector.model.state_dict().items() if not k.startswith(fitted)
+    }
     model.load_state_dict(weights, strict=False)
     gt = clip_for_training(load_ground_truth(annotations, "validation"))
     data = TrainingData(gt, features, read_meta(features), detector.classes)
     refit_window_head(model, data, config)
+    if model.edge_head is not None:
+        refit_edge_head(model, data, config)
     return Detector(model, detector.classes, detector.meta)
 
 
@@ -96,9 +111,9 @@ def with_fusion_chosen(
         config.train.fusion_weights = list(weights)
     gt = clip_for_training(load_ground_truth(annotations, "validation"))
     data = TrainingData(gt, features, read_meta(features), detector.classes)
-    scores = score_on_folds(detector.model, data, config, score_fusion_weights)
-    config.detect.step_score_weight = choose_fusion_weight(scores, config.detect.step_score_weight)
-    print(f"fusion scores {scores}: w {config.detect.step_score_weight}", flush=True)
+    scores = score_folds(detector.model, data, config, score_fusion_weights)
+    record = keep_fold_choice(scores, config)
+    print(f"fold choice {record}: w {config.detect.step_score_weight}", flush=True)
     return detector.with_config(config)
 
 
@@ -164,7 +179,9 @@ def main() -> None:
                 recall = args.ar and (i == 0 or changes_proposals(edits))
                 _, scores = map_and_recall(detector, data / "features", gt, recall)
                 row = {"variant": name, "data": data.name, "seed": seed, "subset": subset,
-                       "step_score_weight": detector.config.detect.step_score_weight}  # fmt: skip
+                       "step_score_weight": detector.config.detect.step_score_weight,
+                       "edge_regress": detector.model.edge_head is not None
+                       and detector.config.detect.edge_regress}  # fmt: skip
                 rows.append({**row, **scores})
                 print(json.dumps(rows[-1]), flush=True)
                 (args.out / "redetect.json").write_text(json.dumps(rows, indent=1))

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ DEFAULT_PROTOCOL = "thumos"
 STEP_VOTES = ("probs", "logprobs")  # detect.step_vote: how a window's steps are pooled
 # model.window_parts by default: the segment, half its length before it and as much after it
 DEFAULT_WINDOW_PARTS = ((0.0, 1.0), (-0.5, 0.0), (1.0, 1.5))
+DEFAULT_EDGE_BINS = (-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4)  # model.edge_bins
 PROPOSAL_SCORES = ("objectness", "actionness", "product")  # detect.proposal_score, _rank
 
 
@@ -86,6 +88,13 @@ class ModelConfig:
     window_parts: list[list[float]] = field(
         default_factory=lambda: [list(part) for part in DEFAULT_WINDOW_PARTS]
     )
+    # Beyond the paper: a linear regressor of each detection's start and end offsets from bin
+    # means of the step head's and the window classifier's per-step signals of its class around
+    # each edge (talnet.model.edge_head), fitted after training (train.edge_refit_samples).
+    # Needs step_classifier and window_classifier (with a part [0, 1]). Its bins' edges, in
+    # units of the segment's length from each edge:
+    edge_regressor: bool = False
+    edge_bins: list[float] = field(default_factory=lambda: list(DEFAULT_EDGE_BINS))
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -231,6 +240,13 @@ class TrainConfig:
     # the window classifier in place of the proposal classifier (which trained on every fold).
     # Needs model.window_classifier; the heads of the checkpoint are still fitted on all videos.
     fusion_folds: int = 0
+    # model.edge_regressor's fit after the last epoch (talnet.train.edge_refit): this many
+    # windows drawn around each training instance, each edge moved by up to edge_refit_jitter x
+    # its length (uniform), ridge penalty edge_refit_ridge on standardized inputs. With
+    # fusion_folds, detect.edge_regress is also chosen on the folds: off where it loses there.
+    edge_refit_samples: int = 30
+    edge_refit_jitter: float = 0.15
+    edge_refit_ridge: float = 1.0
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0
@@ -286,6 +302,9 @@ class DetectConfig:
     # mean of its class's candidates overlapping it by tIoU >= this, weighted by score^power.
     boundary_vote: float = 0.0
     boundary_vote_power: float = 1.0
+    # With model.edge_regressor: move each detection's edges by its regressed offsets before
+    # it is scored (off: the classifier's refinement alone; train.fusion_folds may choose).
+    edge_regress: bool = True
 
 
 @dataclass
@@ -424,6 +443,14 @@ class Config:
             (d.snap_reach >= 0 and 0 <= d.snap_min_prob <= 1 and t.boundary_region > 0,
              "detect.snap_reach >= 0, snap_min_prob in [0, 1], train.boundary_region > 0"),
             (d.snap_to in ("peak", "centroid"), "detect.snap_to: peak or centroid"),
+            (not m.edge_regressor or m.step_classifier and m.window_classifier
+             and [0.0, 1.0] in [list(map(float, x)) for x in m.window_parts],
+             "model.edge_regressor needs model.step_classifier and model.window_classifier "
+             "with a window part [0, 1]"),
+            (len(m.edge_bins) >= 2 and all(a < b for a, b in pairwise(m.edge_bins)),
+             "model.edge_bins: at least two increasing bin edges"),
+            (t.edge_refit_samples >= 1 and t.edge_refit_jitter >= 0 and t.edge_refit_ridge >= 0,
+             "train.edge_refit_samples >= 1, edge_refit_jitter >= 0, edge_refit_ridge >= 0"),
         ]  # fmt: skip
         for ok, what in checks:
             if not ok:

@@ -30,6 +30,7 @@ from talnet.model.boundary import (
     snap_edges,
 )
 from talnet.model.coder import SegmentCoder
+from talnet.model.edge_head import EdgeRegressor, edge_signals
 from talnet.model.losses import LOSS_NAMES
 from talnet.model.nms import batched_nms, soft_nms, vote_boundaries
 from talnet.model.proposals import generate_proposals, ranked_proposals, whole_video_segments
@@ -109,6 +110,9 @@ class TalNet(nn.Module):
         if cfg.window_classifier:  # fitted after training (talnet.train.window_refit)
             in_dim = sum(self.stream_dims.values())
             self.window_head = WindowClassifier(in_dim, num_classes, cfg.window_parts)
+        self.edge_head: EdgeRegressor | None = None
+        if cfg.edge_regressor:  # fitted after training (talnet.train.edge_refit)
+            self.edge_head = EdgeRegressor(cfg.edge_bins)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
         self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
         self.loss_names += (STEP_LOSS,) if cfg.step_classifier else ()
@@ -361,10 +365,13 @@ class TalNet(nn.Module):
         n, c = probs.shape
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
         segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
+        projections = self._window_projections(video) if self.window_head is not None else None
+        if self.edge_head is not None and cfg.edge_regress and projections is not None:
+            segments = self._regress_edges(segments, steps, projections)
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
         if cfg.window_score_weight > 0:
-            window = self._window_probs(video, segments)  # (C, N, C + 1): each row's class
+            window = self._window_probs(video, segments, projections)  # (C, N, C + 1)
             rows = torch.arange(1, c + 1, device=window.device)[:, None, None]
             window = window.gather(-1, rows.expand(c, n, 1))
             a = cfg.window_score_weight
@@ -421,10 +428,9 @@ class TalNet(nn.Module):
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, top.indices[rows], scores)
 
-    def _window_probs(self, video: VideoRows, segments: torch.Tensor) -> torch.Tensor:
-        """The window classifier's class probabilities (..., C + 1) of segments (..., 2) in
-        steps: each step projected once (window by window on a long video), then each
-        segment's logits from the projections' prefix sums."""
+    def _window_projections(self, video: VideoRows) -> torch.Tensor:
+        """The window classifier's per-step projections (T, P, C + 1) of one video, window by
+        window on a long one (WindowClassifier.step_projections)."""
         head = self.window_head
         if head is None:
             raise TalnetError("this model has no window classifier (model.window_classifier)")
@@ -433,8 +439,40 @@ class TalNet(nn.Module):
         def project(rows: dict[str, torch.Tensor]) -> torch.Tensor:
             return head.step_projections(torch.cat([x[0] for x in rows.values()], dim=-1))
 
-        projections = stitched(project, video, plan)
-        return torch.softmax(head.logits(projections, segments.to(projections.device)), dim=-1)
+        return stitched(project, video, plan)
+
+    def _window_probs(
+        self, video: VideoRows, segments: torch.Tensor, projections: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The window classifier's class probabilities (..., C + 1) of segments (..., 2) in
+        steps: each step projected once (or its `projections` given), then each segment's
+        logits from the projections' prefix sums."""
+        if projections is None:
+            projections = self._window_projections(video)
+        assert self.window_head is not None  # _window_projections
+        logits = self.window_head.logits(projections, segments.to(projections.device))
+        return torch.softmax(logits, dim=-1)
+
+    def edge_signals(self, video: VideoRows, steps: torch.Tensor) -> list[torch.Tensor]:
+        """The edge regressor's per-step signals of one video (talnet.model.edge_head) from the
+        step head's probabilities `steps` (T, C + 1) and the window classifier's projections."""
+        return self._edge_signals(steps, self._window_projections(video))
+
+    def _edge_signals(self, steps: torch.Tensor, projections: torch.Tensor) -> list[torch.Tensor]:
+        """`edge_signals` from projections already made."""
+        assert self.window_head is not None
+        return edge_signals(steps, projections[:, self.window_head.segment_part])
+
+    def _regress_edges(
+        self, segments: torch.Tensor, steps: torch.Tensor, projections: torch.Tensor
+    ) -> torch.Tensor:
+        """Segments (N, C, 2), column c of class c + 1, with their edges moved by the edge
+        regressor (talnet.model.edge_head)."""
+        assert self.edge_head is not None
+        n, c, _ = segments.shape
+        columns = torch.arange(1, c + 1, device=segments.device).repeat(n)
+        signals = self._edge_signals(steps, projections)
+        return self.edge_head.refine(signals, segments.reshape(-1, 2), columns).view(n, c, 2)
 
     def _snap(self, segments: torch.Tensor, boundary: torch.Tensor | None) -> torch.Tensor:
         """Segments (..., 2) with their edges snapped by the boundary head, when the model has

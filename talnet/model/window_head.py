@@ -76,6 +76,15 @@ class WindowClassifier(nn.Module):
         self.linear.bias = nn.Parameter(torch.zeros(num_classes + 1))
         self.requires_grad_(False)
 
+    @property
+    def segment_part(self) -> int:
+        """The index of the part that is the segment itself, [0, 1] (the edge regressor reads
+        its per-step shares)."""
+        for i, (a, b) in enumerate(self.parts.tolist()):
+            if a == 0.0 and b == 1.0:
+                return i
+        raise ValueError("the window classifier has no part [0, 1] (model.window_parts)")
+
     def inputs(self, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
         """What the linear layer sees for segments (N, 2) of one video's inputs (T, D):
         (N, P * D), the parts' means side by side."""

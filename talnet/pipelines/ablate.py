@@ -46,6 +46,11 @@ PROPOSAL_COUNTS = (25, 50, 200)
 NO_SNAP: Edits = {"detect": {"boundary_snap": False}}
 # ... and, for a base whose scores take the window classifier's, the proposal classifier's alone.
 NO_WINDOW: Edits = {"detect": {"window_score_weight": 0.0}}
+# ... and, for a base with an edge regressor, detect.edge_regress switched (on and off both
+# measured on one model, whichever the fold choice kept).
+def edge_switch(on: bool) -> tuple[str, Edits]:
+    """The knob's label and edits that switch detect.edge_regress from `on`."""
+    return f"edge regressor {'off' if on else 'on'}", {"detect": {"edge_regress": not on}}
 
 
 @dataclass
@@ -167,6 +172,9 @@ def run_ablation(
                 knobs["no boundary snap"] = NO_SNAP
             if detector.config.detect.window_score_weight > 0:
                 knobs["no window classifier"] = NO_WINDOW
+            if detector.model.edge_head is not None:
+                label, edits = edge_switch(detector.config.detect.edge_regress)
+                knobs[label] = edits
             for label, edits in knobs.items():
                 changed = detector.with_config(edit_config(detector.config, edits))
                 evaluate(changed, f"{name}, {label}", 0.0, seed)

@@ -10,10 +10,11 @@ the videos the model trained on prefers the classifier, which has memorized them
 - fusion_holdout: a part of the training videos is left out of all but the last few epochs,
   each candidate w is scored on it, and the best is kept; those videos then join the training
   for its last epochs;
-- fusion_folds: after training, the two linear heads (the step head and the window
-  classifier) are fitted again on all folds of the training videos but one, and each w is
-  scored on the fold left out, the window classifier standing in for the proposal classifier
-  (which has trained on every fold). No video misses an epoch; the cost is K refits.
+- fusion_folds: after training, the linear heads (the step head, the window classifier and
+  the edge regressor if any) are fitted again on all folds of the training videos but one, and
+  each w is scored on the fold left out, the window classifier standing in for the proposal
+  classifier (which has trained on every fold). No video misses an epoch; the cost is K refits.
+  The edge regressor is kept on only if the best w scores at least as well with it as without.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -28,10 +30,12 @@ from tqdm import tqdm
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
 from talnet.model.talnet import TalNet
+from talnet.train.edge_refit import refit_edge_head
 from talnet.train.step_refit import refit_step_head
 from talnet.train.window_refit import refit_window_head
 
 FUSION_WEIGHT = "fusion_weight"  # the chosen w, in the log record of the epoch that chose it
+EDGE_CHOICE = "edge_regress_map_avg"  # {"on": mAP, "off": mAP} of the chosen w on the folds
 FUSION_SCORES = "fusion_map_avg"  # {w: held-out mAP averaged over the protocol's tIoUs}
 
 # Models, each with the training videos it has not seen (one pair for fusion_holdout, one per
@@ -87,6 +91,15 @@ def fusion_folds(data: TrainingData, config: Config) -> list[tuple[TrainingData,
     return out
 
 
+@dataclass
+class FoldScores:
+    """What `score_folds` measured: {w: mAP} with the edge regressor as configured, and the
+    best w's mAP with detect.edge_regress off (None where not scored)."""
+
+    weights: dict[float, float]
+    edge_off: float | None = None
+
+
 def score_on_folds(
     model: TalNet,
     data: TrainingData,
@@ -94,28 +107,76 @@ def score_on_folds(
     score: FusionScorer,
     progress: bool = False,
 ) -> dict[float, float]:
+    """train.fusion_weights scored on train.fusion_folds folds (`score_folds`, the weights
+    only)."""
+    return score_folds(model, data, config, score, progress, edge_choice=False).weights
+
+
+def score_folds(
+    model: TalNet,
+    data: TrainingData,
+    config: Config,
+    score: FusionScorer,
+    progress: bool = False,
+    edge_choice: bool = True,
+) -> FoldScores:
     """train.fusion_weights scored on train.fusion_folds folds: per fold, a copy of the trained
-    model with its step head and window classifier fitted on the other folds detects the fold,
-    its class probability the window classifier's alone (the proposal classifier has trained on
-    every fold); {} when there are too few videos to fold. The model itself is untouched. With
-    `progress`, a bar counts the folds' refits, then the scoring (minutes on 200 videos)."""
+    model with its step head, window classifier (and edge regressor) fitted on the other folds
+    detects the fold, its class probability the window classifier's alone (the proposal
+    classifier has trained on every fold); nothing when there are too few videos to fold. With
+    `edge_choice` and an edge regressor that is on, the best w is scored again with it off. The
+    model itself is untouched. With `progress`, a bar counts the refits, then the scoring."""
     folds = fusion_folds(data, config)
     if not folds:
-        return {}
+        return FoldScores({})
     scoring = replace(config, detect=replace(config.detect, window_score_weight=1.0))
+    edges = edge_choice and model.edge_head is not None and config.detect.edge_regress
     parts: FusionParts = []
     with tqdm(
-        total=len(folds) + 1, desc="vote weight: refits on folds", unit="step", leave=False,
-        disable=not progress,
+        total=len(folds) + 1 + edges, desc="vote weight: refits on folds", unit="step",
+        leave=False, disable=not progress,
     ) as bar:  # fmt: skip
         for rest, fold in folds:
             part = copy.deepcopy(model)
             if config.train.step_refit_epochs:
                 refit_step_head(part, rest, config)
             refit_window_head(part, rest, config)
+            if part.edge_head is not None:
+                refit_edge_head(part, rest, config)
             parts.append((part, fold))
             bar.update()
         bar.set_description(f"vote weight: scoring {len(config.train.fusion_weights)} weights")
-        scores = score(parts, scoring)
+        scores = FoldScores(score(parts, scoring))
         bar.update()
+        if edges and scores.weights:
+            best = choose_fusion_weight(scores.weights, config.detect.step_score_weight)
+            bar.set_description("edge regressor: scoring it off")
+            off = replace(
+                scoring,
+                train=replace(scoring.train, fusion_weights=[best]),
+                detect=replace(scoring.detect, edge_regress=False),
+            )
+            scores.edge_off = score(parts, off)[best]
+            bar.update()
     return scores
+
+
+def keep_fusion(scores: dict[float, float], config: Config) -> dict[str, Any]:
+    """The best-scoring fusion weight made the config's detect.step_score_weight, for the log
+    (none scored: the config's own stays)."""
+    if not scores:
+        return {}
+    weight = choose_fusion_weight(scores, config.detect.step_score_weight)
+    config.detect.step_score_weight = weight
+    return {FUSION_WEIGHT: weight, FUSION_SCORES: {str(w): v for w, v in scores.items()}}
+
+
+def keep_fold_choice(scores: FoldScores, config: Config) -> dict[str, Any]:
+    """`keep_fusion`, then, where it was scored off, detect.edge_regress kept on only if the
+    chosen weight scores at least as well with the edge regressor as without it."""
+    record = keep_fusion(scores.weights, config)
+    if scores.edge_off is not None and scores.weights:
+        on = scores.weights[config.detect.step_score_weight]
+        config.detect.edge_regress = on >= scores.edge_off
+        record[EDGE_CHOICE] = {"on": on, "off": scores.edge_off}
+    return record

@@ -34,15 +34,17 @@ from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.distributed import Distributed
+from talnet.train.edge_refit import EDGE_REFIT_ERROR, refit_edge_head
 from talnet.train.epoch import EpochLosses, Stepper
 from talnet.train.fusion import (
-    FUSION_SCORES,
+    EDGE_CHOICE,
     FUSION_WEIGHT,
     FusionScorer,
     FusionSplit,
-    choose_fusion_weight,
     fusion_split,
-    score_on_folds,
+    keep_fold_choice,
+    keep_fusion,
+    score_folds,
 )
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
@@ -140,6 +142,8 @@ def fit(
                 record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.window_refit_epochs:
                 record[WINDOW_REFIT_LOSS] = round(refit_window_head(model, data, config), 5)
+            if epoch == config.train.epochs - 1 and model.edge_head is not None:
+                record[EDGE_REFIT_ERROR] = round(refit_edge_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.fusion_folds:
@@ -170,7 +174,9 @@ def _choose_fusion(
         refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
     if config.train.window_refit_epochs:
         refit_window_head(model, split.kept, config)
-    return _keep_fusion(score([(model, split.held)], config), config)
+    if model.edge_head is not None:
+        refit_edge_head(model, split.kept, config)
+    return keep_fusion(score([(model, split.held)], config), config)
 
 
 def _cross_fit_fusion(
@@ -183,18 +189,7 @@ def _cross_fit_fusion(
         f"choosing detect.step_score_weight of {config.train.fusion_weights} on "
         f"{min(config.train.fusion_folds, len(data))} folds of {len(data)} training videos"
     )
-    scores = score_on_folds(model, data, config, opts.score_fusion, progress)
-    return _keep_fusion(scores, config)
-
-
-def _keep_fusion(scores: dict[float, float], config: Config) -> dict[str, Any]:
-    """The best-scoring fusion weight made the config's detect.step_score_weight, for the log
-    (none scored: the config's own stays)."""
-    if not scores:
-        return {}
-    weight = choose_fusion_weight(scores, config.detect.step_score_weight)
-    config.detect.step_score_weight = weight
-    return {FUSION_WEIGHT: weight, FUSION_SCORES: {str(w): v for w, v in scores.items()}}
+    return keep_fold_choice(score_folds(model, data, config, opts.score_fusion, progress), config)
 
 
 def train(
@@ -300,6 +295,9 @@ def _describe(record: dict[str, Any], epochs: int) -> str:
     parts.append(f"lr {record['lr']:.2g}")
     if FUSION_WEIGHT in record:
         parts.append(f"step score weight {record[FUSION_WEIGHT]:g} (chosen)")
+    if EDGE_CHOICE in record:
+        on = record[EDGE_CHOICE]["on"] >= record[EDGE_CHOICE]["off"]
+        parts.append(f"edge regressor {'on' if on else 'off'} (chosen)")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
