@@ -365,8 +365,11 @@ class TalNet(nn.Module):
         n, c = probs.shape
         segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
         segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
-        projections = self._window_projections(video) if self.window_head is not None else None
-        if self.edge_head is not None and cfg.edge_regress and projections is not None:
+        regress = self.edge_head is not None and cfg.edge_regress and steps is not None
+        projections = None  # made once, for the edge regressor and the window classifier
+        if regress or cfg.window_score_weight > 0:
+            projections = self._window_projections(video)
+        if regress:
             segments = self._regress_edges(segments, steps, projections)
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
