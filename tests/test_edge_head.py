@@ -1,13 +1,12 @@
 """The edge regressor (model.edge_regressor): its inputs, its ridge fit, the edges it moves,
 its fit after training and its choice on folds of the training videos."""
 
-import json
 import re
 
 import pytest
 import torch
 from model_factory import tiny_config, tiny_data
-from test_train_fusion import folds_config, seeded_model, training_data
+from test_train_fusion import folds_config, seeded_model, train_logged, training_data
 
 from talnet.config import DEFAULT_EDGE_BINS
 from talnet.detect.detector import Detector
@@ -21,7 +20,6 @@ from talnet.train.edge_refit import (
     refit_edge_head,
 )
 from talnet.train.fusion import EDGE_CHOICE, FoldScores, keep_fold_choice, score_folds
-from talnet.train.loop import FitOptions, train
 
 BINS = torch.tensor(DEFAULT_EDGE_BINS, dtype=torch.float64)
 
@@ -171,11 +169,7 @@ def test_the_folds_score_the_best_weight_again_with_the_regressor_off(data):
 
 
 def test_training_fits_the_regressor_and_saves_the_fold_choice(data, tmp_path):
-    messages = []
-    options = FitOptions(progress=False, log_fn=messages.append, score_fusion=score_fusion_weights)
-    result = train(data / "annotations.json", data / "features", tmp_path / "run",
-                   edge_config(), options=options)  # fmt: skip
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    result, log, messages = train_logged(data, tmp_path / "run", edge_config())
     assert EDGE_REFIT_ERROR in log[-1] and EDGE_CHOICE in log[-1]
     choice = log[-1][EDGE_CHOICE]
     saved = torch.load(result.checkpoint, weights_only=True)

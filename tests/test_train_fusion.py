@@ -24,7 +24,7 @@ from talnet.train.fusion import (
     choose_fusion_weight,
     fusion_folds,
     fusion_split,
-    score_on_folds,
+    score_folds,
 )
 from talnet.train.loop import FitOptions, train
 
@@ -71,6 +71,16 @@ def training_data(data):
     return TrainingData(gt, data / "features", meta)
 
 
+def train_logged(data, run, config):
+    """`train` on the tiny data into `run` with the fusion scorer: its result, the run's log
+    records and the messages it said."""
+    messages = []
+    options = FitOptions(progress=False, log_fn=messages.append, score_fusion=score_fusion_weights)
+    result = train(data / "annotations.json", data / "features", run, config, options=options)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return result, log, messages
+
+
 def test_the_split_is_seeded_disjoint_and_holds_out_the_fraction(data):
     training, config = training_data(data), fusion_config()
     split = fusion_split(training, config)
@@ -87,11 +97,7 @@ def test_the_split_is_seeded_disjoint_and_holds_out_the_fraction(data):
 
 
 def test_training_chooses_the_weight_that_scores_best_held_out_and_saves_it(data, tmp_path):
-    result = train(
-        data / "annotations.json", data / "features", tmp_path / "run", fusion_config(),
-        options=QUIET,
-    )  # fmt: skip
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    result, log, _ = train_logged(data, tmp_path / "run", fusion_config())
     assert [FUSION_WEIGHT in r for r in log] == [False, True, False]
     scores = {float(w): s for w, s in log[1][FUSION_SCORES].items()}
     assert set(scores) == {0.0, 1.0}
@@ -162,11 +168,7 @@ def test_parts_are_scored_on_their_pooled_detections(data):
 
 
 def test_cross_fitted_choice_trains_on_every_video_and_saves_the_best_weight(data, tmp_path):
-    messages = []
-    options = FitOptions(progress=False, log_fn=messages.append, score_fusion=score_fusion_weights)
-    result = train(data / "annotations.json", data / "features", tmp_path / "run",
-                   folds_config(), options=options)  # fmt: skip
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    result, log, messages = train_logged(data, tmp_path / "run", folds_config())
     assert [FUSION_WEIGHT in r for r in log] == [False, True]  # after the last epoch's refits
     assert log[0]["steps"] == log[1]["steps"]  # no video held out of any epoch
     scores = {float(w): s for w, s in log[1][FUSION_SCORES].items()}
@@ -211,9 +213,9 @@ def test_the_fold_choice_shows_a_bar_only_when_asked_and_scores_the_same(data, c
     not change what is scored."""
     training, config = training_data(data), folds_config(weights=(0.0, 1.0))
     model = seeded_model(data, config)
-    quiet = score_on_folds(model, training, config, score_fusion_weights)
+    quiet = score_folds(model, training, config, score_fusion_weights)
     assert "vote weight" not in capsys.readouterr().err
-    shown = score_on_folds(model, training, config, score_fusion_weights, progress=True)
+    shown = score_folds(model, training, config, score_fusion_weights, progress=True)
     err = capsys.readouterr().err
     assert "vote weight: refits on folds" in err and "scoring 2 weights" in err
     assert shown == quiet

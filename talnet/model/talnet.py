@@ -456,9 +456,12 @@ class TalNet(nn.Module):
         logits = self.window_head.logits(projections, segments.to(projections.device))
         return torch.softmax(logits, dim=-1)
 
-    def edge_signals(self, video: VideoRows, steps: torch.Tensor) -> list[torch.Tensor]:
+    def edge_signals(self, video: VideoRows) -> list[torch.Tensor]:
         """The edge regressor's per-step signals of one video (talnet.model.edge_head) from the
-        step head's probabilities `steps` (T, C + 1) and the window classifier's projections."""
+        step head's probabilities and the window classifier's projections."""
+        _, steps = self._step_maps(video)
+        if steps is None:
+            raise TalnetError("the edge regressor reads the step head (model.step_classifier)")
         return self._edge_signals(steps, self._window_projections(video))
 
     def _edge_signals(self, steps: torch.Tensor, projections: torch.Tensor) -> list[torch.Tensor]:

@@ -46,10 +46,12 @@ PROPOSAL_COUNTS = (25, 50, 200)
 NO_SNAP: Edits = {"detect": {"boundary_snap": False}}
 # ... and, for a base whose scores take the window classifier's, the proposal classifier's alone.
 NO_WINDOW: Edits = {"detect": {"window_score_weight": 0.0}}
-# ... and, for a base with an edge regressor, detect.edge_regress switched (on and off both
-# measured on one model, whichever the fold choice kept).
+
+
 def edge_switch(on: bool) -> tuple[str, Edits]:
-    """The knob's label and edits that switch detect.edge_regress from `on`."""
+    """... and, for a base with an edge regressor, the knob's label and the edits that switch
+    detect.edge_regress from `on` (on and off both measured on one model, whichever the fold
+    choice kept)."""
     return f"edge regressor {'off' if on else 'on'}", {"detect": {"edge_regress": not on}}
 
 

@@ -55,10 +55,7 @@ def edge_rows(
             )
             if not len(windows):
                 continue
-            rows = model.video_rows(whole.features)
-            _, steps = model._step_maps(rows)
-            assert steps is not None  # config: edge_regressor needs the step head
-            signals = model.edge_signals(rows, steps)
+            signals = model.edge_signals(model.video_rows(whole.features))
             xs.append(head.inputs(signals, windows, whole.labels[which].long()))
             span = (windows[:, 1] - windows[:, 0])[:, None]
             ys.append((whole.segments[which] - windows) / span)

@@ -30,9 +30,7 @@ from tqdm import tqdm
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
 from talnet.model.talnet import TalNet
-from talnet.train.edge_refit import refit_edge_head
-from talnet.train.step_refit import refit_step_head
-from talnet.train.window_refit import refit_window_head
+from talnet.train.refit import refit_linear_heads
 
 FUSION_WEIGHT = "fusion_weight"  # the chosen w, in the log record of the epoch that chose it
 EDGE_CHOICE = "edge_regress_map_avg"  # {"on": mAP, "off": mAP} of the chosen w on the folds
@@ -100,37 +98,24 @@ class FoldScores:
     edge_off: float | None = None
 
 
-def score_on_folds(
-    model: TalNet,
-    data: TrainingData,
-    config: Config,
-    score: FusionScorer,
-    progress: bool = False,
-) -> dict[float, float]:
-    """train.fusion_weights scored on train.fusion_folds folds (`score_folds`, the weights
-    only)."""
-    return score_folds(model, data, config, score, progress, edge_choice=False).weights
-
-
 def score_folds(
     model: TalNet,
     data: TrainingData,
     config: Config,
     score: FusionScorer,
     progress: bool = False,
-    edge_choice: bool = True,
 ) -> FoldScores:
     """train.fusion_weights scored on train.fusion_folds folds: per fold, a copy of the trained
     model with its step head, window classifier (and edge regressor) fitted on the other folds
     detects the fold, its class probability the window classifier's alone (the proposal
-    classifier has trained on every fold); nothing when there are too few videos to fold. With
-    `edge_choice` and an edge regressor that is on, the best w is scored again with it off. The
+    classifier has trained on every fold); nothing when there are too few videos to fold. With an
+    edge regressor that is on, the best w is scored again with it off. The
     model itself is untouched. With `progress`, a bar counts the refits, then the scoring."""
     folds = fusion_folds(data, config)
     if not folds:
         return FoldScores({})
     scoring = replace(config, detect=replace(config.detect, window_score_weight=1.0))
-    edges = edge_choice and model.edge_head is not None and config.detect.edge_regress
+    edges = model.edge_head is not None and config.detect.edge_regress
     parts: FusionParts = []
     with tqdm(
         total=len(folds) + 1 + edges, desc="vote weight: refits on folds", unit="step",
@@ -138,11 +123,7 @@ def score_folds(
     ) as bar:  # fmt: skip
         for rest, fold in folds:
             part = copy.deepcopy(model)
-            if config.train.step_refit_epochs:
-                refit_step_head(part, rest, config)
-            refit_window_head(part, rest, config)
-            if part.edge_head is not None:
-                refit_edge_head(part, rest, config)
+            refit_linear_heads(part, rest, config)
             parts.append((part, fold))
             bar.update()
         bar.set_description(f"vote weight: scoring {len(config.train.fusion_weights)} weights")
@@ -176,7 +157,13 @@ def keep_fold_choice(scores: FoldScores, config: Config) -> dict[str, Any]:
     chosen weight scores at least as well with the edge regressor as without it."""
     record = keep_fusion(scores.weights, config)
     if scores.edge_off is not None and scores.weights:
-        on = scores.weights[config.detect.step_score_weight]
-        config.detect.edge_regress = on >= scores.edge_off
-        record[EDGE_CHOICE] = {"on": on, "off": scores.edge_off}
+        choice = {"on": scores.weights[config.detect.step_score_weight], "off": scores.edge_off}
+        config.detect.edge_regress = edge_kept(choice)
+        record[EDGE_CHOICE] = choice
     return record
+
+
+def edge_kept(choice: dict[str, float]) -> bool:
+    """Whether the folds keep the edge regressor: {"on": mAP, "off": mAP} (the log's
+    EDGE_CHOICE) scores at least as well on (a tie keeps it)."""
+    return choice["on"] >= choice["off"]

@@ -34,18 +34,19 @@ from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
 from talnet.train.distributed import Distributed
-from talnet.train.edge_refit import EDGE_REFIT_ERROR, refit_edge_head
 from talnet.train.epoch import EpochLosses, Stepper
 from talnet.train.fusion import (
     EDGE_CHOICE,
     FUSION_WEIGHT,
     FusionScorer,
     FusionSplit,
+    edge_kept,
     fusion_split,
     keep_fold_choice,
     keep_fusion,
     score_folds,
 )
+from talnet.train.refit import refit_linear_heads
 from talnet.train.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -56,9 +57,7 @@ from talnet.train.runfiles import (
     append_log,
     trim_log,
 )
-from talnet.train.step_refit import STEP_REFIT_LOSS, refit_step_head
 from talnet.train.video_refit import VIDEO_REFIT_LOSS, refit_video_head
-from talnet.train.window_refit import WINDOW_REFIT_LOSS, refit_window_head
 
 # Held-out evaluation of the model being trained: (model, classes, meta) -> metrics for the log
 # (e.g. {"val_mAP@0.5": ...}); built by the caller, who knows the validation data.
@@ -137,13 +136,9 @@ def fit(
             record = _record(epoch, losses)
             if split is not None and epoch == split.choice_epoch:
                 record.update(_choose_fusion(model, split, config, opts.score_fusion))
-            if epoch == config.train.epochs - 1 and config.train.step_refit_epochs:
-                # on every rank: the same data and seed give every replica the same head
-                record[STEP_REFIT_LOSS] = round(refit_step_head(model, data, config), 5)
-            if epoch == config.train.epochs - 1 and config.train.window_refit_epochs:
-                record[WINDOW_REFIT_LOSS] = round(refit_window_head(model, data, config), 5)
-            if epoch == config.train.epochs - 1 and model.edge_head is not None:
-                record[EDGE_REFIT_ERROR] = round(refit_edge_head(model, data, config), 5)
+            if epoch == config.train.epochs - 1:
+                # on every rank: the same data and seed give every replica the same heads
+                record.update(refit_linear_heads(model, data, config))
             if epoch == config.train.epochs - 1 and config.train.video_refit_iterations:
                 record[VIDEO_REFIT_LOSS] = round(refit_video_head(model, data, config), 5)
             if epoch == config.train.epochs - 1 and config.train.fusion_folds:
@@ -168,14 +163,10 @@ def _require_fusion_scorer(config: Config, opts: FitOptions) -> None:
 def _choose_fusion(
     model: TalNet, split: FusionSplit, config: Config, score: FusionScorer
 ) -> dict[str, Any]:
-    """Refit the step head on the videos trained on so far, choose detect.step_score_weight
-    on the held-out ones (in place: the saved config carries it) and say so for the log."""
-    if config.train.step_refit_epochs:
-        refit_step_head(model, split.kept, config)  # as the final model's head will be fitted
-    if config.train.window_refit_epochs:
-        refit_window_head(model, split.kept, config)
-    if model.edge_head is not None:
-        refit_edge_head(model, split.kept, config)
+    """Refit the linear heads on the videos trained on so far (as the final model's will be
+    fitted), choose detect.step_score_weight on the held-out ones (in place: the saved config
+    carries it) and say so for the log."""
+    refit_linear_heads(model, split.kept, config)
     return keep_fusion(score([(model, split.held)], config), config)
 
 
@@ -296,8 +287,7 @@ def _describe(record: dict[str, Any], epochs: int) -> str:
     if FUSION_WEIGHT in record:
         parts.append(f"step score weight {record[FUSION_WEIGHT]:g} (chosen)")
     if EDGE_CHOICE in record:
-        on = record[EDGE_CHOICE]["on"] >= record[EDGE_CHOICE]["off"]
-        parts.append(f"edge regressor {'on' if on else 'off'} (chosen)")
+        parts.append(f"edge regressor {'on' if edge_kept(record[EDGE_CHOICE]) else 'off'} (chosen)")
     if VAL_MAP_AT_HALF in record:
         parts.append(f"val mAP@0.5 {record[VAL_MAP_AT_HALF]:.3f}")
     parts.append(f"{record['time_s']:.1f} s")
