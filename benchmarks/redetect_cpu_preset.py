@@ -72,6 +72,7 @@ def with_window_head(
             "window_parts": m.window_parts,
             "edge_regressor": m.edge_regressor,
             "edge_bins": m.edge_bins,
+            "edge_stages": m.edge_stages,
         },
         "train": {
             "window_refit_epochs": t.window_refit_epochs,

@@ -95,6 +95,9 @@ class ModelConfig:
     # units of the segment's length from each edge:
     edge_regressor: bool = False
     edge_bins: list[float] = field(default_factory=lambda: list(DEFAULT_EDGE_BINS))
+    # A cascade of this many stages, each moving the edges the one before left (fitted on the
+    # training windows as those stages moved them); 1: one linear map.
+    edge_stages: int = 1
 
 
 def budget(floor: int, per_step: float, length: int) -> int:
@@ -449,6 +452,7 @@ class Config:
              "with a window part [0, 1]"),
             (len(m.edge_bins) >= 2 and all(a < b for a, b in pairwise(m.edge_bins)),
              "model.edge_bins: at least two increasing bin edges"),
+            (m.edge_stages >= 1, "model.edge_stages: at least 1"),
             (t.edge_refit_samples >= 1 and t.edge_refit_jitter >= 0 and t.edge_refit_ridge >= 0,
              "train.edge_refit_samples >= 1, edge_refit_jitter >= 0, edge_refit_ridge >= 0"),
         ]  # fmt: skip

@@ -15,7 +15,10 @@ from talnet.model.edge_head import EdgeRegressor, edge_inputs, edge_signals
 from talnet.pipelines.evaluation import score_fusion_weights
 from talnet.train.edge_refit import (
     EDGE_REFIT_ERROR,
+    EdgeWindows,
+    edge_rows,
     fit_ridge,
+    fit_stages,
     jittered_windows,
     refit_edge_head,
 )
@@ -86,22 +89,56 @@ def test_jittered_windows_stay_within_the_jitter_and_are_seeded():
 def test_a_fitted_regressor_moves_a_proposals_edges_onto_a_planted_boundary():
     """Fitted on windows around planted actions, it brings a too-short detection's edges back
     to the action's (steps 60 .. 119, edges at 59.5 and 119.5); unfitted, it moves nothing."""
-    gen = torch.Generator().manual_seed(0)
-    head, xs, ys = EdgeRegressor(DEFAULT_EDGE_BINS), [], []
-    for start, end in [(40, 80), (60, 120), (30, 150), (90, 110), (20, 60)]:
-        signals = planted(200, start, end)
-        truth = torch.tensor([[start - 0.5, end - 0.5]])
-        windows, which = jittered_windows(truth, 200, 0.15, gen)
-        xs.append(head.inputs(signals, windows, torch.ones(len(windows), dtype=torch.long)))
-        ys.append((truth[which] - windows) / (windows[:, 1] - windows[:, 0])[:, None])
+    head = EdgeRegressor(DEFAULT_EDGE_BINS)
     signals, proposal, ones = planted(), torch.tensor([[65.5, 112.5]]), torch.tensor([1])
     assert torch.equal(head.refine(signals, proposal, ones), proposal)  # zeros: no move
-    weight, bias, _ = fit_ridge(torch.cat(xs), torch.cat(ys), ridge=1e-3)
-    head.linear.weight.copy_(weight)
-    head.linear.bias.copy_(bias)
+    fit_stages(head, planted_windows(0.15), ridge=1e-3)
     refined = head.refine(signals, proposal, ones)[0]
     assert (refined - torch.tensor([59.5, 119.5])).abs().max() < 1.5
     assert (proposal[0] - torch.tensor([59.5, 119.5])).abs().max() > 5
+
+
+def planted_windows(jitter: float, samples: int = 200) -> list[EdgeWindows]:
+    """Jittered windows around five planted actions, each with its own video's signals."""
+    gen, out = torch.Generator().manual_seed(0), []
+    for start, end in [(40, 80), (60, 120), (30, 150), (90, 110), (20, 60)]:
+        truth = torch.tensor([[start - 0.5, end - 0.5]])
+        windows, which = jittered_windows(truth, samples, jitter, gen)
+        ones = torch.ones(len(windows), dtype=torch.long)
+        out.append(EdgeWindows(planted(200, start, end), windows, ones, truth[which]))
+    return out
+
+
+def test_a_cascades_second_stage_fits_what_the_first_left():
+    """Two stages fitted on wide jitter: the second learns from the windows as the first moved
+    them, its error there is below the first's, and together they bring a far-off detection
+    (a quarter of its length off at each edge) closer to the planted edges than one stage."""
+    videos = planted_windows(0.35)
+    one, two = EdgeRegressor(DEFAULT_EDGE_BINS), EdgeRegressor(DEFAULT_EDGE_BINS, stages=2)
+    assert two.linear.weight.shape == (4, one.linear.in_features)
+    first_error = fit_stages(one, videos, ridge=1e-3)
+    second_error = fit_stages(two, videos, ridge=1e-3)
+    assert torch.equal(two.linear.weight[:2], one.linear.weight)  # stage 1 as one stage alone
+    assert second_error < first_error
+    x, _ = edge_rows(two, videos, stage=1)  # read where stage 1 left the windows
+    assert not torch.allclose(x, edge_rows(two, videos, stage=0)[0])
+    signals, far, ones = planted(), torch.tensor([[74.5, 104.5]]), torch.tensor([1])
+    truth = torch.tensor([59.5, 119.5])
+    by_one = (one.refine(signals, far, ones)[0] - truth).abs().max()
+    by_two = (two.refine(signals, far, ones)[0] - truth).abs().max()
+    assert by_two < by_one and by_two < 1.5
+    assert torch.equal(two.refine(signals, far, ones, stages=1), one.refine(signals, far, ones))
+
+
+def test_an_unfitted_later_stage_moves_nothing_more():
+    videos = planted_windows(0.15, samples=50)
+    head = EdgeRegressor(DEFAULT_EDGE_BINS, stages=2)
+    fit_stages(head, videos, ridge=1e-3)
+    head.set_stage(1, torch.zeros(2, head.linear.in_features), torch.zeros(2))
+    signals, proposal, ones = planted(), torch.tensor([[65.5, 112.5]]), torch.tensor([1])
+    both = head.refine(signals, proposal, ones)
+    assert torch.equal(both, head.refine(signals, proposal, ones, stages=1))
+    assert fit_stages(head, [], ridge=1.0) == 0.0 and not head.linear.weight.any()
 
 
 def test_the_model_moves_edges_only_with_detect_edge_regress_on(data):
@@ -184,6 +221,7 @@ def test_training_fits_the_regressor_and_saves_the_fold_choice(data, tmp_path):
         ({"window_classifier": False}, "model.edge_regressor needs model.step_classifier"),
         ({"window_parts": [[-0.5, 0.0], [1.0, 1.5]]}, "with a window part [0, 1]"),
         ({"edge_bins": [0.1, -0.1]}, "model.edge_bins: at least two increasing"),
+        ({"edge_stages": 0}, "model.edge_stages: at least 1"),
     ],
 )
 def test_an_edge_setting_it_cannot_run_with_names_its_key(edit, key):

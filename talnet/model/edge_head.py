@@ -10,6 +10,11 @@ sits inside a run of the class, the bins outside it still hold the class and the
 the edge out; a ramp's length shows as a slope across the bins. The outputs are the start's and
 the end's offsets in units of L. Linear, so it is fitted after training at once, as a ridge
 regression, on windows drawn around every training instance (talnet.train.edge_refit).
+
+With model.edge_stages > 1 it is a cascade, as Cascade R-CNN refines boxes: each stage reads the
+bins around the edges the previous stages left and moves them again, and is fitted on the
+training windows as those stages moved them. A first stage fitted on wide jitter reaches
+far-off edges coarsely; the next, fitted on what remains, places them finely.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 EDGE_CHANNELS = 3  # class probability, actionness, the window classifier's class share
@@ -54,18 +60,20 @@ def edge_inputs(
 
 
 class EdgeRegressor(nn.Module):
-    """Inputs (`edge_inputs`) -> the start's and end's offsets (N, 2) in segment lengths,
-    linear; zeros (no move) until fitted."""
+    """Inputs (`edge_inputs`) -> the start's and end's offsets (N, 2) in segment lengths, per
+    stage, linear; zeros (no move) until fitted. Stage k's map is rows 2k, 2k + 1 of one linear
+    layer, so a one-stage regressor keeps the (2, F) layer it always had."""
 
-    def __init__(self, bins: Sequence[float]):
+    def __init__(self, bins: Sequence[float], stages: int = 1):
         super().__init__()
         self.register_buffer("bins", torch.tensor(bins, dtype=torch.float64), persistent=False)
+        self.stages = stages
         width = 2 * (len(bins) - 1) * EDGE_CHANNELS
         # made without drawing from torch's global generator and kept out of gradient descent,
         # so that the rest of the model trains exactly as it would without this head
-        self.linear = nn.Linear(width, 2, device="meta")
-        self.linear.weight = nn.Parameter(torch.zeros(2, width))
-        self.linear.bias = nn.Parameter(torch.zeros(2))
+        self.linear = nn.Linear(width, 2 * stages, device="meta")
+        self.linear.weight = nn.Parameter(torch.zeros(2 * stages, width))
+        self.linear.bias = nn.Parameter(torch.zeros(2 * stages))
         self.requires_grad_(False)
 
     def inputs(
@@ -74,17 +82,34 @@ class EdgeRegressor(nn.Module):
         """`edge_inputs` with this regressor's bins."""
         return edge_inputs(signals, segments, columns, self.bins)
 
+    def set_stage(self, stage: int, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Stage `stage`'s fitted map: weight (2, F), bias (2,)."""
+        rows = slice(2 * stage, 2 * stage + 2)
+        with torch.no_grad():
+            self.linear.weight[rows] = weight.to(self.linear.weight)
+            self.linear.bias[rows] = bias.to(self.linear.bias)
+
     def refine(
-        self, signals: Sequence[torch.Tensor], segments: torch.Tensor, columns: torch.Tensor
+        self,
+        signals: Sequence[torch.Tensor],
+        segments: torch.Tensor,
+        columns: torch.Tensor,
+        stages: int | None = None,
     ) -> torch.Tensor:
-        """Segments (N, 2) of class columns (N,) with both edges moved by the regressed offsets
-        (times each segment's length), clipped to the video, at least half a step long."""
+        """Segments (N, 2) of class columns (N,) with both edges moved by each of the first
+        `stages` stages (default: all) in turn, by its regressed offsets times the segment's
+        length, clipped to the video, at least half a step long."""
         if not len(segments):
             return segments
-        offsets = self.linear(self.inputs(signals, segments, columns))
-        span = (segments[:, 1] - segments[:, 0]).clamp(min=1.0)
-        moved = segments.float() + offsets * span[:, None]
         last = signals[0].shape[0] - 0.5
-        start = moved[:, 0].clamp(-0.5, last)
-        end = moved[:, 1].clamp(-0.5, last).maximum(start + 0.5)
-        return torch.stack([start, end], dim=1)
+        moved = segments.float()
+        for k in range(self.stages if stages is None else stages):
+            rows = slice(2 * k, 2 * k + 2)
+            weight, bias = self.linear.weight[rows], self.linear.bias[rows]
+            offsets = F.linear(self.inputs(signals, moved, columns), weight, bias)
+            span = (moved[:, 1] - moved[:, 0]).clamp(min=1.0)
+            moved = moved + offsets * span[:, None]
+            start = moved[:, 0].clamp(-0.5, last)
+            end = moved[:, 1].clamp(-0.5, last).maximum(start + 0.5)
+            moved = torch.stack([start, end], dim=1)
+        return moved

@@ -112,7 +112,7 @@ class TalNet(nn.Module):
             self.window_head = WindowClassifier(in_dim, num_classes, cfg.window_parts)
         self.edge_head: EdgeRegressor | None = None
         if cfg.edge_regressor:  # fitted after training (talnet.train.edge_refit)
-            self.edge_head = EdgeRegressor(cfg.edge_bins)
+            self.edge_head = EdgeRegressor(cfg.edge_bins, cfg.edge_stages)
         self.loss_names = LOSS_NAMES + ((VIDEO_LOSS,) if self.video_head is not None else ())
         self.loss_names += (BOUNDARY_LOSS,) if cfg.boundary_head else ()
         self.loss_names += (STEP_LOSS,) if cfg.step_classifier else ()

@@ -6,15 +6,19 @@ length (seeded), as the second stage's refined detections sit around their insta
 targets are the offsets that bring each window's edges back onto its instance's, in units of
 the window's length; the inputs read the step head's and the window classifier's signals of the
 instance's class, so both must be fitted first. A ridge regression on standardized inputs,
-solved at once, the standardization folded back into the layer.
+solved at once, the standardization folded back into the layer; with model.edge_stages > 1,
+each stage in turn, on the same windows as the stages before it moved them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from talnet.config import Config
 from talnet.data.dataset import TrainingData
+from talnet.model.edge_head import EdgeRegressor
 from talnet.model.talnet import TalNet
 
 EDGE_REFIT_ERROR = "edge_refit_error"  # the fit's mean |offset| error, in the last epoch's log
@@ -35,16 +39,23 @@ def jittered_windows(
     return windows[keep].float(), which[keep]
 
 
-def edge_rows(
-    model: TalNet, data: TrainingData, config: Config
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The edge regressor's inputs (N, F) and targets (N, 2) over every training video's
-    jittered windows."""
-    head = model.edge_head
-    assert head is not None
+@dataclass
+class EdgeWindows:
+    """One training video's windows for the edge regressor: its signals (talnet.model.edge_head),
+    the windows (N, 2) as drawn, each one's class column (N,) and its instance's edges (N, 2)."""
+
+    signals: list[torch.Tensor]
+    windows: torch.Tensor
+    columns: torch.Tensor
+    truth: torch.Tensor
+
+
+def edge_windows(model: TalNet, data: TrainingData, config: Config) -> list[EdgeWindows]:
+    """Every training video's jittered instance windows, with the signals read once for all of
+    the cascade's stages."""
     tcfg = config.train
     gen = torch.Generator().manual_seed(tcfg.seed)
-    xs, ys = [], []
+    out = []
     with torch.no_grad():
         for i, video in enumerate(data.videos):
             whole = data.crop(i, video.length, gen)  # the whole video: nothing drawn
@@ -56,12 +67,26 @@ def edge_rows(
             if not len(windows):
                 continue
             signals = model.edge_signals(model.video_rows(whole.features))
-            xs.append(head.inputs(signals, windows, whole.labels[which].long()))
-            span = (windows[:, 1] - windows[:, 0])[:, None]
-            ys.append((whole.segments[which] - windows) / span)
-    width = head.linear.in_features
+            columns = whole.labels[which].long()
+            out.append(EdgeWindows(signals, windows, columns, whole.segments[which].float()))
+    return out
+
+
+def edge_rows(
+    head: EdgeRegressor, videos: list[EdgeWindows], stage: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage `stage`'s inputs (N, F) and targets (N, 2): the windows as the stages before it
+    move them, and the offsets that bring those onto their instances, in units of the length
+    that `EdgeRegressor.refine` scales offsets by."""
+    xs, ys = [], []
+    with torch.no_grad():
+        for video in videos:
+            moved = head.refine(video.signals, video.windows, video.columns, stages=stage)
+            xs.append(head.inputs(video.signals, moved, video.columns))
+            span = (moved[:, 1] - moved[:, 0]).clamp(min=1.0)[:, None]
+            ys.append((video.truth - moved) / span)
     if not xs:
-        return torch.zeros(0, width), torch.zeros(0, 2)
+        return torch.zeros(0, head.linear.in_features), torch.zeros(0, 2)
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -84,20 +109,25 @@ def fit_ridge(
     return weight.float(), bias.float(), error
 
 
+def fit_stages(head: EdgeRegressor, videos: list[EdgeWindows], ridge: float) -> float:
+    """Fit the head's stages in turn on the videos' windows (no move where there are none);
+    returns the last stage's mean |offset| error on them (0 without windows)."""
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.zero_()
+    error = 0.0
+    for stage in range(head.stages if videos else 0):
+        x, y = edge_rows(head, videos, stage)
+        weight, bias, error = fit_ridge(x, y, ridge)
+        head.set_stage(stage, weight, bias)
+    return error
+
+
 def refit_edge_head(model: TalNet, data: TrainingData, config: Config) -> float:
     """Fit the edge regressor on the training videos' jittered instance windows (the step head
-    and the window classifier as they are now); returns the fit's mean |offset| error (0 and
-    no move when there is no instance)."""
+    and the window classifier as they are now); returns its last stage's mean |offset| error
+    (0 and no move when there is no instance)."""
     head = model.edge_head
     if head is None:
         raise ValueError("the model has no edge regressor (model.edge_regressor)")
-    x, y = edge_rows(model, data, config)
-    with torch.no_grad():
-        if not len(x):
-            head.linear.weight.zero_()
-            head.linear.bias.zero_()
-            return 0.0
-        weight, bias, error = fit_ridge(x, y, config.train.edge_refit_ridge)
-        head.linear.weight.copy_(weight.to(head.linear.weight.device))
-        head.linear.bias.copy_(bias.to(head.linear.bias.device))
-    return error
+    return fit_stages(head, edge_windows(model, data, config), config.train.edge_refit_ridge)
