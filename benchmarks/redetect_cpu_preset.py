@@ -80,6 +80,7 @@ def with_window_head(
             "edge_refit_samples": t.edge_refit_samples,
             "edge_refit_jitter": t.edge_refit_jitter,
             "edge_refit_ridge": t.edge_refit_ridge,
+            "edge_fold_choice": t.edge_fold_choice,
         },
     }
     config = edit_config(detector.config, window)

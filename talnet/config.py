@@ -246,10 +246,12 @@ class TrainConfig:
     # model.edge_regressor's fit after the last epoch (talnet.train.edge_refit): this many
     # windows drawn around each training instance, each edge moved by up to edge_refit_jitter x
     # its length (uniform), ridge penalty edge_refit_ridge on standardized inputs. With
-    # fusion_folds, detect.edge_regress is also chosen on the folds: off where it loses there.
+    # fusion_folds and edge_fold_choice, detect.edge_regress is also chosen on the folds: off
+    # where it loses there (edge_fold_choice false: it stays as detect.edge_regress says).
     edge_refit_samples: int = 30
     edge_refit_jitter: float = 0.15
     edge_refit_ridge: float = 1.0
+    edge_fold_choice: bool = True
     boundary_region: float = 0.1  # start / end targets: steps within this * length of an edge
     eval_every: int = 1  # held-out mAP every N epochs when a validation subset is given
     seed: int = 0

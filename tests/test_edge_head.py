@@ -201,6 +201,9 @@ def test_the_folds_score_the_best_weight_again_with_the_regressor_off(data):
     model = seeded_model(data, config)
     scores = score_folds(model, training, config, score_fusion_weights)
     assert set(scores.weights) == {0.0, 1.0} and scores.edge_off is not None
+    config.train.edge_fold_choice = False  # on, and left on: nothing more to score
+    assert score_folds(model, training, config, score_fusion_weights).edge_off is None
+    config.train.edge_fold_choice = True
     config.detect.edge_regress = False  # off as configured: nothing more to score
     assert score_folds(model, training, config, score_fusion_weights).edge_off is None
 

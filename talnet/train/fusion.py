@@ -109,13 +109,18 @@ def score_folds(
     model with its step head, window classifier (and edge regressor) fitted on the other folds
     detects the fold, its class probability the window classifier's alone (the proposal
     classifier has trained on every fold); nothing when there are too few videos to fold. With an
-    edge regressor that is on, the best w is scored again with it off. The
-    model itself is untouched. With `progress`, a bar counts the refits, then the scoring."""
+    edge regressor that is on (and train.edge_fold_choice), the best w is scored again with it
+    off. The model itself is untouched. With `progress`, a bar counts the refits, then the
+    scoring."""
     folds = fusion_folds(data, config)
     if not folds:
         return FoldScores({})
     scoring = replace(config, detect=replace(config.detect, window_score_weight=1.0))
-    edges = model.edge_head is not None and config.detect.edge_regress
+    edges = (
+        model.edge_head is not None
+        and config.detect.edge_regress
+        and config.train.edge_fold_choice
+    )
     parts: FusionParts = []
     with tqdm(
         total=len(folds) + 1 + edges, desc="vote weight: refits on folds", unit="step",
