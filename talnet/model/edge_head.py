@@ -97,19 +97,29 @@ class EdgeRegressor(nn.Module):
         stages: int | None = None,
     ) -> torch.Tensor:
         """Segments (N, 2) of class columns (N,) with both edges moved by each of the first
-        `stages` stages (default: all) in turn, by its regressed offsets times the segment's
-        length, clipped to the video, at least half a step long."""
+        `stages` stages (default: all) in turn (`move`)."""
+        moved = segments.float()
+        for stage in range(self.stages if stages is None else stages):
+            moved = self.move(signals, moved, columns, stage)
+        return moved
+
+    def move(
+        self,
+        signals: Sequence[torch.Tensor],
+        segments: torch.Tensor,
+        columns: torch.Tensor,
+        stage: int,
+    ) -> torch.Tensor:
+        """Segments (N, 2) with both edges moved by stage `stage`'s regressed offsets times the
+        segment's length, clipped to the video, at least half a step long."""
         if not len(segments):
             return segments
+        rows = slice(2 * stage, 2 * stage + 2)
+        weight, bias = self.linear.weight[rows], self.linear.bias[rows]
+        offsets = F.linear(self.inputs(signals, segments, columns), weight, bias)
+        span = (segments[:, 1] - segments[:, 0]).clamp(min=1.0)
+        moved = segments.float() + offsets * span[:, None]
         last = signals[0].shape[0] - 0.5
-        moved = segments.float()
-        for k in range(self.stages if stages is None else stages):
-            rows = slice(2 * k, 2 * k + 2)
-            weight, bias = self.linear.weight[rows], self.linear.bias[rows]
-            offsets = F.linear(self.inputs(signals, moved, columns), weight, bias)
-            span = (moved[:, 1] - moved[:, 0]).clamp(min=1.0)
-            moved = moved + offsets * span[:, None]
-            start = moved[:, 0].clamp(-0.5, last)
-            end = moved[:, 1].clamp(-0.5, last).maximum(start + 0.5)
-            moved = torch.stack([start, end], dim=1)
-        return moved
+        start = moved[:, 0].clamp(-0.5, last)
+        end = moved[:, 1].clamp(-0.5, last).maximum(start + 0.5)
+        return torch.stack([start, end], dim=1)

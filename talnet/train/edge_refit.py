@@ -73,18 +73,17 @@ def edge_windows(model: TalNet, data: TrainingData, config: Config) -> list[Edge
 
 
 def edge_rows(
-    head: EdgeRegressor, videos: list[EdgeWindows], stage: int
+    head: EdgeRegressor, videos: list[EdgeWindows], windows: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage `stage`'s inputs (N, F) and targets (N, 2): the windows as the stages before it
-    move them, and the offsets that bring those onto their instances, in units of the length
-    that `EdgeRegressor.refine` scales offsets by."""
+    """Inputs (N, F) and targets (N, 2) of the videos' windows where they are now (`windows`,
+    one (N_i, 2) per video): the offsets that bring them onto their instances, in units of the
+    length that `EdgeRegressor.move` scales offsets by."""
     xs, ys = [], []
     with torch.no_grad():
-        for video in videos:
-            moved = head.refine(video.signals, video.windows, video.columns, stages=stage)
-            xs.append(head.inputs(video.signals, moved, video.columns))
-            span = (moved[:, 1] - moved[:, 0]).clamp(min=1.0)[:, None]
-            ys.append((video.truth - moved) / span)
+        for video, at in zip(videos, windows, strict=True):
+            xs.append(head.inputs(video.signals, at, video.columns))
+            span = (at[:, 1] - at[:, 0]).clamp(min=1.0)[:, None]
+            ys.append((video.truth - at) / span)
     if not xs:
         return torch.zeros(0, head.linear.in_features), torch.zeros(0, 2)
     return torch.cat(xs), torch.cat(ys)
@@ -110,16 +109,25 @@ def fit_ridge(
 
 
 def fit_stages(head: EdgeRegressor, videos: list[EdgeWindows], ridge: float) -> float:
-    """Fit the head's stages in turn on the videos' windows (no move where there are none);
-    returns the last stage's mean |offset| error on them (0 without windows)."""
+    """Fit the head's stages in turn on the videos' windows, each on them as the stages before
+    it moved them (no move where there are none); returns the last stage's mean |offset| error
+    on them (0 without windows)."""
     with torch.no_grad():
         head.linear.weight.zero_()
         head.linear.bias.zero_()
+    if not videos:
+        return 0.0
+    windows = [video.windows for video in videos]
     error = 0.0
-    for stage in range(head.stages if videos else 0):
-        x, y = edge_rows(head, videos, stage)
+    for stage in range(head.stages):
+        x, y = edge_rows(head, videos, windows)
         weight, bias, error = fit_ridge(x, y, ridge)
         head.set_stage(stage, weight, bias)
+        if stage + 1 < head.stages:
+            windows = [
+                head.move(v.signals, at, v.columns, stage)
+                for v, at in zip(videos, windows, strict=True)
+            ]
     return error
 
 
