@@ -301,6 +301,10 @@ class DetectConfig:
     # the classifier's 1 - background probability, mixed with the step head's vote for any
     # action by step_score_weight) or "product" (the two multiplied).
     proposal_rank: str = "objectness"
+    # Where proposals are the output: move each one as its detection of its most probable class
+    # would be moved (the classifier's offsets of that class, the boundary snap, the edge
+    # regressor), keeping its score: class-agnostic segments placed by the second stage.
+    refine_proposals: bool = False
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
     # Boundary voting (0 = off): after per-class NMS each detection's start and end become the

@@ -12,6 +12,7 @@ from talnet.config import DEFAULT_EDGE_BINS
 from talnet.detect.detector import Detector
 from talnet.errors import TalnetError
 from talnet.model.edge_head import EdgeRegressor, edge_inputs, edge_signals
+from talnet.model.stream import fuse
 from talnet.pipelines.evaluation import score_fusion_weights
 from talnet.train.edge_refit import (
     EDGE_REFIT_ERROR,
@@ -148,13 +149,7 @@ def test_the_model_moves_edges_only_with_detect_edge_regress_on(data):
     detect.edge_regress, the model detects as the same model without a regressor."""
     config = edge_config()
     training = training_data(data)
-    model = seeded_model(data, config)
-    from talnet.train.step_refit import refit_step_head
-    from talnet.train.window_refit import refit_window_head
-
-    refit_step_head(model, training, config)
-    refit_window_head(model, training, config)
-    error = refit_edge_head(model, training, config)
+    model, error = fitted_model(data, config)
     assert error > 0 and model.edge_head.linear.weight.abs().sum() > 0
     detector = Detector(model, training.classes, training.meta)
     features = training.features(0)
@@ -164,6 +159,53 @@ def test_the_model_moves_edges_only_with_detect_edge_regress_on(data):
     reference = Detector(plain, training.classes, training.meta).detect(features)
     assert off == reference
     assert on != off
+
+
+def fitted_model(data, config):
+    """A seeded model with its step head, window classifier and edge regressor fitted on the
+    training videos, as training ends; and the regressor's fit error."""
+    from talnet.train.step_refit import refit_step_head
+    from talnet.train.window_refit import refit_window_head
+
+    training = training_data(data)
+    model = seeded_model(data, config)
+    refit_step_head(model, training, config)
+    refit_window_head(model, training, config)
+    return model.eval(), refit_edge_head(model, training, config)
+
+
+def test_refined_proposals_are_moved_as_their_best_class_detection(data):
+    """detect.refine_proposals: the same number of proposals with the same scores, each moved
+    by the classifier's offsets of its most probable class (the window classifier's share
+    mixed in) and then by the edge regressor's stages for that class."""
+    config = edge_config()
+    config.detect.proposal_rank, config.detect.window_score_weight = "product", 0.7
+    training = training_data(data)
+    model, _ = fitted_model(data, config)
+    features = {k: torch.from_numpy(v) for k, v in training.features(0).items()}
+    refined = Detector(model, training.classes, training.meta).with_config(
+        _edited(config, refine_proposals=True)
+    )
+    with torch.inference_mode():
+        plain, scores = model.proposals(features)
+        moved, moved_scores = refined.model.proposals(features)
+        video = model.video_rows(features)
+        logits, deltas = fuse(model.classify(model.branch_inputs(features), plain))
+        projections = model._window_projections(video)
+        window = torch.softmax(model.window_head.logits(projections, plain), -1)
+        probs = 0.3 * torch.softmax(logits, -1) + 0.7 * window
+        best = probs[:, 1:].argmax(1) + 1
+        rows = torch.arange(len(plain))
+        expected = model.coder.decode(plain, deltas[rows, best]).clamp(-0.5, video.length - 0.5)
+        expected = model.edge_head.refine(model.edge_signals(video), expected, best)
+    assert torch.equal(moved_scores, scores) and len(moved) == len(plain) > 0
+    assert torch.allclose(moved, expected, atol=1e-4)
+    assert not torch.allclose(moved, plain, atol=1e-2)
+    with torch.inference_mode():  # without the regressor: the classifier's offsets alone
+        unregressed, _ = refined.with_config(
+            _edited(refined.config, edge_regress=False)
+        ).model.proposals(features)
+    assert not torch.allclose(unregressed, moved, atol=1e-2)
 
 
 def _edited(config, **detect):

@@ -78,9 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--proposals",
         action="store_true",
-        help="write the first stage's class-agnostic proposals (label 'proposal', the "
+        help="write the class-agnostic proposals (label 'proposal', the "
         "checkpoint's test budget, ranked as its detect.proposal_rank says: objectness by "
-        "default) instead of detections; score them with "
+        "default; with detect.refine_proposals each moved as its best class's detection) "
+        "instead of detections; score them with "
         "`talnet evaluate --proposals` (with --features only)",
     )
     parser.add_argument(

@@ -257,36 +257,77 @@ class TalNet(nn.Module):
         boundary, steps = self._step_maps(video)
         actionness = proposal_actionness(self.config.proposals, boundary, steps)
         proposals, objectness = self._window_proposals(video, actionness)
-        if self.config.detect.proposal_rank == "objectness" or not len(proposals):
+        cfg = self.config.detect
+        if not len(proposals) or (cfg.proposal_rank == "objectness" and not cfg.refine_proposals):
             return proposals, objectness
-        return self._second_stage_ranked(video, proposals, objectness, steps)
+        return self._second_stage_ranked(video, proposals, objectness, boundary, steps)
 
     def _second_stage_ranked(
         self,
         video: VideoRows,
         proposals: torch.Tensor,
         objectness: torch.Tensor,
+        boundary: torch.Tensor | None,
         steps: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Proposals (N, 2) re-scored by the second stage (detect.proposal_rank): the
-        classifier's actionness (1 - its background probability), with detect.step_score_weight
-        w mixed with the step head's vote for "any action" (`contrast_scores` of 1 - its
-        background probability), times the objectness for "product"; best first."""
+        classifier's actionness (1 - its background probability), mixed with the window
+        classifier's by detect.window_score_weight and with detect.step_score_weight w with the
+        step head's vote for "any action" (`contrast_scores` of 1 - its background
+        probability), times the objectness for "product"; with detect.refine_proposals each
+        moved as its best class's detection would be (`_refined_proposals`); best first."""
         cfg = self.config.detect
         names = list(video.branches)
-        logits, _ = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
-        scores = 1.0 - torch.softmax(logits.float(), dim=-1)[:, 0]
+        logits, deltas = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
+        probs = torch.softmax(logits.float(), dim=-1)
+        regress = cfg.refine_proposals and self.edge_head is not None and cfg.edge_regress
+        projections = None  # made once, for the window classifier and the edge regressor
+        if cfg.window_score_weight > 0 or regress:
+            projections = self._window_projections(video)
         if cfg.window_score_weight > 0:
-            window = 1.0 - self._window_probs(video, proposals)[:, 0]
-            scores = (1 - cfg.window_score_weight) * scores + cfg.window_score_weight * window
-        if cfg.step_score_weight > 0 and steps is not None:
-            action = 1.0 - steps[:, :1].float()  # (T, 1)
-            vote = contrast_scores(action, proposals[None], outside=cfg.step_contrast)[0]
-            scores = (1 - cfg.step_score_weight) * scores + cfg.step_score_weight * vote
-        if cfg.proposal_rank == "product":
-            scores = scores * objectness.float()
+            window = self._window_probs(video, proposals, projections)
+            probs = (1 - cfg.window_score_weight) * probs + cfg.window_score_weight * window
+        scores = objectness.float()
+        if cfg.proposal_rank != "objectness":
+            scores = 1.0 - probs[:, 0]
+            if cfg.step_score_weight > 0 and steps is not None:
+                action = 1.0 - steps[:, :1].float()  # (T, 1)
+                vote = contrast_scores(action, proposals[None], outside=cfg.step_contrast)[0]
+                scores = (1 - cfg.step_score_weight) * scores + cfg.step_score_weight * vote
+            if cfg.proposal_rank == "product":
+                scores = scores * objectness.float()
+        if cfg.refine_proposals:
+            deltas = self._whole_video_unrefined(deltas, video.length)
+            best = probs[:, 1:].argmax(dim=1) + 1  # each proposal's best class column
+            proposals = self._refined_proposals(
+                proposals, deltas, best, video.length, boundary, steps, projections
+            )
         order = scores.argsort(descending=True, stable=True)
         return proposals[order], scores[order]
+
+    def _refined_proposals(
+        self,
+        proposals: torch.Tensor,
+        deltas: torch.Tensor,
+        columns: torch.Tensor,
+        length: int,
+        boundary: torch.Tensor | None,
+        steps: torch.Tensor | None,
+        projections: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Proposals (N, 2) moved as each one's detection of class column `columns` (N,)
+        would be: the classifier's offsets (N, C + 1, 2) of that class, the boundary snap and
+        the edge regressor's cascade, as `_detect` moves them (detect.refine_proposals)."""
+        n = len(proposals)
+        offsets = deltas[torch.arange(n, device=deltas.device), columns].float()
+        segments = self.coder.decode(proposals, offsets).clamp(-0.5, length - 0.5)
+        segments = self._snap(segments, boundary)
+        cfg = self.config.detect
+        if self.edge_head is not None and cfg.edge_regress and steps is not None:
+            assert projections is not None  # made whenever the model has the edge regressor
+            signals = self._edge_signals(steps, projections)
+            segments = self.edge_head.refine(signals, segments, columns)
+        return segments
 
     def _proposals(
         self,
