@@ -122,7 +122,8 @@ def with_fusion_chosen(
 def changes_proposals(edits: dict) -> bool:
     """Whether a setting can change the proposals' set or order (AR is measured only then,
     and for the checkpoint as trained): the second stage's weights rank them too."""
-    ranking = {"proposal_rank", "step_score_weight", "window_score_weight"}
+    ranking = {"proposal_rank", "step_score_weight", "window_score_weight", "refine_proposals",
+               "refined_proposal_nms"}  # fmt: skip
     return "proposals" in edits or bool(ranking & set(edits.get("detect", {})))
 
 

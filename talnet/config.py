@@ -305,6 +305,9 @@ class DetectConfig:
     # would be moved (the classifier's offsets of that class, the boundary snap, the edge
     # regressor), keeping its score: class-agnostic segments placed by the second stage.
     refine_proposals: bool = False
+    # ... and then those that overlap a better refined one by tIoU > this ranked after all the
+    # others (1 = off): refinement gathers near-duplicates onto one place.
+    refined_proposal_nms: float = 1.0
     snap_reach: float = 0.25
     snap_min_prob: float = 0.5
     # Boundary voting (0 = off): after per-class NMS each detection's start and end become the
@@ -431,6 +434,7 @@ class Config:
              "detect.window_score_weight scores proposals by class: class_scores 'proposal'"),
             (d.step_vote in STEP_VOTES, f"detect.step_vote: one of {STEP_VOTES}"),
             (d.proposal_rank in PROPOSAL_SCORES, f"detect.proposal_rank: one of {PROPOSAL_SCORES}"),
+            (0 < d.refined_proposal_nms <= 1, "detect.refined_proposal_nms: a tIoU in (0, 1]"),
             (0 <= d.boundary_vote <= 1 and d.boundary_vote_power > 0,
              "detect.boundary_vote: 0 (off) or a tIoU in (0, 1]; boundary_vote_power > 0"),
             (0 <= t.fusion_holdout < 1, "train.fusion_holdout in [0, 1)"),

@@ -206,6 +206,12 @@ def test_refined_proposals_are_moved_as_their_best_class_detection(data):
             _edited(refined.config, edge_regress=False)
         ).model.proposals(features)
     assert not torch.allclose(unregressed, moved, atol=1e-2)
+    spreading = refined.with_config(_edited(refined.config, refined_proposal_nms=0.7))
+    with torch.inference_mode():  # the near-duplicates that refinement gathers ranked last
+        spread, spread_scores = spreading.model.proposals(features)
+    assert sorted(map(tuple, spread.tolist())) == sorted(map(tuple, moved.tolist()))
+    assert torch.equal(spread_scores, spread_scores.sort(descending=True).values)
+    assert not torch.equal(spread, moved)
 
 
 def _edited(config, **detect):

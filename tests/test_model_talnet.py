@@ -19,7 +19,7 @@ from talnet.model.coder import SegmentCoder
 from talnet.model.losses import LOSS_NAMES, TOTAL_LOSS
 from talnet.model.matching import pairwise_tiou
 from talnet.model.nms import nms
-from talnet.model.proposals import fill_proposals, ranked_proposals
+from talnet.model.proposals import demote_duplicates, fill_proposals, ranked_proposals
 from talnet.model.stream import fuse
 from talnet.model.talnet import StepDetections, TalNet
 from talnet.model.targets import GroundTruthSteps
@@ -218,6 +218,18 @@ def test_fill_ranks_near_duplicates_after_every_kept_proposal():
     assert len(plain[0]) == 2  # anchors at steps 0 and 1 overlap at tIoU 0.71
     assert torch.equal(filled[0][:2], plain[0]) and torch.equal(filled[1][:2], plain[1])
     assert len(filled[0]) == 3 and filled[1][2] < plain[1].min()
+
+
+def test_demoted_duplicates_rank_after_every_other_proposal():
+    # b overlaps a at tIoU 0.85 and d overlaps c at 0.9: both go last, in their order
+    segments = torch.tensor([[0.0, 10.0], [0.0, 8.5], [20.0, 30.0], [20.0, 29.0], [40.0, 45.0]])
+    scores = torch.tensor([0.9, 0.8, 0.6, 0.5, 0.4])
+    moved, ranked = demote_duplicates(segments, scores, 0.8)
+    assert moved.tolist() == segments[[0, 2, 4, 1, 3]].tolist()
+    assert torch.allclose(ranked, torch.tensor([0.9, 0.6, 0.4, 0.8 * 0.4, 0.5 * 0.4]))
+    assert torch.equal(ranked, ranked.sort(descending=True).values)
+    same, kept = demote_duplicates(segments, scores, 0.95)  # none overlaps that much
+    assert torch.equal(same, segments) and torch.equal(kept, scores)
 
 
 def test_long_videos_get_proposals_and_detections_per_step():

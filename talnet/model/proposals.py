@@ -89,6 +89,23 @@ def fill_proposals(
     return torch.cat([keep, added]), torch.cat([scores[keep], scores[added] * floor])
 
 
+def demote_duplicates(
+    segments: torch.Tensor, scores: torch.Tensor, threshold: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Segments (N, 2) and their scores (N,), best first, with those that overlap a better
+    one by tIoU > `threshold` moved after all the others: kept, in their order, their scores
+    scaled by the lowest remaining one (as `fill_proposals` ranks its additions)."""
+    if not len(segments):
+        return segments, scores
+    keep = nms(segments, scores, threshold).sort().values  # in the given order
+    kept = torch.zeros(len(scores), dtype=torch.bool, device=scores.device)
+    kept[keep] = True
+    later = torch.nonzero(~kept).flatten()
+    floor = scores[keep].min()
+    order = torch.cat([keep, later])
+    return segments[order], torch.cat([scores[keep], scores[later] * floor])
+
+
 def whole_video_segments(length: int, trims: list[float]) -> torch.Tensor:
     """The whole video [-0.5, T - 0.5] and its near-whole versions (ActivityNet practice: one
     instance often fills most of its video): every start trimmed by a fraction a of the video

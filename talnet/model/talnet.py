@@ -33,7 +33,12 @@ from talnet.model.coder import SegmentCoder
 from talnet.model.edge_head import EdgeRegressor, edge_signals
 from talnet.model.losses import LOSS_NAMES
 from talnet.model.nms import batched_nms, soft_nms, vote_boundaries
-from talnet.model.proposals import generate_proposals, ranked_proposals, whole_video_segments
+from talnet.model.proposals import (
+    demote_duplicates,
+    generate_proposals,
+    ranked_proposals,
+    whole_video_segments,
+)
 from talnet.model.step_head import STEP_LOSS, contrast_scores
 from talnet.model.stream import StreamNetwork, fuse, fused_probabilities
 from talnet.model.targets import (
@@ -275,7 +280,8 @@ class TalNet(nn.Module):
         classifier's by detect.window_score_weight and with detect.step_score_weight w with the
         step head's vote for "any action" (`contrast_scores` of 1 - its background
         probability), times the objectness for "product"; with detect.refine_proposals each
-        moved as its best class's detection would be (`_refined_proposals`); best first."""
+        moved as its best class's detection would be (`_refined_proposals`) and those it
+        gathers onto one place ranked last (detect.refined_proposal_nms); best first."""
         cfg = self.config.detect
         names = list(video.branches)
         logits, deltas = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
@@ -303,7 +309,10 @@ class TalNet(nn.Module):
                 proposals, deltas, best, video.length, boundary, steps, projections
             )
         order = scores.argsort(descending=True, stable=True)
-        return proposals[order], scores[order]
+        proposals, scores = proposals[order], scores[order]
+        if cfg.refine_proposals and cfg.refined_proposal_nms < 1:
+            return demote_duplicates(proposals, scores, cfg.refined_proposal_nms)
+        return proposals, scores
 
     def _refined_proposals(
         self,
