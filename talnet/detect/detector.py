@@ -95,7 +95,8 @@ class Detector:
     ) -> list[Detection]:
         """One video's class-agnostic proposals in seconds (label "proposal"), best first: the
         first stage's, scored by its objectness or, with detect.proposal_rank, re-scored by
-        the second stage; for recall at a number of proposals."""
+        the second stage, and with detect.refine_proposals placed by it; for recall at a
+        number of proposals."""
         return self._detect_fitted(features, self._fitting(meta), proposals_only=True)
 
     def _fitting(self, meta: FeatureMeta | None) -> FeatureMeta:
