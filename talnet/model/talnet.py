@@ -280,13 +280,13 @@ class TalNet(nn.Module):
         classifier's by detect.window_score_weight and with detect.step_score_weight w with the
         step head's vote for "any action" (`contrast_scores` of 1 - its background
         probability), times the objectness for "product"; with detect.refine_proposals each
-        moved as its best class's detection would be (`_refined_proposals`) and those it
+        moved as its best class's detection would be (`_placed`) and those it
         gathers onto one place ranked last (detect.refined_proposal_nms); best first."""
         cfg = self.config.detect
         names = list(video.branches)
         logits, deltas = fuse(self._classify_maps(names, self._feature_maps(video), proposals))
         probs = torch.softmax(logits.float(), dim=-1)
-        regress = cfg.refine_proposals and self.edge_head is not None and cfg.edge_regress
+        regress = cfg.refine_proposals and self._edge_regresses(steps)
         projections = None  # made once, for the window classifier and the edge regressor
         if cfg.window_score_weight > 0 or regress:
             projections = self._window_projections(video)
@@ -305,8 +305,9 @@ class TalNet(nn.Module):
         if cfg.refine_proposals:
             deltas = self._whole_video_unrefined(deltas, video.length)
             best = probs[:, 1:].argmax(dim=1) + 1  # each proposal's best class column
-            proposals = self._refined_proposals(
-                proposals, deltas, best, video.length, boundary, steps, projections
+            offsets = deltas[torch.arange(len(best), device=best.device), best].float()
+            proposals = self._placed(
+                proposals, offsets, best, video.length, boundary, steps, projections
             )
         order = scores.argsort(descending=True, stable=True)
         proposals, scores = proposals[order], scores[order]
@@ -314,26 +315,24 @@ class TalNet(nn.Module):
             return demote_duplicates(proposals, scores, cfg.refined_proposal_nms)
         return proposals, scores
 
-    def _refined_proposals(
+    def _placed(
         self,
-        proposals: torch.Tensor,
-        deltas: torch.Tensor,
+        references: torch.Tensor,
+        offsets: torch.Tensor,
         columns: torch.Tensor,
         length: int,
         boundary: torch.Tensor | None,
         steps: torch.Tensor | None,
         projections: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Proposals (N, 2) moved as each one's detection of class column `columns` (N,)
-        would be: the classifier's offsets (N, C + 1, 2) of that class, the boundary snap and
-        the edge regressor's cascade, as `_detect` moves them (detect.refine_proposals)."""
-        n = len(proposals)
-        offsets = deltas[torch.arange(n, device=deltas.device), columns].float()
-        segments = self.coder.decode(proposals, offsets).clamp(-0.5, length - 0.5)
+        """Segments (M, 2) where the second stage puts proposals `references` (M, 2) as
+        detections of class columns `columns` (M,): the classifier's `offsets` (M, 2) of that
+        class decoded, clipped to the video, the boundary snap, then, with the edge regressor
+        on, its cascade (`projections` made whenever it is)."""
+        segments = self.coder.decode(references, offsets).clamp(-0.5, length - 0.5)
         segments = self._snap(segments, boundary)
-        cfg = self.config.detect
-        if self.edge_head is not None and cfg.edge_regress and steps is not None:
-            assert projections is not None  # made whenever the model has the edge regressor
+        if self._edge_regresses(steps):
+            assert projections is not None
             signals = self._edge_signals(steps, projections)
             segments = self.edge_head.refine(signals, segments, columns)
         return segments
@@ -413,14 +412,14 @@ class TalNet(nn.Module):
             )
         probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
         n, c = probs.shape
-        segments = self.coder.decode(proposals[:, None, :].expand(n, c, 2), deltas[:, 1:].float())
-        segments = self._snap(segments.clamp(-0.5, length - 0.5), boundary)
-        regress = self.edge_head is not None and cfg.edge_regress and steps is not None
         projections = None  # made once, for the edge regressor and the window classifier
-        if regress or cfg.window_score_weight > 0:
+        if self._edge_regresses(steps) or cfg.window_score_weight > 0:
             projections = self._window_projections(video)
-        if regress:
-            segments = self._regress_edges(segments, steps, projections)
+        columns = torch.arange(1, c + 1, device=proposals.device).repeat(n)  # row-major (N, C)
+        segments = self._placed(
+            proposals.repeat_interleave(c, dim=0), deltas[:, 1:].reshape(-1, 2).float(), columns,
+            length, boundary, steps, projections,
+        ).view(n, c, 2)  # fmt: skip
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
         if cfg.window_score_weight > 0:
@@ -519,16 +518,10 @@ class TalNet(nn.Module):
         assert self.window_head is not None
         return edge_signals(steps, projections[:, self.window_head.segment_part])
 
-    def _regress_edges(
-        self, segments: torch.Tensor, steps: torch.Tensor, projections: torch.Tensor
-    ) -> torch.Tensor:
-        """Segments (N, C, 2), column c of class c + 1, with their edges moved by the edge
-        regressor (talnet.model.edge_head)."""
-        assert self.edge_head is not None
-        n, c, _ = segments.shape
-        columns = torch.arange(1, c + 1, device=segments.device).repeat(n)
-        signals = self._edge_signals(steps, projections)
-        return self.edge_head.refine(signals, segments.reshape(-1, 2), columns).view(n, c, 2)
+    def _edge_regresses(self, steps: torch.Tensor | None) -> bool:
+        """Whether detection moves edges by the edge regressor: the model has one, it reads the
+        step head's probabilities `steps`, and detect.edge_regress is on."""
+        return self.edge_head is not None and self.config.detect.edge_regress and steps is not None
 
     def _snap(self, segments: torch.Tensor, boundary: torch.Tensor | None) -> torch.Tensor:
         """Segments (..., 2) with their edges snapped by the boundary head, when the model has
