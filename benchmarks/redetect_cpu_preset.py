@@ -1,7 +1,7 @@
 """Detection settings tried on checkpoints that tune_cpu_preset.py already trained.
 Usage: .venv/bin/python benchmarks/redetect_cpu_preset.py OUT DATA [DATA ...]
            [--variant thumos14_cpu] [--seeds 0] [--test] [--try NAME=JSON ...] [--ar]
-           [--fit-window [JSON]] [--choose-fusion [--fusion-weights W ...]]
+           [--fit-window [JSON]] [--choose-fusion [--fusion-weights W ...]] [--detect JSON]
 OUT is a tune_cpu_preset.py output folder; each run OUT/{variant}_{data}_{seed} is detected on
 the same subset it was scored on (held-out training videos, or the test split with `--test`)
 with each `--try` (a JSON {section: {field: value}} of `proposals` / `detect` edits over the
@@ -86,9 +86,7 @@ def with_window_head(
     config = edit_config(detector.config, window)
     model = TalNet(detector.model.stream_dims, len(detector.classes), config)
     fitted = ("window_head", "edge_head")
-    weights = {
-        k: v for k, v in detector.model.state_dict().items() if not k.startswith(fitted)
-    }
+    weights = {k: v for k, v in detector.model.state_dict().items() if not k.startswith(fitted)}
     model.load_state_dict(weights, strict=False)
     gt = clip_for_training(load_ground_truth(annotations, "validation"))
     data = TrainingData(gt, features, read_meta(features), detector.classes)
@@ -159,6 +157,13 @@ def main() -> None:
         metavar="W",
         help="with --choose-fusion: the weights to choose from (default: the preset's)",
     )
+    parser.add_argument(
+        "--detect",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help="detection edits ({field: value}) made to each checkpoint before everything else",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -173,6 +178,8 @@ def main() -> None:
             trained = Detector.from_checkpoint(run / "checkpoint.pt")
             if args.fit_window is not None:
                 trained = with_window_head(trained, annotations, data / "features", args.fit_window)
+            if args.detect:
+                trained = trained.with_config(edit_config(trained.config, {"detect": args.detect}))
             if args.choose_fusion:
                 trained = with_fusion_chosen(
                     trained, annotations, data / "features", args.fusion_weights

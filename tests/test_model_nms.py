@@ -47,6 +47,48 @@ def test_soft_nms_decays_overlaps_and_keeps_the_best():
     assert torch.allclose(out, torch.tensor([[0.9, 0.8 * torch.exp(torch.tensor(-2.0)), 0.5]]))
 
 
+def dense_soft_nms(segments: torch.Tensor, scores: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Soft-NMS as the paper writes it, one group, every pick: the reference."""
+    current, final = scores.clone().tolist(), [0.0] * len(scores)
+    left = set(range(len(scores)))
+    while left:
+        best = max(sorted(left), key=lambda i: current[i])
+        if current[best] <= 0:
+            break
+        final[best] = current[best]
+        left.remove(best)
+        iou = pairwise_tiou(segments[best][None], segments)[0]
+        for i in left:
+            current[i] *= float(torch.exp(-(iou[i] ** 2) / sigma))
+    return torch.tensor(final)
+
+
+def test_soft_nms_max_out_gives_the_best_final_scores_of_the_full_run():
+    gen = torch.Generator().manual_seed(3)
+    for g, n, max_out in ((1, 40, 5), (3, 120, 30), (4, 200, 700), (2, 90, None)):
+        starts = torch.rand(g, n, 1, generator=gen) * 300
+        segs = torch.cat([starts, starts + 1 + torch.rand(g, n, 1, generator=gen) * 40], -1)
+        scores = torch.rand(g, n, generator=gen) * (torch.rand(g, n, generator=gen) > 0.2)
+        full = torch.stack([dense_soft_nms(segs[i], scores[i], 0.3) for i in range(g)])
+        out = soft_nms(segs, scores, 0.3, max_out)
+        k = min(max_out or g * n, int((full > 0).sum()))
+        best = full.flatten().topk(k)
+        assert torch.allclose(out.flatten()[best.indices], best.values, atol=1e-6)
+        assert int((out > 0).sum()) >= k  # nothing above the k-th is lost or invented
+        assert torch.allclose(out.flatten().topk(k).values, best.values, atol=1e-6)
+
+
+def test_soft_nms_of_a_long_video_needs_no_pairwise_matrix():
+    # 4 classes x 40,000 candidates: a pairwise tIoU matrix would take 25 GB
+    gen = torch.Generator().manual_seed(4)
+    starts = torch.rand(4, 40_000, 1, generator=gen) * 600_000
+    segs = torch.cat([starts, starts + 2 + torch.rand(4, 40_000, 1, generator=gen) * 500], -1)
+    scores = torch.rand(4, 40_000, generator=gen)
+    out = soft_nms(segs, scores, 0.3, max_out=300)
+    top = out.flatten().topk(300)
+    assert bool((top.values > 0).all()) and float(top.values[0]) == float(scores.max())
+
+
 def test_nms_max_keep_hand_case():
     segs = torch.tensor([[0.0, 10.0], [1.0, 11.0], [20.0, 30.0], [0.0, 5.0], [40.0, 41.0]])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])

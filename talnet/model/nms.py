@@ -193,20 +193,61 @@ def soft_nms(
     """Gaussian Soft-NMS per group: segments (G, N, 2), scores (G, N) -> decayed scores (G, N).
 
     Each round picks every group's best remaining segment and multiplies the others' scores by
-    exp(-tIoU^2 / sigma); the picked score is final. `max_out` bounds the rounds.
+    exp(-tIoU^2 / sigma); the picked score is final, and only positive scores are picked. With
+    `max_out`, only what decides the `max_out` best final scores of all groups is resolved (the
+    rest read 0), in memory linear in G x N (no N x N matrix): scores only fall, so a prefix of
+    each group's ranking above a bound b is resolved alone, exactly as long as its picks stay
+    above b; bounds taking in 2, 8, 32... x max_out entries are tried until max_out picks do.
     """
     g, n, _ = segments.shape
-    iou = pairwise_tiou(segments, segments)  # (G, N, N)
-    current = scores.clone()
+    want = max_out or g * n
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    ranked = torch.gather(scores, 1, order)
+    ordered = torch.gather(segments, 1, order[..., None].expand(-1, -1, 2))
+    flat = ranked.flatten().sort(descending=True).values
+    taken = 2 * want
+    while True:
+        whole = taken >= flat.numel()
+        bound = 0.0 if whole else max(float(flat[taken]), 0.0)
+        inside = ranked > bound
+        width = int(inside.sum(dim=1).max())
+        final = _soft_rounds(
+            ordered[:, :width], ranked[:, :width], inside[:, :width], sigma, min(width, want),
+            bound, want,
+        )  # fmt: skip
+        if whole or int((final > bound).sum()) >= want:
+            return torch.zeros_like(scores).scatter_(1, order[:, :width], final)
+        taken *= 4
+
+
+def _soft_rounds(
+    segments: torch.Tensor,
+    scores: torch.Tensor,
+    alive: torch.Tensor,
+    sigma: float,
+    rounds: int,
+    floor: float,
+    enough: int,
+) -> torch.Tensor:
+    """Final scores (G, W) of Soft-NMS on segments (G, W, 2) and scores (G, W) of the `alive`
+    entries, at most `rounds` picks per group, each group picking while its best is above
+    `floor`, until the `enough` best picks of all groups are known; each pick's tIoU with its
+    group is computed when it is picked."""
+    current = torch.where(alive, scores, torch.zeros_like(scores))
+    alive = alive.clone()
     final = torch.zeros_like(scores)
-    remaining = torch.ones_like(scores, dtype=torch.bool)
-    rows = torch.arange(g, device=scores.device)
-    for _ in range(min(n, max_out or n)):
-        masked = torch.where(remaining, current, torch.full_like(current, -1.0))
-        best = masked.argmax(dim=1)  # (G,)
-        final[rows, best] = current[rows, best]
-        remaining[rows, best] = False
-        current = current * torch.exp(-(iou[rows, best] ** 2) / sigma)
+    rows = torch.arange(segments.shape[0], device=scores.device)
+    gone = torch.full_like(current, float("-inf"))
+    for _ in range(rounds):
+        value, best = torch.where(alive, current, gone).max(dim=1)  # (G,)
+        live = value > floor
+        # every later pick is at most the best left: stop once `enough` picks are above it
+        if not bool(live.any()) or int((final > value.max()).sum()) >= enough:
+            break
+        final[rows[live], best[live]] = value[live]
+        alive[rows, best] = False
+        iou = pairwise_tiou(segments[rows, best][:, None, :], segments)[:, 0]  # (G, W)
+        current = current * torch.exp(-(iou**2) / sigma)
     return final
 
 
