@@ -162,7 +162,8 @@ def main() -> None:
         type=json.loads,
         default={},
         metavar="JSON",
-        help="detection edits ({field: value}) made to each checkpoint before everything else",
+        help="detection edits ({field: value}) made to each checkpoint after --fit-window, "
+        "before the fold choice and every --try",
     )
     args = parser.parse_args()
     if args.threads:
