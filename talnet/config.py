@@ -243,6 +243,10 @@ class TrainConfig:
     # the window classifier in place of the proposal classifier (which trained on every fold).
     # Needs model.window_classifier; the heads of the checkpoint are still fitted on all videos.
     fusion_folds: int = 0
+    # Learn from the training annotations which labels imply others (nearly every instance of
+    # a also labelled b on the same segment: THUMOS'14's CliffDiving and Diving) and add them
+    # to detect.implied_labels (talnet.model.implications).
+    learn_implications: bool = False
     # model.edge_regressor's fit after the last epoch (talnet.train.edge_refit): this many
     # windows drawn around each training instance, each edge moved by up to edge_refit_jitter x
     # its length (uniform), ridge penalty edge_refit_ridge on standardized inputs. With
@@ -288,6 +292,10 @@ class DetectConfig:
     # inside minus step_contrast x the mean over a quarter of its length on each side (>= 0).
     step_score_weight: float = 0.0
     step_contrast: float = 1.0
+    # Label pairs [a, b]: a implies b (every a is also a b, on the same segment); detection
+    # scores b by the probability of b or of any label implying it, since a softmax gives a
+    # doubly labelled segment one class only (train.learn_implications finds them).
+    implied_labels: list[list[str]] = field(default_factory=list)
     # How the vote pools a window's steps: "probs", the mean probability of the class;
     # "logprobs", the class's softmax share of the mean log-probability of every class (the
     # head's logits averaged: a linear classifier of the window's mean, sharp where each step's
@@ -418,6 +426,9 @@ class Config:
              "proposals.actionness_thresholds need model.boundary_head or step_classifier"),
             (0 <= d.step_score_weight <= 1, "detect.step_score_weight in [0, 1]"),
             (d.step_contrast >= 0, "detect.step_contrast: at least 0"),
+            (all(isinstance(x, list) and len(x) == 2 and all(isinstance(n, str) for n in x)
+                 and x[0] != x[1] for x in d.implied_labels),
+             "detect.implied_labels: pairs [label, label it implies] of two different labels"),
             (not m.window_classifier or t.window_refit_epochs > 0,
              "model.window_classifier needs train.window_refit_epochs > 0 (how it is fitted)"),
             (t.window_refit_epochs == 0 or t.window_refit_epochs > 0 and m.window_classifier,

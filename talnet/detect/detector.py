@@ -19,6 +19,7 @@ from talnet.io.usable import usable_videos
 from talnet.io.video_ids import some_ids
 from talnet.io.video_scores import VideoScores
 from talnet.model.checkpoint import load_checkpoint, model_from_checkpoint
+from talnet.model.implications import implication_matrix
 from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 
@@ -40,6 +41,7 @@ class Detector:
         self.model = model.to(device).eval()
         self.classes, self.meta = classes, meta
         self.device = torch.device(device)
+        self._implied()  # detect.implied_labels must name these classes
 
     @property
     def config(self) -> Config:
@@ -61,7 +63,10 @@ class Detector:
         """Load a checkpoint written by `talnet train` (weights_only: no code is unpickled)."""
         ckpt = load_checkpoint(path)
         model, _, meta = model_from_checkpoint(ckpt, path)
-        return cls(model, list(ckpt["classes"]), meta, device)
+        try:
+            return cls(model, list(ckpt["classes"]), meta, device)
+        except TalnetError as exc:  # its config names a label it has no class for
+            raise TalnetError(str(exc), path) from exc
 
     @property
     def expected_meta(self) -> FeatureMeta:
@@ -134,7 +139,7 @@ class Detector:
                             f"video scores: expected {len(self.classes)} values (one per "
                             f"class), got shape {tuple(probs.shape)}"
                         )
-                found = self.model(tensors, video_probs=probs)
+                found = self.model(tensors, video_probs=probs, implied=self._implied())
                 segments, scores = found.segments, found.scores
                 labels = [self.classes[int(c)] for c in found.classes.tolist()]
         seconds = np.asarray(meta.step_to_seconds(segments.double().cpu().numpy()))
@@ -144,6 +149,11 @@ class Detector:
             for s, label, p in zip(seconds, labels, scores.tolist(), strict=True)
             if s[1] > s[0]
         ]
+
+    def _implied(self) -> torch.Tensor | None:
+        """The (C, C) matrix of detect.implied_labels over this model's classes (None if none)."""
+        pairs = self.config.detect.implied_labels
+        return implication_matrix(pairs, self.classes) if pairs else None
 
     def _tensors(self, features: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """The model's streams as (T, C) float tensors over the arrays' memory (no copy of a

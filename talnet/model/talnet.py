@@ -128,13 +128,15 @@ class TalNet(nn.Module):
         targets: GroundTruthSteps | list[GroundTruthSteps] | None = None,
         generator: torch.Generator | None = None,
         video_probs: torch.Tensor | None = None,
+        implied: torch.Tensor | None = None,
     ) -> StepDetections | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Inference (no targets): one video's detections in steps, with `video_probs` (C,)
-        scored by those video-level class probabilities (see `_detect`). Training: the
+        scored by those video-level class probabilities, with `implied` (C, C) each class's
+        probabilities those of it or of a label implying it (see `_detect`). Training: the
         classifier's sampled proposals (N, 2) and the losses {spn_cls, spn_reg, cls_cls,
         cls_reg[, video_cls], loss}; `generator` draws the sampled anchors and proposals."""
         if targets is None:
-            return self._detect(self.video_rows(features), video_probs)
+            return self._detect(self.video_rows(features), video_probs, implied)
         inputs = self.branch_inputs(features)
         if isinstance(targets, GroundTruthSteps):  # one video: its proposals, not a list
             proposals, losses = training_losses(self, inputs, [targets], generator)
@@ -391,12 +393,19 @@ class TalNet(nn.Module):
             return None
         return actionness_runs(actionness, thresholds)
 
-    def _detect(self, video: VideoRows, video_probs: torch.Tensor | None = None) -> StepDetections:
+    def _detect(
+        self,
+        video: VideoRows,
+        video_probs: torch.Tensor | None = None,
+        implied: torch.Tensor | None = None,
+    ) -> StepDetections:
         """Proposals, their class scores and refined segments, per-class NMS: at most
         `detect.max_detections` detections, best first. Class scores are the classifier's per
         proposal, or with `video_probs` (C,) (or detect.class_scores "video", the model's own
         video-level classifier) each proposal's class-agnostic score times the probability of
-        each of the video's `video_top_k` classes, its segment refined for that class."""
+        each of the video's `video_top_k` classes, its segment refined for that class. With
+        `implied` (talnet.model.implications.implication_matrix) every class probability (the
+        classifier's, the window classifier's, the step head's, the video's) is p @ implied.T."""
         cfg, length = self.config.detect, video.length
         boundary, steps = self._step_maps(video)
         actionness = proposal_actionness(self.config.proposals, boundary, steps)
@@ -406,11 +415,15 @@ class TalNet(nn.Module):
         deltas = self._whole_video_unrefined(deltas, length)
         if video_probs is None and cfg.class_scores == "video":
             video_probs = self._video_probs(video)
+        if implied is not None:
+            implied = implied.to(proposals.device)
         if video_probs is not None:
+            if implied is not None:
+                video_probs = video_probs.float() @ implied.T
             return self._detect_by_video(
                 proposals, objectness, logits, deltas, video_probs, length, boundary, steps
             )
-        probs = torch.softmax(logits.float(), dim=-1)[:, 1:]  # (N, C)
+        probs = implies(torch.softmax(logits.float(), dim=-1), implied)[:, 1:]  # (N, C)
         n, c = probs.shape
         projections = None  # made once, for the edge regressor and the window classifier
         if self._edge_regresses(steps) or cfg.window_score_weight > 0:
@@ -423,7 +436,7 @@ class TalNet(nn.Module):
         segments = segments.transpose(0, 1)  # (C, N, 2)
         scores = probs.T.contiguous()  # (C, N)
         if cfg.window_score_weight > 0:
-            window = self._window_probs(video, segments, projections)  # (C, N, C + 1)
+            window = implies(self._window_probs(video, segments, projections), implied)
             rows = torch.arange(1, c + 1, device=window.device)[:, None, None]
             window = window.gather(-1, rows.expand(c, n, 1))
             a = cfg.window_score_weight
@@ -432,8 +445,9 @@ class TalNet(nn.Module):
         if weight > 0:
             columns = torch.arange(1, steps.shape[1], device=steps.device)
             votes = contrast_scores(
-                steps, segments, outside=cfg.step_contrast, columns=columns, vote=cfg.step_vote
-            )  # (C, N)
+                implies(steps, implied), segments, outside=cfg.step_contrast, columns=columns,
+                vote=cfg.step_vote,
+            )  # (C, N)  # fmt: skip
             scores = (1 - weight) * scores + weight * votes
         segments, rows, scores = self._class_nms(segments, scores, length)
         return StepDetections(segments, rows, scores)
@@ -559,3 +573,11 @@ class TalNet(nn.Module):
                 kept, rows, segments, voters, cfg.boundary_vote, cfg.boundary_vote_power
             )
         return kept, rows, top.values[keep]
+
+
+def implies(probs: torch.Tensor, implied: torch.Tensor | None) -> torch.Tensor:
+    """Probabilities (..., C + 1), background first, with each class's the probability of it or
+    of a label implying it (`implied` (C, C), talnet.model.implications); as they were if None."""
+    if implied is None:
+        return probs
+    return torch.cat([probs[..., :1], probs[..., 1:].float() @ implied.T], dim=-1)

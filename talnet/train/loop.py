@@ -30,6 +30,7 @@ from talnet.model.checkpoint import (
     model_state,
     save_checkpoint,
 )
+from talnet.model.implications import learn_implications
 from talnet.model.numerics import flush_denormals, zero_subnormals
 from talnet.model.talnet import TalNet
 from talnet.model.video_head import VIDEO_LOSS
@@ -219,6 +220,13 @@ def train(
     classes = list(ckpt["classes"]) if ckpt else labels_of(gt)
     if not classes:
         raise TalnetError(f"no labelled action in subset {train_subset!r}", annotations)
+    if config.train.learn_implications and not ckpt:
+        learned = learn_implications(gt, classes)
+        own = config.detect.implied_labels
+        config.detect.implied_labels = own + [p for p in learned if p not in own]
+        if learned:
+            opts.log_fn("labels that imply others (a detection of the first counts for both): "
+                        + ", ".join(f"{a} -> {b}" for a, b in learned))  # fmt: skip
     data = TrainingData(gt, feat_dir, meta, classes)
 
     torch.manual_seed(config.train.seed)
