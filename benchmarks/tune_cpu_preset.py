@@ -76,6 +76,8 @@ BEFORE: Edits = on_previous({
 VARIANTS: dict[str, Edits] = {
     "thumos14_cpu": {},
     "thumos14_cpu, no window classifier": NO_WINDOW,
+    # twice the crops per epoch: twice the optimizer steps where the training videos are few
+    "windows 6": {"train": {"windows_per_video": 6}},
     "contrast 1": {"detect": {"step_contrast": 1.0}},
     # four SoI bins: with the context extension one before, two inside, one after (the
     # sliding-window baseline's three means, nearly): fewer weights to learn from 60 videos
