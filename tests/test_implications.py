@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from model_factory import seeded_model, tiny_config, tiny_data
@@ -133,6 +134,14 @@ def test_detection_scores_an_implied_label_by_both_probabilities(colabelled):
     implied_top = max(s for *_, s in of(after, "action_01"))
     # each action_01 candidate gained its proposal's action_00 probability
     assert implied_top > top["action_01"] and implied_top >= top["action_00"] - 1e-6
+    # video-level scores (ActivityNet practice): action_01's becomes 0.3 + 0.5
+    video = np.array([0.5, 0.3, 0.2], dtype=np.float32)
+    before = plain.detect(features, video_scores=video)
+    after = both.detect(features, video_scores=video)
+    assert of(after, "action_00") == of(before, "action_00")
+    ratios = [b[2] / a[2] for a, b in zip(of(before, "action_01"), of(after, "action_01"),
+                                          strict=True)]  # fmt: skip
+    assert ratios and np.allclose(ratios, 0.8 / 0.3, rtol=1e-4)
 
 
 def test_config_refuses_malformed_implications():

@@ -420,8 +420,9 @@ class TalNet(nn.Module):
         if video_probs is not None:
             if implied is not None:
                 video_probs = video_probs.float() @ implied.T
+            votes = None if steps is None else implies(steps, implied)  # steps serve the vote
             return self._detect_by_video(
-                proposals, objectness, logits, deltas, video_probs, length, boundary, steps
+                proposals, objectness, logits, deltas, video_probs, length, boundary, votes
             )
         probs = implies(torch.softmax(logits.float(), dim=-1), implied)[:, 1:]  # (N, C)
         n, c = probs.shape
