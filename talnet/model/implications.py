@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from talnet.errors import TalnetError
-from talnet.io.types import Annotation, GroundTruth
+from talnet.io.types import GroundTruth
+from talnet.model.matching import pairwise_tiou
 
 # Two instances are on the same segment from this tIoU (annotators' rounding, not a near miss).
 SAME_SEGMENT_TIOU = 0.9
@@ -23,13 +24,6 @@ SAME_SEGMENT_TIOU = 0.9
 # them) are on the same segment as an instance of b.
 IMPLIED_SHARE = 0.9
 MIN_INSTANCES = 2
-
-
-def _same_segment(a: Annotation, b: Annotation) -> bool:
-    """Whether two instances lie on the same segment (tIoU >= SAME_SEGMENT_TIOU)."""
-    inter = min(a.end, b.end) - max(a.start, b.start)
-    union = max(a.end, b.end) - min(a.start, b.start)
-    return inter > 0 and inter >= SAME_SEGMENT_TIOU * union
 
 
 def learn_implications(gt: GroundTruth, classes: Sequence[str]) -> list[list[str]]:
@@ -40,16 +34,15 @@ def learn_implications(gt: GroundTruth, classes: Sequence[str]) -> list[list[str
     together: dict[tuple[str, str], int] = defaultdict(int)
     for info in gt.values():
         anns = [a for a in info.annotations if a.label in known]
-        for a in anns:
+        segments = torch.tensor([[a.start, a.end] for a in anns], dtype=torch.float64)
+        for i, a in enumerate(anns):  # one row at a time: memory linear in the instances
+            same = pairwise_tiou(segments[i : i + 1], segments)[0] >= SAME_SEGMENT_TIOU
             count[a.label] += 1
-            for b in {o.label for o in anns if o.label != a.label and _same_segment(a, o)}:
+            for b in {anns[j].label for j in torch.nonzero(same)[:, 0].tolist()} - {a.label}:
                 together[a.label, b] += 1
-    index = {name: i for i, name in enumerate(classes)}
-    implies = np.zeros((len(classes), len(classes)), dtype=bool)
-    for (a, b), n in together.items():
-        if count[a] >= MIN_INSTANCES and n >= IMPLIED_SHARE * count[a]:
-            implies[index[a], index[b]] = True
-    implies = _closed(implies)
+    direct = [[a, b] for (a, b), n in together.items()
+              if count[a] >= MIN_INSTANCES and n >= IMPLIED_SHARE * count[a]]  # fmt: skip
+    implies = _relation(direct, classes)
     np.fill_diagonal(implies, False)
     return [[classes[a], classes[b]] for a, b in zip(*np.nonzero(implies), strict=True)]
 
