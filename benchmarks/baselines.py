@@ -1,7 +1,7 @@
 """Strong simple detectors (no deep model) a TAL-Net must beat, scored with the official metric.
 
 Usage: .venv/bin/python benchmarks/baselines.py DATA [DATA ...] [--seeds 0 1 2] [--json OUT.json]
-                                                [--holdout N]
+                                                [--holdout N] [--weight-decay L2]
 where each DATA holds annotations.json and features/ (e.g. from `talnet synth --profile
 thumos14`); training uses subset "validation", scoring subset "test", as THUMOS'14 does.
 With `--holdout N` the test subset is not read: the last N "validation" videos (sorted ids)
@@ -90,14 +90,16 @@ def step_labels(
 
 
 def fit_linear(
-    x: np.ndarray, y: np.ndarray, classes: int, seed: int, epochs: int = 200
+    x: np.ndarray, y: np.ndarray, classes: int, seed: int, epochs: int = 200,
+    weight_decay: float = 1e-4,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """Full-batch multinomial logistic regression (Adam), standardized inputs -> predict fn."""
+    """Full-batch multinomial logistic regression (Adam, L2 `weight_decay` on the standardized
+    inputs' weights) -> predict fn."""
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y)
     mu, sd = xt.mean(0), xt.std(0) + 1e-6
     layer = torch.nn.Linear(x.shape[1], classes + 1)
-    opt = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=1e-4)
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=weight_decay)
     for _ in range(epochs):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(layer((xt - mu) / sd), yt).backward()
@@ -210,7 +212,9 @@ def load_split(data: Path, holdout: int | None) -> Split:
     return Split(meta, labels_of(train_gt), train_gt, eval_gt, train_ids, eval_ids, feats)
 
 
-def step_baselines(split: Split, seed: int, rng: np.random.Generator) -> dict[str, Dets]:
+def step_baselines(
+    split: Split, seed: int, rng: np.random.Generator, weight_decay: float = 1e-4
+) -> dict[str, Dets]:
     """Detections of the per-step linear baselines: row name -> video -> detections."""
     index = {n: i + 1 for i, n in enumerate(split.names)}  # 0 is background
     out: dict[str, Dets] = {}
@@ -229,7 +233,9 @@ def step_baselines(split: Split, seed: int, rng: np.random.Generator) -> dict[st
             keep = rng.random(len(x)) < rate
             xs.append(transform(x)[keep])
             ys.append(step_labels(split.train_gt[v], len(x), split.meta, index)[keep])
-        predict = fit_linear(np.vstack(xs), np.concatenate(ys), len(split.names), seed)
+        predict = fit_linear(
+            np.vstack(xs), np.concatenate(ys), len(split.names), seed, weight_decay=weight_decay
+        )
         probs = {v: predict(transform(split.feats[v])) for v in split.eval_ids}
         for width in SMOOTHING:
             out[f"{tag}, smooth {width}"] = {
@@ -238,7 +244,9 @@ def step_baselines(split: Split, seed: int, rng: np.random.Generator) -> dict[st
     return out
 
 
-def sliding_windows(split: Split, seed: int, rng: np.random.Generator) -> Dets:
+def sliding_windows(
+    split: Split, seed: int, rng: np.random.Generator, weight_decay: float = 1e-4
+) -> Dets:
     """Detections of the sliding-window baseline at the anchor scales: video -> detections."""
     meta, names, feats = split.meta, split.names, split.feats
     index = {n: i + 1 for i, n in enumerate(split.names)}  # 0 is background
@@ -257,7 +265,9 @@ def sliding_windows(split: Split, seed: int, rng: np.random.Generator) -> Dets:
         pick = (label > 0) | (rng.random(len(win)) < 0.1)
         xs.append(window_features(feats[v], win[pick]))
         ys.append(label[pick])
-    predict = fit_linear(np.vstack(xs), np.concatenate(ys), len(names), seed)
+    predict = fit_linear(
+        np.vstack(xs), np.concatenate(ys), len(names), seed, weight_decay=weight_decay
+    )
     dets = {}
     for v in split.eval_ids:
         win = windows(len(feats[v]), scales)
@@ -277,7 +287,9 @@ def sliding_windows(split: Split, seed: int, rng: np.random.Generator) -> Dets:
     return dets
 
 
-def run_dataset(data: Path, seeds: list[int], holdout: int | None) -> tuple[Results, Split]:
+def run_dataset(
+    data: Path, seeds: list[int], holdout: int | None, weight_decay: float = 1e-4
+) -> tuple[Results, Split]:
     """Every baseline on one DATA folder, once per seed: baseline -> seed -> mAP (%)."""
     split = load_split(data, holdout)
     scored = f"held-out last {holdout}" if holdout else "test"
@@ -286,8 +298,8 @@ def run_dataset(data: Path, seeds: list[int], holdout: int | None) -> tuple[Resu
     results: Results = {}
     for seed in seeds:
         began, rng = time.perf_counter(), np.random.default_rng(seed)
-        rows = step_baselines(split, seed, rng)
-        rows["sliding windows"] = sliding_windows(split, seed, rng)
+        rows = step_baselines(split, seed, rng, weight_decay)
+        rows["sliding windows"] = sliding_windows(split, seed, rng, weight_decay)
         for name, dets in rows.items():
             report = evaluate_detection(split.eval_gt, dets, TIOUS)
             results.setdefault(name, {})[seed] = [100 * float(m) for m in report.mAP]
@@ -343,6 +355,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every number here")
     parser.add_argument("--holdout", type=int, metavar="N",
                         help='score the last N "validation" videos instead of "test"')  # fmt: skip
+    parser.add_argument("--weight-decay", type=float, default=1e-4, metavar="L2",
+                        help="every linear fit's L2 on its standardized weights (default 1e-4)")
     args = parser.parse_args()
     # a class absent from the scored videos has no AP; its predictions are rightly ignored
     warnings.filterwarnings("ignore", message="ignored predictions")
@@ -350,7 +364,7 @@ def main() -> None:
     all_results: dict[str, Results] = {}
     saved = {"tious": TIOUS, "seeds": args.seeds, "holdout": args.holdout, "datasets": {}}
     for data in args.data:
-        results, split = run_dataset(data, args.seeds, args.holdout)
+        results, split = run_dataset(data, args.seeds, args.holdout, args.weight_decay)
         print_table(results)
         all_results[data.name if unique else str(data)] = results
         saved["datasets"][str(data)] = {

@@ -220,6 +220,9 @@ class TrainConfig:
     # head converges where a few thousand noisy crop steps leave it short (model.step_input
     # "features" only; talnet.train.step_refit).
     step_refit_epochs: int = 0
+    # Adam's L2 on the refit's standardized weights: the steps of a few videos are many but
+    # correlated, and where each step's evidence is faint a weak L2 fits their noise
+    step_refit_weight_decay: float = 1e-4
     # Full-batch Adam epochs of the window classifier's fit after the last epoch (needed with
     # model.window_classifier; talnet.train.window_refit).
     window_refit_epochs: int = 0
@@ -390,6 +393,7 @@ class Config:
             (t.step_refit_epochs == 0 or t.step_refit_epochs > 0 and m.step_classifier
              and m.step_input == "features",
              "train.step_refit_epochs needs model.step_classifier with step_input 'features'"),
+            (t.step_refit_weight_decay >= 0, "train.step_refit_weight_decay >= 0"),
             (t.max_steps >= 2 * largest, "train.max_steps >= 2 * largest anchor"),
             (len(m.offset_weights) == 2 and min(m.offset_weights) > 0, "model.offset_weights"),
             (min(p.pre_nms_train, p.post_nms_train) > 0, "proposals.*_train: positive"),

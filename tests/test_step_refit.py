@@ -61,3 +61,18 @@ def test_refit_needs_a_step_head_on_the_features():
     with pytest.raises(TalnetError, match="step_refit_epochs"):
         edit_config(tiny_config(1), {"model": {"step_classifier": True},
                                      "train": {"step_refit_epochs": 10}})  # fmt: skip
+
+
+def test_the_refits_l2_comes_from_the_config_and_shrinks_the_head(data):
+    norms, losses = [], []
+    for decay in (1e-4, 1.0):
+        edits = {**STEP_HEAD, "train": {"step_refit_epochs": 150, "step_refit_weight_decay": decay}}
+        config = edit_config(tiny_config(1), edits)
+        model = seeded_model(data, config)
+        losses.append(refit_step_head(model, data, config))
+        norms.append(sum(float(b.step.linear.weight.norm()) for b in model.branches.values()))
+    # a strong L2 trades fit for smaller weights: both move, the same way
+    assert norms[1] < 0.5 * norms[0]
+    assert losses[1] > losses[0]
+    with pytest.raises(TalnetError, match="step_refit_weight_decay"):
+        edit_config(tiny_config(1), {**STEP_HEAD, "train": {"step_refit_weight_decay": -1.0}})

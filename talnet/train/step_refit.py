@@ -23,7 +23,6 @@ STEP_REFIT_LOSS = "step_refit_loss"  # the refit's final loss, in the last epoch
 MAX_ROWS = 300_000  # training steps kept for the fit
 MAX_VALUES = 500_000_000  # rows x input width kept (2 GB of float32)
 REFIT_LR = 1e-2
-REFIT_WEIGHT_DECAY = 1e-4
 
 
 def step_rows(
@@ -84,10 +83,10 @@ def refit_step_head(model: TalNet, data: TrainingData, config: Config) -> float:
     Adam on standardized inputs) and write it into every branch; returns the final loss."""
     x, y = step_rows(model, data, config)
     device = next(model.parameters()).device
+    t = config.train
     weight, bias, loss = fit_linear(
-        x, y, model.num_classes + 1, config.train.step_refit_epochs, REFIT_WEIGHT_DECAY,
-        config.train.seed, device,
-    )  # fmt: skip
+        x, y, model.num_classes + 1, t.step_refit_epochs, t.step_refit_weight_decay, t.seed, device
+    )
     with torch.no_grad():
         # late fusion averages the branches' logits: each branch gets its columns x branches
         n, col = len(model.branches), 0
