@@ -45,6 +45,7 @@ from talnet.io.features import FeatureMeta, list_feature_videos, load_features, 
 from talnet.io.types import Detection, VideoInfo
 from talnet.model.matching import pairwise_tiou
 from talnet.model.nms import batched_nms
+from talnet.train.step_refit import fit_linear as fit_logistic
 
 TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 BEST_AT = TIOUS.index(0.5)  # the strongest baseline is the best mean mAP at this tIoU
@@ -94,20 +95,15 @@ def fit_linear(
     weight_decay: float = 1e-4,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Full-batch multinomial logistic regression (Adam, L2 `weight_decay` on the standardized
-    inputs' weights) -> predict fn."""
-    torch.manual_seed(seed)
-    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y)
-    mu, sd = xt.mean(0), xt.std(0) + 1e-6
-    layer = torch.nn.Linear(x.shape[1], classes + 1)
-    opt = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=weight_decay)
-    for _ in range(epochs):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(layer((xt - mu) / sd), yt).backward()
-        opt.step()
+    inputs' weights; the fit the model's refits use) -> predict fn."""
+    weight, bias, _ = fit_logistic(
+        torch.from_numpy(x).float(), torch.from_numpy(y), classes + 1, epochs, weight_decay,
+        seed, torch.device("cpu"),
+    )  # fmt: skip
 
     def predict(z: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return torch.softmax(layer((torch.from_numpy(z).float() - mu) / sd), 1).numpy()
+            return torch.softmax(torch.from_numpy(z).float() @ weight.T + bias, 1).numpy()
 
     return predict
 
